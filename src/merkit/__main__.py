@@ -1,0 +1,5 @@
+import sys
+
+from merkit.cli import main
+
+sys.exit(main())
