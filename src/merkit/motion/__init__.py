@@ -1,0 +1,1 @@
+"""Motion layer: optical flow, strain, key frames, descriptors, visualisation, feature preparation."""
