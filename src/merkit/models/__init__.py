@@ -1,0 +1,23 @@
+"""Models layer: the registry and one file per architecture family.
+
+Importing this package registers every model; use :func:`create_model` and
+:func:`list_models` rather than the classes directly.
+"""
+
+from merkit.models._registry import INPUT_KINDS, ModelInfo, count_macs, create_model, list_models, model_info, register_model
+from merkit.models.off_apexnet import OffApexNet
+from merkit.models.resnet import ApexResNet
+from merkit.models.ststnet import STSTNet
+
+__all__ = [
+    "INPUT_KINDS",
+    "ApexResNet",
+    "ModelInfo",
+    "OffApexNet",
+    "STSTNet",
+    "count_macs",
+    "create_model",
+    "list_models",
+    "model_info",
+    "register_model",
+]
