@@ -7,3 +7,4 @@ __all__ = ["app", "main"]
 # Importing a command module registers its commands on ``app`` (one line per module).
 from merkit.cli import labels as _labels  # noqa: F401,E402
 from merkit.cli import evaluate as _evaluate  # noqa: F401,E402
+from merkit.cli import cache as _cache  # noqa: F401,E402
