@@ -1,0 +1,53 @@
+"""``merkit faces PATH --out DIR``: aligned face crops, landmarks CSV and overlays."""
+
+from __future__ import annotations
+
+import click
+
+from merkit.cli._app import app
+
+
+@app.command("faces")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--mode", type=click.Choice(["eye_line", "similarity", "mol", "none"]), default="eye_line",
+              show_default=True, help="Alignment mode (see docs/face.md).")
+@click.option("--size", type=int, default=224, show_default=True, help="Crop side in pixels.")
+@click.option("--color", type=click.Choice(["gray", "rgb"]), default="gray", show_default=True)
+@click.option("--landmarks", type=click.Choice(["reference", "every_frame", "skip"]), default="reference",
+              show_default=True, help="Landmarks on the first frame only, on every frame, or none (mode none).")
+@click.option("--upsample", type=int, multiple=True, default=(0, 1), show_default=True,
+              help="dlib up-sampling levels tried in order (repeat the option).")
+@click.option("--no-overlay", is_flag=True, help="Do not write overlay.png per clip.")
+@click.option("--cache/--no-cache", default=False, show_default=True,
+              help="Reuse aligned clips from the feature cache ($MERKIT_CACHE_DIR).")
+def faces_command(path: str, out_dir: str, mode: str, size: int, color: str, landmarks: str,
+                  upsample: tuple[int, ...], no_overlay: bool, cache: bool) -> None:
+    """Align the faces of a frame folder, a video, or a dataset tree of them.
+
+    Each clip is aligned on its first frame; crops go to DIR/<clip>/crops/, the
+    68 landmarks (crop pixels) to DIR/landmarks.csv, a per-clip status to
+    DIR/faces.csv. A clip that fails is reported and the others go on; the
+    exit status is 1 if any clip failed.
+    """
+    from tqdm import tqdm
+
+    from merkit.cache import FeatureCache
+    from merkit.face import AlignConfig, DlibBackend, extract_faces
+
+    config = AlignConfig(mode=mode, size=size, color=color, landmarks=landmarks)
+    summary = extract_faces(
+        path, out_dir, config, backend=DlibBackend(upsample=upsample), overlay=not no_overlay,
+        cache=FeatureCache() if cache else None,
+        progress=lambda items, total: tqdm(items, total=total, desc="faces", unit="clip"),
+    )
+    for result in summary.results:
+        if not result.ok:
+            click.echo(f"FAILED {result.name}: {result.error}", err=True)
+        elif result.note:
+            click.echo(f"note {result.name}: {result.note}", err=True)
+    click.echo(f"{summary.n_ok} clips aligned, {summary.n_failed} failed; results in {summary.out_dir}")
+    if summary.n_failed:
+        from merkit.errors import MerkitError
+
+        raise MerkitError(f"{summary.n_failed} of {len(summary.results)} clips failed; see {summary.out_dir}/faces.csv")
