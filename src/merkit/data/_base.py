@@ -1,0 +1,353 @@
+"""Shared machinery of the dataset loaders: rows -> corrections -> frames -> :class:`Sample`.
+
+A loader subclass only knows its dataset's layout: it turns the annotation
+(or the folder tree) into *standard rows* and says where each clip's folder
+is. Everything else is here, once:
+
+* corrections (:mod:`merkit.data._corrections`) are applied to the rows and reported;
+* frames are listed by parsed number and cut to ``[onset, offset]``;
+* onsets/offsets outside the frames on disk are clamped and flagged;
+* a missing, unusable or out-of-range apex is filled by the apex policy and flagged;
+* every problem is recorded with the file/row/folder it concerns. With
+  ``strict=True`` (default) loading raises one error listing all of them;
+  with ``strict=False`` the bad rows are skipped and the problems stay in
+  :attr:`MEDataset.report` (what ``merkit datasets check`` prints).
+
+Standard row keys: ``subject`` (as on disk), ``clip``, ``onset``, ``apex``,
+``offset`` (raw cells), ``emotion``, ``action_units``, ``where`` (file and
+row, for messages) and optionally ``flags`` (a set) and ``folder``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from merkit.data._corrections import CorrectionOutcome, apply_corrections, load_corrections
+from merkit.data._excel import cell_to_int, cell_to_text
+from merkit.data._frames import FrameListing, list_frames
+from merkit.data.apex import ApexContext, ApexPolicy, get_apex_policy
+from merkit.data.paths import resolve_root
+from merkit.data.sample import Sample, sample_key, samples_to_table
+from merkit.errors import AnnotationError, DatasetNotFoundError, MerkitError
+
+__all__ = ["MEDataset", "Problem", "LoadReport", "PublishedCounts"]
+
+logger = logging.getLogger(__name__)
+
+#: Flags whose presence is also reported as a warning problem.
+_REPORTED_FLAGS = ("apex_out_of_range", "missing_frames", "onset_clamped", "offset_clamped", "offset_estimated")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a dataset copy.
+
+    Attributes:
+        severity: ``"error"`` (the row cannot be loaded) or ``"warning"`` (loaded, repaired and flagged).
+        where: file and row, or folder, it concerns.
+        message: what was expected and what was found (already names ``where``).
+        kind: the exception class an ``error`` raises in strict mode.
+    """
+
+    severity: str
+    where: str
+    message: str
+    kind: type[MerkitError] = AnnotationError
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.message}"
+
+
+@dataclass(frozen=True)
+class PublishedCounts:
+    """Published size of a dataset, for ``merkit datasets check``.
+
+    Attributes:
+        samples: number of annotated micro-expressions (rows) in a complete copy.
+        subjects: number of subjects with at least one sample, or ``None`` if unknown.
+        source: where the numbers come from.
+    """
+
+    samples: int
+    subjects: int | None
+    source: str
+
+
+@dataclass
+class LoadReport:
+    """What happened while loading: problems, corrections, counts."""
+
+    dataset: str
+    root: str
+    problems: list[Problem] = field(default_factory=list)
+    corrections: list[CorrectionOutcome] = field(default_factory=list)
+    n_rows: int = 0
+    n_samples: int = 0
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def add(self, severity: str, where: str, message: str, kind: type[MerkitError] = AnnotationError) -> None:
+        self.problems.append(Problem(severity, where, message, kind))
+        (logger.warning if severity == "warning" else logger.error)("%s: %s", self.dataset, message)
+
+
+class MEDataset:
+    """Base class of the micro-expression dataset loaders.
+
+    Args:
+        root: the dataset folder (see :mod:`merkit.data.paths` for the
+            environment variables used when it is ``None``).
+        apex_policy: name of a registered apex policy (``"midpoint"``) or a
+            callable ``policy(ApexContext) -> frame number``; used wherever the
+            annotation gives no usable apex.
+        corrections: ``"default"`` (the packaged table of this dataset),
+            ``None`` (none) or the path of a user's correction CSV.
+        strict: raise on any row that cannot be loaded (default), or skip such
+            rows and keep the problems in :attr:`report`.
+
+    Subclasses set :attr:`name`, :attr:`fps`, :attr:`published`, and implement
+    :meth:`_read_rows` and :meth:`_clip_folder`.
+    """
+
+    name: ClassVar[str] = ""
+    fps: float = 0.0
+    published: ClassVar[PublishedCounts | None] = None
+    #: whether the annotation has an apex column (SMIC has none: its apexes are estimated without a warning)
+    has_apex: ClassVar[bool] = True
+    #: whether a clip folder holds only that clip (a missing offset may then default to its last frame)
+    folder_is_clip: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        *,
+        apex_policy: str | ApexPolicy = "midpoint",
+        corrections: str | os.PathLike | None = "default",
+        strict: bool = True,
+    ) -> None:
+        self.root = resolve_root(self.name, root)
+        self.apex_policy = apex_policy
+        self._apex = get_apex_policy(apex_policy)
+        self.corrections = corrections
+        self.strict = strict
+        self.report = LoadReport(self.name, str(self.root))
+        self._listings: dict[tuple[str, str], FrameListing] = {}
+        self._table: pd.DataFrame | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(root={str(self.root)!r}, apex_policy={self.apex_policy!r}, strict={self.strict})"
+
+    # -- subclass interface -------------------------------------------------------------------
+
+    def _read_rows(self) -> list[dict[str, Any]]:  # pragma: no cover - every subclass overrides
+        raise AnnotationError(f"{type(self).__name__} does not define how to read its annotation.")
+
+    def _clip_folder(self, row: Mapping[str, Any]) -> Path:  # pragma: no cover - every subclass overrides
+        raise AnnotationError(f"{type(self).__name__} does not define where its clips are.")
+
+    def _frame_pattern(self, row: Mapping[str, Any]) -> tuple[str, str]:
+        """``(regex with one number group, human description)`` of this clip's frame names."""
+        raise AnnotationError(f"{type(self).__name__} does not define its frame names.")  # pragma: no cover
+
+    # -- loading ------------------------------------------------------------------------------
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The sample table (loaded once, then cached)."""
+        if self._table is None:
+            self._table = self.load()
+        return self._table
+
+    def load(self) -> pd.DataFrame:
+        """Read the annotation and the frames on disk; return the sample table.
+
+        Returns:
+            A DataFrame following :data:`~merkit.data.sample.SAMPLE_TABLE_SCHEMA`, one row
+            per micro-expression, ``label`` left ``None`` (apply a label set to fill it).
+            ``table.attrs["corrections"]`` lists the correction outcomes as text.
+
+        Raises:
+            DatasetNotFoundError: the root, the annotation file or (strict) a clip folder is missing.
+            AnnotationError: the annotation has an unknown layout or (strict) a bad row.
+        """
+        self.report = LoadReport(self.name, str(self.root))
+        rows = self._read_rows()
+        self.report.n_rows = len(rows)
+        corrections = load_corrections(self.corrections, self.name)
+        self.report.corrections = apply_corrections(rows, corrections, self.name)
+        for outcome in self.report.corrections:
+            if outcome.status == "value_differs":
+                self.report.add("warning", outcome.correction.where, outcome.describe())
+        samples = []
+        for row in rows:
+            try:
+                samples.append(self._build_sample(row))
+            except MerkitError as exc:
+                self.report.add("error", row["where"], str(exc), type(exc))
+        errors = self.report.errors
+        if self.strict and errors:
+            listed = "\n".join(f"  - {p.message}" for p in errors[:20])
+            more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+            raise errors[0].kind(
+                f"{len(errors)} problem(s) loading {self.name!r} from {str(self.root)!r}:\n{listed}{more}\n"
+                f"Fix the copy, pass strict=False to skip these rows, or run `merkit datasets check` to list everything."
+            )
+        table = samples_to_table(samples)
+        table.attrs["corrections"] = [o.describe() for o in self.report.corrections]
+        self.report.n_samples = len(table)
+        logger.info("%s: %d samples from %d annotation rows in %s", self.name, len(table), len(rows), self.root)
+        return table
+
+    def _listing(self, folder: Path, row: Mapping[str, Any]) -> FrameListing:
+        pattern, describe = self._frame_pattern(row)
+        key = (str(folder), pattern)
+        if key not in self._listings:
+            self._listings[key] = list_frames(folder, pattern, describe)
+        return self._listings[key]
+
+    def _build_sample(self, row: dict[str, Any]) -> Sample:
+        where = row["where"]
+        subject, clip = row["subject"], row["clip"]
+        key = sample_key(self.name, subject, clip)
+        flags = set(row.get("flags", ()))
+        if row.get("corrected"):
+            flags.add("corrected")
+        folder = row.get("folder") or self._clip_folder(row)
+        listing = self._listing(folder, row)
+        numbers = listing.numbers
+        onset = cell_to_int(row["onset"], where, "onset")
+        offset = cell_to_int(row["offset"], where, "offset", allow_missing=True)
+        if offset == 0 or offset is None:
+            if not self.folder_is_clip:
+                raise AnnotationError(f"{where} ({key}): no offset frame (got {row['offset']!r}); expected a frame number.")
+            offset = numbers[-1]
+            flags.add("offset_estimated")
+        if onset > offset:
+            raise AnnotationError(f"{where} ({key}): onset {onset} is after offset {offset}; expected onset <= offset.")
+        onset, offset = self._clamp(onset, offset, listing, flags, where, key)
+        span_numbers, span_paths = listing.span(onset, offset)
+        if len(span_numbers) < offset - onset + 1:
+            flags.add("missing_frames")
+        apex = self._apex_for(row, onset, offset, span_numbers, span_paths, flags, key)
+        sample = Sample(
+            dataset=self.name,
+            subject=subject,
+            clip=clip,
+            frame_paths=span_paths,
+            frame_numbers=span_numbers,
+            onset=onset,
+            apex=apex,
+            offset=offset,
+            fps=float(self.fps),
+            emotion=cell_to_text(row.get("emotion")),
+            action_units=cell_to_text(row.get("action_units")),
+            flags=frozenset(flags),
+        )
+        if self.has_apex and "apex_estimated" in flags and "apex_out_of_range" not in flags:
+            self.report.add("warning", where, f"{where} ({key}): no usable apex (got {row.get('apex')!r}); apex policy {self.apex_policy!r} chose {apex}.")
+        for flag in _REPORTED_FLAGS:
+            if flag in flags:
+                self.report.add("warning", where, f"{where} ({key}): {flag.replace('_', ' ')} (onset {onset}, apex {apex}, offset {offset}; folder {str(folder)!r}).")
+        return sample
+
+    def _clamp(self, onset: int, offset: int, listing: FrameListing, flags: set, where: str, key: str) -> tuple[int, int]:
+        numbers = listing.numbers
+        inside = [n for n in numbers if onset <= n <= offset]
+        if not inside:
+            raise AnnotationError(
+                f"{where} ({key}): no frame on disk in [onset {onset}, offset {offset}]; folder "
+                f"{str(listing.folder)!r} holds frames {numbers[0]}..{numbers[-1]}."
+            )
+        if onset not in numbers:
+            flags.add("onset_clamped" if onset < numbers[0] else "missing_frames")
+            onset = inside[0]
+        if offset not in numbers:
+            flags.add("offset_clamped" if offset > numbers[-1] else "missing_frames")
+            offset = inside[-1]
+        return onset, offset
+
+    def _apex_for(
+        self,
+        row: Mapping[str, Any],
+        onset: int,
+        offset: int,
+        numbers: tuple[int, ...],
+        paths: tuple[str, ...],
+        flags: set,
+        key: str,
+    ) -> int:
+        where = row["where"]
+        apex = cell_to_int(row.get("apex"), where, "apex", allow_missing=True)
+        if apex == 0:
+            apex = None  # CAS(ME)^3 and SAMM-LV write 0 for "no apex"
+        if apex is not None and not onset <= apex <= offset:
+            flags.add("apex_out_of_range")
+            apex = None
+        elif apex is not None and apex not in numbers:
+            flags.add("missing_frames")
+            apex = None
+        if apex is not None:
+            return apex
+        flags.add("apex_estimated")
+        context = ApexContext(key, onset, offset, numbers, paths, float(self.fps))
+        estimate = self._apex(context)
+        if estimate not in numbers:
+            raise AnnotationError(
+                f"{where} ({key}): apex policy {self.apex_policy!r} returned {estimate!r}, which is not a frame on "
+                f"disk in [onset {onset}, offset {offset}]."
+            )
+        return int(estimate)
+
+    # -- helpers for subclasses ---------------------------------------------------------------
+
+    def _find_annotation(self, annotation: str | os.PathLike | None, patterns: tuple[str, ...], what: str) -> Path:
+        """The annotation file: ``annotation`` if given, else the one file in ``root`` matching ``patterns``."""
+        if annotation is not None:
+            path = Path(annotation).expanduser()
+            if not path.is_file():
+                raise DatasetNotFoundError(f"annotation file {str(path)!r} does not exist; expected {what}.")
+            return path
+        found = sorted({p for pattern in patterns for p in self.root.glob(pattern) if p.is_file() and not p.name.startswith("~$")})
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise DatasetNotFoundError(
+                f"no annotation file in dataset root {str(self.root)!r}; expected {what} (a file matching "
+                f"{list(patterns)!r}). Pass annotation=PATH if it lives elsewhere."
+            )
+        raise AnnotationError(
+            f"several annotation files in {str(self.root)!r}: {[p.name for p in found]!r}; pass annotation=PATH to choose one."
+        )
+
+    def _find_dir(self, candidates: tuple[str, ...], what: str, override: str | os.PathLike | None = None) -> Path:
+        """The first existing folder among ``root/<candidate>`` (or ``override``)."""
+        if override is not None:
+            path = Path(override).expanduser()
+            if not path.is_dir():
+                raise DatasetNotFoundError(f"frames folder {str(path)!r} does not exist; expected {what}.")
+            return path
+        for candidate in candidates:
+            path = self.root / candidate if candidate else self.root
+            if path.is_dir() and (candidate or _has_subfolders(path)):
+                return path
+        raise DatasetNotFoundError(
+            f"dataset root {str(self.root)!r} has no {what}; looked for the folders "
+            f"{[c or '.' for c in candidates]!r}. Pass frames_dir=PATH if your copy differs."
+        )
+
+
+def _has_subfolders(path: Path) -> bool:
+    return any(p.is_dir() for p in path.iterdir())

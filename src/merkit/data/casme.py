@@ -1,0 +1,113 @@
+"""CASME (Yan et al., FG 2013): 195 micro-expressions at 60 fps (meb's sheet has 189 rows).
+
+Folder tree (datasets.md section 5; from meb, the original file names are UNVERIFIED)::
+
+    root/
+      <annotation>.xlsx                      # the one .xlsx in root, or annotation=PATH
+      CASME_raw_selected/                    # variant="raw"
+        sub01/EP01_5/EP01_5-1.jpg ...        # <Filename>-<n>.jpg, n unpadded or padded to 3
+      Cropped/                               # variant="cropped"
+        sub01/EP01_5/reg_EP01_5-1.jpg ...
+
+Sheet columns (by name): ``Subject`` (int), ``Filename``, ``OnsetF``,
+``ApexF1``, ``ApexF2``, ``OffsetF``, an AU column (``AU`` / ``Action Units``)
+and ``Emotion``. Named choice, **apex**: ``ApexF1``; when it is missing,
+``ApexF2``; when both are missing, the apex policy (flag ``apex_estimated``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from merkit.data._base import MEDataset
+from merkit.data._excel import ColumnSpec, cell_to_text, read_annotation
+from merkit.data._frames import IMAGE_SUFFIX
+from merkit.data.apex import ApexPolicy
+from merkit.data.casme2 import casme2_subject
+from merkit.data.registry import register_dataset
+from merkit.errors import AnnotationError, ConfigError, DatasetNotFoundError
+
+__all__ = ["CASME", "CASME_COLUMNS"]
+
+CASME_COLUMNS = (
+    ColumnSpec("subject", ("Subject",)),
+    ColumnSpec("clip", ("Filename",)),
+    ColumnSpec("onset", ("OnsetF", "OnsetFrame", "Onset Frame")),
+    ColumnSpec("apex", ("ApexF1", "ApexF", "ApexFrame", "Apex Frame")),
+    ColumnSpec("apex2", ("ApexF2",), required=False),
+    ColumnSpec("offset", ("OffsetF", "OffsetFrame", "Offset Frame")),
+    ColumnSpec("action_units", ("AU", "AUs", "Action Units"), required=False),
+    ColumnSpec("emotion", ("Emotion", "Estimated Emotion")),
+)
+_FOLDERS = {"raw": ("CASME_raw_selected", "CASME_RAW_selected", "CASME_raw"), "cropped": ("Cropped", "CASME_Cropped")}
+
+
+@register_dataset("casme")
+class CASME(MEDataset):
+    """CASME (I) loader.
+
+    Args:
+        root: dataset folder (tree in the module docstring).
+        variant: ``"raw"`` or ``"cropped"``.
+        annotation: the annotation workbook; default: the only ``.xlsx`` in ``root``.
+        frames_dir: folder holding ``sub<NN>/`` when not at a usual place.
+        apex_policy, corrections, strict: see :class:`~merkit.data._base.MEDataset`.
+    """
+
+    name: ClassVar[str] = "casme"
+    fps = 60.0
+    published = None  # 195 on the official page, 189 rows in meb's sheet: no firm count
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        *,
+        variant: str = "raw",
+        annotation: str | os.PathLike | None = None,
+        frames_dir: str | os.PathLike | None = None,
+        apex_policy: str | ApexPolicy = "midpoint",
+        corrections: str | os.PathLike | None = "default",
+        strict: bool = True,
+    ) -> None:
+        super().__init__(root, apex_policy=apex_policy, corrections=corrections, strict=strict)
+        if variant not in _FOLDERS:
+            raise ConfigError(f"CASME variant {variant!r} is unknown; valid variants: {sorted(_FOLDERS)!r}.")
+        self.variant = variant
+        self.annotation = self._find_annotation(annotation, ("*.xlsx",), "the CASME annotation workbook")
+        self.frames_dir = self._find_dir(_FOLDERS[variant], f"CASME {variant} frames folder", frames_dir)
+
+    def _read_rows(self) -> list[dict[str, Any]]:
+        rows, _ = read_annotation(self.annotation, CASME_COLUMNS)
+        out = []
+        for row in rows:
+            values = dict(row.values)
+            clip = cell_to_text(values["clip"])
+            if not clip:
+                self.report.add("warning", row.where, f"{row.where}: no Filename; row skipped.")
+                continue
+            try:
+                subject = casme2_subject(values["subject"], row.where)
+            except AnnotationError as exc:
+                self.report.add("error", row.where, str(exc))
+                continue
+            if cell_to_text(values["apex"]).casefold() in ("", "/", "-") and cell_to_text(values.get("apex2")):
+                values["apex"] = values["apex2"]
+            values.update(subject=subject, clip=clip, where=row.where)
+            out.append(values)
+        return out
+
+    def _clip_folder(self, row: Mapping[str, Any]) -> Path:
+        folder = self.frames_dir / row["subject"] / row["clip"]
+        if not folder.is_dir():
+            raise DatasetNotFoundError(
+                f"{row['where']}: clip folder {str(folder)!r} does not exist; expected the frames of "
+                f"{row['subject']}/{row['clip']} ({row['clip']}-<N>.jpg)."
+            )
+        return folder
+
+    def _frame_pattern(self, row: Mapping[str, Any]) -> tuple[str, str]:
+        return r"(?:reg_)?" + re.escape(row["clip"]) + r"-(\d+)" + IMAGE_SUFFIX, f"{row['clip']}-<N>.jpg"

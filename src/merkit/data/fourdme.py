@@ -1,0 +1,102 @@
+"""4DME (Li et al., IEEE TAC 2022): 267 micro-expressions in meb's copy; 2D grey frames.
+
+**UNVERIFIED layout** (datasets.md section 9: from third-party code only)::
+
+    root/
+      4DME_Labelling_Micro_release v1.xlsx   # or 4DME*.xlsx, or annotation=PATH
+      gray_micro/                            # variant="gray"  (gray_micro_crop/ for variant="cropped")
+        <sub_ID>/<fold_name>/<...N>.jpg      # frame number = the last digits of the file name
+
+Columns by name: ``sub_ID`` (or ``SubID``), ``fold_name``, ``Onset``,
+``Apex``, ``Offset``, ``AUs``, ``Emotion``. AU strings keep their ``(k)``
+markers. The frame rate of the 2D frames (30 fps per one public README) is
+the ``fps`` option.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from merkit.data._base import MEDataset, PublishedCounts
+from merkit.data._excel import ColumnSpec, cell_to_text, read_annotation
+from merkit.data._frames import IMAGE_SUFFIX
+from merkit.data.apex import ApexPolicy
+from merkit.data.registry import register_dataset
+from merkit.errors import ConfigError, DatasetNotFoundError
+
+__all__ = ["FourDME", "FOURDME_COLUMNS"]
+
+FOURDME_COLUMNS = (
+    ColumnSpec("subject", ("sub_ID", "SubID", "Subject")),
+    ColumnSpec("clip", ("fold_name", "Filename")),
+    ColumnSpec("onset", ("Onset", "OnsetFrame")),
+    ColumnSpec("apex", ("Apex", "ApexFrame")),
+    ColumnSpec("offset", ("Offset", "OffsetFrame")),
+    ColumnSpec("action_units", ("AUs", "AU", "Action Units"), required=False),
+    ColumnSpec("emotion", ("Emotion",)),
+)
+_FOLDERS = {"gray": ("gray_micro",), "cropped": ("gray_micro_crop",)}
+
+
+@register_dataset("fourdme")
+class FourDME(MEDataset):
+    """4DME loader (2D grey frames; layout unverified against a real copy).
+
+    Args:
+        root: dataset folder (tree in the module docstring).
+        variant: ``"gray"`` (``gray_micro``) or ``"cropped"`` (``gray_micro_crop``).
+        annotation: the labelling workbook; default: the one ``4DME*.xlsx`` in ``root``.
+        frames_dir: folder holding ``<sub_ID>/`` when not at a usual place.
+        fps: frame rate of the frames, frames per second (default 30, UNVERIFIED).
+        apex_policy, corrections, strict: see :class:`~merkit.data._base.MEDataset`.
+    """
+
+    name: ClassVar[str] = "fourdme"
+    published = PublishedCounts(267, None, "meb benchmark logs 'Dataset: fourd, n=267' (datasets.md section 9)")
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        *,
+        variant: str = "gray",
+        annotation: str | os.PathLike | None = None,
+        frames_dir: str | os.PathLike | None = None,
+        fps: float = 30.0,
+        apex_policy: str | ApexPolicy = "midpoint",
+        corrections: str | os.PathLike | None = "default",
+        strict: bool = True,
+    ) -> None:
+        super().__init__(root, apex_policy=apex_policy, corrections=corrections, strict=strict)
+        if variant not in _FOLDERS:
+            raise ConfigError(f"4DME variant {variant!r} is unknown; valid variants: {sorted(_FOLDERS)!r}.")
+        if not fps > 0:
+            raise ConfigError(f"fps must be a positive number of frames per second; got {fps!r}.")
+        self.fps = float(fps)
+        self.variant = variant
+        self.annotation = self._find_annotation(annotation, ("4DME*.xlsx",), "the 4DME labelling workbook")
+        self.frames_dir = self._find_dir(_FOLDERS[variant], f"4DME {variant} frames folder", frames_dir)
+
+    def _read_rows(self) -> list[dict[str, Any]]:
+        rows, _ = read_annotation(self.annotation, FOURDME_COLUMNS)
+        out = []
+        for row in rows:
+            values = dict(row.values)
+            subject, clip = cell_to_text(values["subject"]), cell_to_text(values["clip"])
+            if not subject or not clip:
+                self.report.add("warning", row.where, f"{row.where}: no sub_ID or fold_name; row skipped.")
+                continue
+            values.update(subject=subject, clip=clip, where=row.where)
+            out.append(values)
+        return out
+
+    def _clip_folder(self, row: Mapping[str, Any]) -> Path:
+        folder = self.frames_dir / row["subject"] / row["clip"]
+        if not folder.is_dir():
+            raise DatasetNotFoundError(f"{row['where']}: clip folder {str(folder)!r} does not exist; expected the frames of that clip.")
+        return folder
+
+    def _frame_pattern(self, row: Mapping[str, Any]) -> tuple[str, str]:
+        return r".*?(\d+)" + IMAGE_SUFFIX, "<name><N>.jpg"
