@@ -5,6 +5,7 @@ Importing this package registers every model; use :func:`create_model` and
 """
 
 from merkit.models._registry import INPUT_KINDS, ModelInfo, count_macs, create_model, list_models, model_info, register_model
+from merkit.models.mier_cvt import MiERCvT
 from merkit.models.off_apexnet import OffApexNet
 from merkit.models.resnet import ApexResNet
 from merkit.models.ststnet import STSTNet
@@ -12,6 +13,7 @@ from merkit.models.ststnet import STSTNet
 __all__ = [
     "INPUT_KINDS",
     "ApexResNet",
+    "MiERCvT",
     "ModelInfo",
     "OffApexNet",
     "STSTNet",

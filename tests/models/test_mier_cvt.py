@@ -1,0 +1,91 @@
+import pytest
+import torch
+
+from merkit.errors import ConfigError
+from merkit.models import create_model, model_info
+from merkit.models.mier_cvt import STAGE_PRESETS, IdentityHead, MiERCvT, SeqSoftmaxPool, dann_coefficient
+
+
+def n_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("classifier_input", ["seqsoftmax_x", "seqsoftmax_g", "cls_token"])
+def test_size_matches_the_paper(classifier_input):
+    # paper: 7.5 M parameters (Tables 1 and 3); reconstruction: 7.487 M (architectures.md 2.2)
+    model = MiERCvT(classifier_input=classifier_input)
+    assert n_params(model) == pytest.approx(7.49e6, rel=0.02)
+
+
+def test_registered_model_info():
+    info = model_info("mier_cvt")
+    assert info.input_size == (3, 224, 224) and info.inputs == "flow_uv_strain"
+    assert info.params == pytest.approx(7.49e6, rel=0.02)
+    # conv + matmul multiply-accumulates; the class-token variant (Table 4 baseline) is 0.092
+    assert 0.08 <= info.gmacs <= 0.11
+    cls = MiERCvT(classifier_input="cls_token")
+    from merkit.models import count_macs
+
+    assert 0.09 <= count_macs(cls, (3, 224, 224)) / 1e9 <= 0.11
+
+
+@pytest.mark.parametrize(
+    "row, params_m", [("row7", 24.1), ("row9", 7.10), ("row10", 1.46), ("row11", 0.25)]
+)
+def test_table4_rows_have_the_reconstructed_sizes(row, params_m):
+    model = MiERCvT(stages=row, classifier_input="cls_token")
+    assert n_params(model) / 1e6 == pytest.approx(params_m, rel=0.02)
+    assert model(torch.randn(2, 3, 224, 224)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("projection", ["linear", "conv_bn", "dw_bn"])
+@pytest.mark.parametrize("classifier_input", ["seqsoftmax_x", "seqsoftmax_g", "cls_token"])
+def test_ablations_forward_and_backward(projection, classifier_input):
+    model = MiERCvT(projection=projection, classifier_input=classifier_input, num_classes=5)
+    x = torch.randn(2, 3, 224, 224)
+    out = model(x)
+    assert out.shape == (2, 5) and torch.isfinite(out).all()
+    out.sum().backward()
+    assert model.stages[0].embed.weight.grad.abs().sum() > 0
+
+
+def test_two_channel_flow_and_all_presets_build():
+    assert create_model("mier_cvt", in_chans=2, inputs="flow_uv")(torch.randn(2, 2, 224, 224)).shape == (2, 3)
+    assert len(STAGE_PRESETS) == 11
+
+
+def test_seqsoftmax_is_a_convex_combination_of_tokens():
+    pool = SeqSoftmaxPool(4, "x")
+    torch.nn.init.zeros_(pool.score.weight)
+    torch.nn.init.zeros_(pool.score.bias)
+    tokens = torch.randn(2, 6, 4)
+    assert torch.allclose(pool(tokens), tokens.mean(dim=1), atol=1e-6)
+    with pytest.raises(ConfigError, match="mode must be 'x' or 'g'"):
+        SeqSoftmaxPool(4, "y")
+
+
+def test_identity_head_reverses_gradients_with_the_dann_schedule():
+    assert dann_coefficient(0.0) == 0.0
+    assert dann_coefficient(1.0) == pytest.approx(0.9999092, rel=1e-6)
+    assert dann_coefficient(0.5) == pytest.approx(2 / (1 + 2.718281828**-5) - 1)
+    model = create_model("mier_cvt_id")
+    assert model.default_cfg["identity_adversarial"] is True
+    assert create_model("mier_cvt").default_cfg["identity_adversarial"] is False
+    head = IdentityHead(model.num_features, num_subjects=7).eval()
+    features = torch.randn(3, 384, requires_grad=True)
+    head(features, 0.5).sum().backward()
+    g_reversed = features.grad.clone()
+    features.grad = None
+    head.net(features).sum().backward()
+    assert torch.allclose(g_reversed, -0.5 * features.grad)
+    with pytest.raises(ConfigError, match="at least 2 training subjects"):
+        IdentityHead(384, num_subjects=1)
+
+
+def test_bad_options_are_named():
+    with pytest.raises(ConfigError, match="projection must be one of"):
+        MiERCvT(projection="conv")
+    with pytest.raises(ConfigError, match="classifier_input must be one of"):
+        MiERCvT(classifier_input="gap")
+    with pytest.raises(ConfigError, match="stages must be one of"):
+        MiERCvT(stages="row12")
