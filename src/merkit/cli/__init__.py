@@ -9,3 +9,4 @@ from merkit.cli import labels as _labels  # noqa: F401,E402
 from merkit.cli import evaluate as _evaluate  # noqa: F401,E402
 from merkit.cli import cache as _cache  # noqa: F401,E402
 from merkit.cli import faces as _faces  # noqa: F401,E402
+from merkit.cli import datasets as _datasets  # noqa: F401,E402

@@ -89,6 +89,7 @@ class LoadReport:
     problems: list[Problem] = field(default_factory=list)
     corrections: list[CorrectionOutcome] = field(default_factory=list)
     n_rows: int = 0
+    n_subjects: int = 0
     n_samples: int = 0
 
     @property
@@ -101,7 +102,8 @@ class LoadReport:
 
     def add(self, severity: str, where: str, message: str, kind: type[MerkitError] = AnnotationError) -> None:
         self.problems.append(Problem(severity, where, message, kind))
-        (logger.warning if severity == "warning" else logger.error)("%s: %s", self.dataset, message)
+        # repaired-and-flagged rows are routine (every SMIC apex); a skipped row is not
+        (logger.info if severity == "warning" else logger.warning)("%s: %s", self.dataset, message)
 
 
 class MEDataset:
@@ -186,6 +188,7 @@ class MEDataset:
         self.report = LoadReport(self.name, str(self.root))
         rows = self._read_rows()
         self.report.n_rows = len(rows)
+        self.report.n_subjects = len({r["subject"] for r in rows})
         corrections = load_corrections(self.corrections, self.name)
         self.report.corrections = apply_corrections(rows, corrections, self.name)
         for outcome in self.report.corrections:

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from merkit.data._base import LoadReport, PublishedCounts
+from merkit.data._base import LoadReport, Problem, PublishedCounts
 from merkit.data.apex import ApexPolicy
 from merkit.data.casme2 import CASME2
 from merkit.data.labels import get_label_set
@@ -197,7 +197,8 @@ class MEGC2019Composite:
             for sample in table_to_samples(table):
                 by_key[(dataset, sample.subject, sample.clip)] = sample
             for problem in loader.report.problems:
-                self.report.add("warning", problem.where, f"[{dataset}] {problem.message}")
+                # already logged by the source loader; a source error is only fatal for GT rows (below)
+                self.report.problems.append(Problem("warning", problem.where, f"[{dataset}] {problem.message}", problem.kind))
         megc3 = get_label_set("megc3")
         samples = []
         for row in gt.itertuples(index=False):
@@ -228,6 +229,7 @@ class MEGC2019Composite:
         table.attrs["corrections"] = [o.describe() for o in self.report.corrections]
         table.attrs["gt_sha256"] = _gt_sha256(self.gt_csv)
         self.report.n_rows, self.report.n_samples = len(gt), len(table)
+        self.report.n_subjects = gt.groupby(["dataset", "subject"]).ngroups
         return table
 
 

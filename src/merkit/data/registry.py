@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -67,8 +68,18 @@ def get_dataset_class(name: str) -> Any:
 
 
 def create_dataset(name: str, root: str | os.PathLike | None = None, **options: Any) -> Any:
-    """Construct the loader ``name`` (it reads nothing until ``.load()``)."""
-    return get_dataset_class(name)(root, **options)
+    """Construct the loader ``name`` (it reads nothing until ``.load()``).
+
+    Raises:
+        UnknownNameError: ``name`` is not registered.
+        ConfigError: an option the loader does not take (the message lists the ones it does).
+    """
+    cls = get_dataset_class(name)
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "root")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ConfigError(f"dataset {name!r} has no option(s) {unknown!r}; its options are {accepted!r}.")
+    return cls(root, **options)
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, **options: Any) -> pd.DataFrame:

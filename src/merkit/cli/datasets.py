@@ -1,0 +1,72 @@
+"""``merkit datasets``: list the dataset loaders and check a user's copy."""
+
+from __future__ import annotations
+
+import click
+
+from merkit.cli._app import app
+
+
+@app.group("datasets")
+def datasets_group() -> None:
+    """Dataset loaders: list them, check a copy."""
+
+
+@datasets_group.command("list")
+def list_command() -> None:
+    """List the registered datasets and their published sizes."""
+    from merkit.data.registry import get_dataset_class, list_datasets
+
+    for name in list_datasets():
+        cls = get_dataset_class(name)
+        published = cls.published if not isinstance(cls.published, property) else None
+        size = f"{published.samples} samples" if published else "size varies by camera/annotation" if name.startswith("smic") else "no published size"
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        click.echo(f"{name:14s} {size:34s} {doc}")
+
+
+@datasets_group.command("check")
+@click.argument("root", required=False, type=click.Path(file_okay=False))
+@click.option("--dataset", "name", required=True, help="Registered dataset name (see `merkit datasets list`).")
+@click.option("--annotation", type=click.Path(dir_okay=False), help="Annotation file, when not inside ROOT (SMIC: an SMIC-E workbook).")
+@click.option("--variant", help="Frame variant: raw / cropped (CASME II, SMIC, CASME), gray / cropped (4DME).")
+@click.option("--gt", "gt_csv", type=click.Path(dir_okay=False), help="megc2019_cde only: a ground-truth list instead of the official one.")
+@click.option("--decode", type=click.Choice(["keyframes", "all", "none"]), default="keyframes", show_default=True,
+              help="Which frames to decode.")
+@click.option("--corrections", help="'default' (packaged table), 'none', or a correction CSV.", default="default", show_default=True)
+@click.option("--config", "paths_file", type=click.Path(dir_okay=False), help="Paths file (YAML/TOML) giving root/annotation per dataset.")
+def check_command(root: str | None, name: str, annotation: str | None, variant: str | None,
+                  gt_csv: str | None, decode: str, corrections: str, paths_file: str | None) -> None:
+    """Check the copy of dataset NAME at ROOT and print every problem found.
+
+    Exit status 0 when no error is found (warnings allowed), 1 otherwise.
+    """
+    from merkit.data.check import check_dataset
+    from merkit.data.paths import read_paths_file
+
+    options: dict = {}
+    if paths_file:
+        entry = read_paths_file(paths_file).get(name, {})
+        root = root or entry.get("root")
+        for key in ("annotation", "frames_dir"):
+            if key in entry:
+                options[key] = entry[key]
+    if annotation:
+        options["annotation"] = annotation
+    if variant:
+        options["variant"] = variant
+    if gt_csv:
+        options["gt_csv"] = gt_csv
+    options["corrections"] = None if corrections == "none" else corrections
+    report = check_dataset(name, root, decode=decode, **options)
+    for problem in report.problems:
+        click.echo(str(problem))
+    for outcome in report.corrections:
+        click.echo(f"note: {outcome.describe()}")
+    click.echo(
+        f"{name} at {report.root}: {report.n_samples} samples loaded from {report.n_rows} annotated "
+        f"({report.n_subjects} subjects), {report.n_decoded} frames decoded; "
+        f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)."
+    )
+    if not report.ok:
+        raise click.ClickException(f"{len(report.errors)} error(s) in the {name} copy at {report.root}; see the lines above.")

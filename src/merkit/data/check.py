@@ -1,0 +1,114 @@
+"""Validate a user's copy of a dataset and list *every* problem (``merkit datasets check``).
+
+:func:`check_dataset` loads the dataset leniently (``strict=False``) so that
+one bad row does not hide the next, then adds what loading alone does not
+look at:
+
+* frames decoded (``decode="keyframes"``: onset, apex and offset of each
+  sample; ``"all"``: every frame; ``"none"``), each unreadable file an error;
+* annotated samples and subjects against the published counts of a complete
+  copy (a mismatch is a warning: partial copies are legitimate);
+
+on top of the loader's own checks (files present, frame numbers parsed,
+onset <= apex <= offset, missing frames, clip folders, corrections).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from merkit.data._base import Problem
+from merkit.data._corrections import CorrectionOutcome
+from merkit.data.frames import ImageFiles
+from merkit.data.registry import create_dataset
+from merkit.errors import ConfigError, FrameReadError
+
+__all__ = ["CheckReport", "check_dataset", "DECODE_MODES"]
+
+#: Accepted values of ``decode``.
+DECODE_MODES = ("none", "keyframes", "all")
+
+
+@dataclass
+class CheckReport:
+    """Result of :func:`check_dataset`.
+
+    Attributes:
+        dataset: registered name.
+        root: the checked folder.
+        problems: every problem found, in discovery order.
+        corrections: what each correction-table entry did.
+        n_rows: annotated samples (annotation rows, or clip folders for SMIC).
+        n_subjects: distinct subjects among them.
+        n_samples: samples that loaded.
+        n_decoded: frame files decoded.
+    """
+
+    dataset: str
+    root: str
+    problems: list[Problem] = field(default_factory=list)
+    corrections: list[CorrectionOutcome] = field(default_factory=list)
+    n_rows: int = 0
+    n_subjects: int = 0
+    n_samples: int = 0
+    n_decoded: int = 0
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        """True when no error was found (warnings allowed)."""
+        return not self.errors
+
+
+def check_dataset(name: str, root: str | os.PathLike | None = None, *, decode: str = "keyframes", **options: Any) -> CheckReport:
+    """Check a dataset copy and return every problem found.
+
+    Args:
+        name: registered dataset name.
+        root: the dataset folder (``None``: environment variables, see :mod:`merkit.data.paths`).
+        decode: ``"keyframes"`` (default), ``"all"`` or ``"none"``.
+        **options: loader options (``variant``, ``annotation``, ``gt_csv``, ...); ``strict`` is always False.
+
+    Returns:
+        The report; ``report.ok`` is False when any error was found.
+
+    Raises:
+        DatasetNotFoundError / AnnotationError: problems that stop the check
+            altogether (root or annotation file missing, unknown column layout).
+    """
+    if decode not in DECODE_MODES:
+        raise ConfigError(f"decode must be one of {list(DECODE_MODES)!r}; got {decode!r}.")
+    options["strict"] = False
+    loader = create_dataset(name, root, **options)
+    table = loader.load()
+    report = CheckReport(name, str(loader.root), list(loader.report.problems), list(loader.report.corrections))
+    report.n_rows, report.n_subjects, report.n_samples = loader.report.n_rows, loader.report.n_subjects, len(table)
+    if decode != "none":
+        for row in table.itertuples(index=False):
+            positions = range(row.n_frames) if decode == "all" else sorted({row.onset_index, row.apex_index, row.offset_index})
+            frames = ImageFiles(row.frame_paths, name=row.sample_key)
+            for i in positions:
+                try:
+                    frames[i]
+                    report.n_decoded += 1
+                except FrameReadError as exc:
+                    report.problems.append(Problem("error", row.frame_paths[i], str(exc), FrameReadError))
+    published = loader.published
+    if published is not None:
+        if report.n_rows != published.samples:
+            report.problems.append(Problem("warning", report.root, (
+                f"{report.n_rows} annotated samples found; a complete copy has {published.samples} "
+                f"({published.source}).")))
+        if published.subjects is not None and report.n_subjects != published.subjects:
+            report.problems.append(Problem("warning", report.root, (
+                f"{report.n_subjects} subjects found; a complete copy has {published.subjects} ({published.source}).")))
+    return report
