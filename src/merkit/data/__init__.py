@@ -1,6 +1,8 @@
 """Data layer: sample records, label sets, dataset loaders, synthetic data."""
 
+from merkit.data.apex import ApexContext, get_apex_policy, list_apex_policies, register_apex_policy
 from merkit.data.labels import LabelSet, get_label_set, list_label_sets
+from merkit.data.registry import create_dataset, list_datasets, load_dataset, register_dataset
 from merkit.data.sample import (
     KNOWN_FLAGS,
     SAMPLE_TABLE_SCHEMA,
@@ -13,6 +15,14 @@ from merkit.data.sample import (
 )
 
 __all__ = [
+    "ApexContext",
+    "create_dataset",
+    "get_apex_policy",
+    "list_apex_policies",
+    "list_datasets",
+    "load_dataset",
+    "register_apex_policy",
+    "register_dataset",
     "KNOWN_FLAGS",
     "SAMPLE_TABLE_SCHEMA",
     "LabelSet",
