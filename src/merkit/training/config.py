@@ -1,0 +1,392 @@
+"""Experiment configuration: frozen dataclasses per concern, loaded from one TOML or YAML file.
+
+An experiment file has up to six sections, each a :class:`dataclass` with its
+defaults in code (no inheritance between files)::
+
+    [data]      where the samples come from (synthetic or dataset roots)
+    [features]  how per-sample inputs are computed (flow method, size, descriptor)
+    [model]     which model or classic baseline, with constructor options
+    [train]     optimiser, schedule, loss weighting, augmentation, device
+    [protocol]  evaluation protocol, label set, validation fraction
+    [run]       seeds, output folder, fold executor
+
+Loading is strict: an unknown section or key is a :class:`ConfigError`
+naming it (with the closest valid key), and so is a value of the wrong type
+(``train.epochs = "ten"``). Integers are accepted where a float is expected.
+``--set section.key=value`` overrides (:func:`apply_overrides`) are applied
+to the raw file content before validation, so they are checked the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from merkit.errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "FeatureConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "ProtocolConfig",
+    "RunConfig",
+    "ExperimentConfig",
+    "load_config",
+    "config_from_dict",
+    "apply_overrides",
+    "SVM_METHODS",
+]
+
+#: Classic baselines run by the engine besides the registered torch models: name -> descriptor.
+SVM_METHODS = {"lbptop_svm": "lbptop", "biwoof_svm": "biwoof"}
+
+
+def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {sorted(choices)!r}; got {value!r}.")
+
+
+def _positive(key: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{key} must be {'>= 0' if allow_zero else '> 0'}; got {value!r}.")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the sample table comes from.
+
+    Attributes:
+        source: ``"synth"`` (a SynthME tree, generated if missing), ``"datasets"`` (licensed roots) or
+            ``"npz"`` (precomputed features, see :func:`merkit.training.experiment.load_feature_file`).
+        synth_root: SynthME output folder (``source="synth"``).
+        synth_preset: SynthME preset used when the tree must be generated (``tiny``, ``small``, ``full``).
+        synth_seed: SynthME generator seed.
+        roots: dataset name -> root folder (``source="datasets"``).
+        composite_gt: MEGC2019-style ground-truth CSV selecting and labelling the composite samples
+            (``"official"``: the packaged MEGC2019 list; empty: load every sample of ``roots`` and
+            label it by the protocol's label set).
+        features_file: the ``.npz`` of ``source="npz"``.
+        shuffle_labels: permute the labels over the whole table (seeded) before the protocol runs;
+            a sanity check that must score at chance level.
+    """
+
+    source: str = "synth"
+    synth_root: str = "synthme"
+    synth_preset: str = "small"
+    synth_seed: int = 0
+    roots: dict = field(default_factory=dict)
+    composite_gt: str = ""
+    features_file: str = ""
+    shuffle_labels: bool = False
+
+    def __post_init__(self) -> None:
+        _choice("data.source", self.source, ("synth", "datasets", "npz"))
+        if self.source == "npz" and not self.features_file:
+            raise ConfigError("data.features_file is empty but data.source is 'npz'; give the .npz path.")
+        if self.source == "datasets" and not self.roots:
+            raise ConfigError("data.roots is empty but data.source is 'datasets'; give at least one dataset root.")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How per-sample model inputs are computed (see :mod:`merkit.training.features`).
+
+    Attributes:
+        flow: registered flow method (``merkit.motion.flow``), e.g. ``"tvl1"``, ``"farneback"``.
+        face_size: side of the aligned face crop the flow and descriptors are computed on, pixels.
+        size: side of the square flow/strain maps fed to flow models (28 for STSTNet).
+        rgb_size: side of the square apex image fed to RGB models.
+        align: align faces with dlib landmarks before computing flow (False: use frames as they are).
+        strain_scheme: derivative scheme of the optical strain.
+        cache_dir: feature cache root ("" -> ``$MERKIT_CACHE_DIR`` or ``~/.cache/merkit``).
+        workers: processes computing features (1: in this process).
+    """
+
+    flow: str = "tvl1"
+    face_size: int = 128
+    size: int = 28
+    rgb_size: int = 112
+    align: bool = True
+    strain_scheme: str = "central"
+    cache_dir: str = ""
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        _positive("features.face_size", self.face_size)
+        _positive("features.workers", self.workers)
+        _positive("features.size", self.size)
+        _positive("features.rgb_size", self.rgb_size)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model: a registered torch model (``merkit models``) or a classic baseline.
+
+    Attributes:
+        name: a registered model name, or one of :data:`SVM_METHODS`.
+        options: constructor options of the model (``create_model(name, **options)``) or, for SVM
+            baselines, ``C`` candidates (``C = [0.1, 1, 10]``) and ``kernel``.
+    """
+
+    name: str = "ststnet"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training of torch models (ignored by SVM baselines except ``progress``).
+
+    Attributes:
+        epochs: epochs of the fixed schedule, or the most epochs with early stopping.
+        batch_size: samples per step.
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        schedule: ``"fixed"`` (train ``epochs`` on all training subjects, take the last epoch) or
+            ``"early_stopping"`` (train on the fit subjects, keep the epoch with the best validation
+            UF1; validation subjects are training subjects, never the test subject, unless the
+            run is ``select_on_test``).
+        patience: early stopping: epochs without improvement before stopping.
+        imbalance: ``"weighted_loss"`` (cross-entropy weighted by inverse class frequency),
+            ``"balanced_sampler"`` (sample each class equally often) or ``"none"``.
+        augment: flow-aware augmentation on training batches.
+        flip_p: probability of a horizontal flip (u is negated, see ``augment.py``).
+        max_shift: largest random translation, as a fraction of the side.
+        max_rotation: largest random rotation, degrees.
+        device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+        amp: mixed precision and channels-last on CUDA (no effect on CPU).
+        threads: torch CPU threads per process (0: leave torch's default).
+        progress: show tqdm progress bars.
+    """
+
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    schedule: str = "fixed"
+    patience: int = 10
+    imbalance: str = "weighted_loss"
+    augment: bool = True
+    flip_p: float = 0.5
+    max_shift: float = 0.06
+    max_rotation: float = 8.0
+    device: str = "auto"
+    amp: bool = True
+    threads: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "batch_size", "lr", "patience"):
+            _positive(f"train.{key}", getattr(self, key))
+        for key in ("weight_decay", "max_shift", "max_rotation", "threads"):
+            _positive(f"train.{key}", getattr(self, key), allow_zero=True)
+        if not 0.0 <= self.flip_p <= 1.0:
+            raise ConfigError(f"train.flip_p must be in [0, 1]; got {self.flip_p!r}.")
+        _choice("train.schedule", self.schedule, ("fixed", "early_stopping"))
+        _choice("train.imbalance", self.imbalance, ("weighted_loss", "balanced_sampler", "none"))
+        _choice("train.device", self.device, ("auto", "cpu", "cuda"))
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """Evaluation protocol (``merkit.evaluation.create_protocol``).
+
+    Attributes:
+        name: ``megc2019_composite``, ``loso``, ``cross_dataset`` or ``leave_one_dataset_out``.
+        label_set: label set name (``megc3``, ``casme2_5``, ``samm_5``).
+        options: further protocol arguments (``dataset`` for ``loso``; ``train``/``test`` for ``cross_dataset``).
+        val_fraction: share of training subjects held out for validation (honest mode).
+        select_on_test: paper-style selection on the test subject; optimistic, flagged in every output.
+    """
+
+    name: str = "megc2019_composite"
+    label_set: str = "megc3"
+    options: dict = field(default_factory=dict)
+    val_fraction: float = 0.2
+    select_on_test: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"protocol.val_fraction must be in (0, 1); got {self.val_fraction!r}.")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Seeds, output folder and fold executor.
+
+    Attributes:
+        seeds: run seeds; metrics are reported per seed and as mean and std.
+        out_dir: the run directory (resumed if it holds the same configuration).
+        executor: ``"inprocess"`` or ``"process"`` (a local process pool).
+        workers: processes of the pool.
+        method_name: row name in reports ("" -> the model name).
+        bootstrap: bootstrap resamples for the confidence interval (0: none).
+    """
+
+    seeds: tuple = (0,)
+    out_dir: str = "runs/experiment"
+    executor: str = "inprocess"
+    workers: int = 2
+    method_name: str = ""
+    bootstrap: int = 1000
+
+    def __post_init__(self) -> None:
+        if not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds):
+            raise ConfigError(f"run.seeds must be a non-empty list of integers; got {list(self.seeds)!r}.")
+        _choice("run.executor", self.executor, ("inprocess", "process"))
+        _positive("run.workers", self.workers)
+        _positive("run.bootstrap", self.bootstrap, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """The whole experiment: one instance per config file."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict:
+        """Plain nested dict (tuples as lists), as written to the run's ``config.yaml``."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+_SECTIONS = {f.name: f.type for f in dataclasses.fields(ExperimentConfig)}
+
+
+def _section_class(name: str) -> type:
+    return {
+        "data": DataConfig, "features": FeatureConfig, "model": ModelConfig,
+        "train": TrainConfig, "protocol": ProtocolConfig, "run": RunConfig,
+    }[name]
+
+
+def _unknown(kind: str, key: str, valid: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], valid, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"unknown {kind} {key!r}; valid: {sorted(valid)!r}.{hint}")
+
+
+def _check_type(key: str, value: Any, annotation: Any) -> Any:
+    """Return ``value`` converted to the annotated type, or raise ConfigError naming ``key``."""
+    hints = {"int": int, "float": float, "bool": bool, "str": str, "dict": dict, "tuple": tuple}
+    expected = hints.get(annotation, annotation) if isinstance(annotation, str) else annotation
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is tuple and isinstance(value, list):
+        return tuple(value)
+    if expected is int and isinstance(value, bool):
+        ok = False
+    else:
+        ok = isinstance(value, expected)
+    if not ok:
+        raise ConfigError(
+            f"config key {key!r} must be of type {expected.__name__}; got {type(value).__name__} {value!r}."
+        )
+    return value
+
+
+def config_from_dict(raw: dict, source: str = "config") -> ExperimentConfig:
+    """Validate a nested dict (as read from TOML/YAML) into an :class:`ExperimentConfig`.
+
+    Raises:
+        ConfigError: naming the unknown section/key or the key with a wrong type or value.
+    """
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections; got {type(raw).__name__}.")
+    sections = {}
+    for name, content in raw.items():
+        if name not in _SECTIONS:
+            raise _unknown(f"section in {source}:", name, list(_SECTIONS))
+        if not isinstance(content, dict):
+            raise ConfigError(f"{source}: section {name!r} must be a table of keys; got {type(content).__name__}.")
+        cls = _section_class(name)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, value in content.items():
+            if key not in fields:
+                raise _unknown(f"key in {source}:", f"{name}.{key}", list(fields))
+            kwargs[key] = _check_type(f"{name}.{key}", value, fields[key].type)
+        sections[name] = cls(**kwargs)
+    return ExperimentConfig(**sections)
+
+
+def _parse_value(text: str) -> Any:
+    """Parse a ``--set`` value: YAML scalars/lists (``1e-4`` as a float, ``[0, 1]`` as a list)."""
+    value = yaml.safe_load(text) if text.strip() else ""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """Apply ``section.key=value`` overrides to a raw config dict; returns a new dict.
+
+    Raises:
+        ConfigError: for an override without ``=`` or without a ``section.key`` name.
+    """
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in (raw or {}).items()}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.key=value (e.g. train.lr=1e-4).")
+        dotted, text = item.split("=", 1)
+        parts = dotted.strip().split(".")
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"override {item!r}: the name must be section.key (e.g. train.lr); got {dotted!r}.")
+        section, key = parts
+        if section not in out or not isinstance(out[section], dict):
+            out[section] = {}
+        out[section][key] = _parse_value(text)
+    return out
+
+
+def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Read a ``.toml``, ``.yaml`` or ``.yml`` experiment file, apply overrides and validate it.
+
+    Raises:
+        ConfigError: for a missing file, an unknown extension, a parse error, or an invalid key/value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist.")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
+            raw = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            raw = yaml.safe_load(text)
+        else:
+            raise ConfigError(f"config file {str(path)!r}: expected a .toml, .yaml or .yml file.")
+    except (ValueError, yaml.YAMLError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"config file {str(path)!r} cannot be parsed: {exc}") from None
+    return config_from_dict(apply_overrides(raw or {}, overrides), source=str(path))
+
+

@@ -1,0 +1,200 @@
+"""Run one experiment from an :class:`~merkit.training.config.ExperimentConfig`.
+
+:func:`run_experiment` is what ``merkit train`` calls:
+
+1. build the sample table (:func:`load_table`): SynthME, licensed datasets or a feature file;
+2. optionally permute the labels (``data.shuffle_labels``, the chance-level check);
+3. compute the model's inputs once (:mod:`merkit.training.features`);
+4. run the protocol's folds for every seed through the chosen executor
+   (``merkit.evaluation.runner.run_protocol``: per-fold predictions,
+   resumable run directory, metrics, report);
+5. add a subject-level bootstrap interval (``bootstrap.json``) and the
+   resolved configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from merkit._io import write_json
+from merkit.errors import ConfigError, DatasetNotFoundError
+from merkit.evaluation.bootstrap import bootstrap_ci
+from merkit.evaluation.protocols import create_protocol
+from merkit.evaluation.rundir import RunDirectory
+from merkit.evaluation.runner import InProcessExecutor, run_protocol
+from merkit.training.config import SVM_METHODS, DataConfig, ExperimentConfig
+from merkit.training.features import FeatureSet, SampleFeatureProvider
+
+__all__ = ["ExperimentResult", "run_experiment", "load_table", "load_feature_file", "feature_kind", "build_fit_predict"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """Where a run went and what it scored.
+
+    Attributes:
+        run_dir: the run directory.
+        metrics: the ``metrics.json`` content.
+        bootstrap: the ``bootstrap.json`` content (None without bootstrap).
+    """
+
+    run_dir: Path
+    metrics: dict
+    bootstrap: dict | None
+
+
+def feature_kind(model_name: str) -> str:
+    """The feature kind a model or SVM baseline reads."""
+    if model_name in SVM_METHODS:
+        return SVM_METHODS[model_name]
+    from merkit.models import create_model
+
+    return create_model(model_name).default_cfg["inputs"]
+
+
+def load_feature_file(path: str | Path) -> tuple[pd.DataFrame, dict[str, FeatureSet]]:
+    """Read a precomputed feature file.
+
+    The ``.npz`` holds string arrays ``sample_key``, ``subject_key``, ``dataset``,
+    ``label`` (class names) and one float array per feature kind (e.g.
+    ``flow_uv_strain`` of shape ``(N, 3, 28, 28)``), row ``i`` of each
+    belonging to ``sample_key[i]``.
+
+    Raises:
+        DatasetNotFoundError: the file does not exist.
+        ConfigError: a required array is missing or has the wrong length.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"feature file {str(path)!r} does not exist.")
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    columns = ("sample_key", "subject_key", "dataset", "label")
+    missing = [c for c in columns if c not in arrays]
+    if missing:
+        raise ConfigError(f"feature file {str(path)!r} lacks the arrays {missing!r}; expected {list(columns)!r}.")
+    n = len(arrays["sample_key"])
+    table = pd.DataFrame({c: arrays[c].astype(str) for c in columns})
+    table["emotion"] = table["label"]
+    features = {}
+    for name, values in arrays.items():
+        if name in columns:
+            continue
+        if len(values) != n:
+            raise ConfigError(f"feature file {str(path)!r}: array {name!r} has {len(values)} rows; expected {n}.")
+        features[name] = FeatureSet(table["sample_key"], values.astype(np.float32), name)
+    return table, features
+
+
+def _synth_table(cfg: DataConfig) -> pd.DataFrame:
+    from merkit.data.composite import MEGC2019Composite
+    from merkit.synth import generate_synthme
+
+    root = Path(cfg.synth_root)
+    gt = root / "combined_3class_gt.csv"
+    if not gt.is_file():
+        log.info("generating SynthME %r into %s", cfg.synth_preset, root)
+        generate_synthme(root, preset=cfg.synth_preset, seed=cfg.synth_seed)
+    return MEGC2019Composite(root, gt_csv=gt).load()
+
+
+def load_table(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, FeatureSet] | None]:
+    """The sample table of ``cfg`` (and features when they come with it, ``source="npz"``)."""
+    if cfg.source == "npz":
+        return load_feature_file(cfg.features_file)
+    if cfg.source == "synth":
+        return _synth_table(cfg), None
+    from merkit.data.registry import load_dataset
+
+    if cfg.composite_gt:
+        from merkit.data.composite import MEGC2019Composite
+
+        roots = {f"{'smic' if k == 'smic_hs' else k}_root": v for k, v in cfg.roots.items()}
+        gt = None if cfg.composite_gt == "official" else cfg.composite_gt  # "official": the packaged list
+        return MEGC2019Composite(gt_csv=gt, **roots).load(), None
+    tables = [load_dataset(name, root) for name, root in sorted(cfg.roots.items())]
+    return pd.concat(tables, ignore_index=True), None
+
+
+def shuffle_labels(table: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Permute ``label`` (or ``emotion`` when unlabelled) over the whole table, seeded."""
+    rng = np.random.default_rng(seed)
+    column = "label" if "label" in table.columns and table["label"].notna().all() else "emotion"
+    values = table[column].to_numpy().copy()
+    return table.assign(**{column: values[rng.permutation(len(values))]})
+
+
+def build_fit_predict(cfg: ExperimentConfig, features: FeatureSet):
+    """The picklable fit-predict callable for ``cfg.model``."""
+    from merkit.training.methods import SVMFitPredict, TorchFitPredict
+
+    if cfg.model.name in SVM_METHODS:
+        unknown = sorted(set(cfg.model.options) - {"C", "kernel"})
+        if unknown:
+            raise ConfigError(f"model.options {unknown!r} are not SVM options; valid: ['C', 'kernel'].")
+        c = cfg.model.options.get("C", (0.1, 1.0, 10.0))
+        c = tuple(c) if isinstance(c, (list, tuple)) else (c,)
+        return SVMFitPredict(features, C=c, kernel=cfg.model.options.get("kernel", "linear"))
+    return TorchFitPredict(cfg.model.name, cfg.model.options, cfg.train, features)
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    table: pd.DataFrame | None = None,
+    features: FeatureSet | None = None,
+) -> ExperimentResult:
+    """Run ``cfg`` end to end (module docstring); ``table``/``features`` skip steps 1 and 3."""
+    kind = feature_kind(cfg.model.name)
+    if table is None:
+        table, loaded = load_table(cfg.data)
+        if loaded is not None:
+            if kind not in loaded:
+                raise ConfigError(
+                    f"model {cfg.model.name!r} reads {kind!r} features but {cfg.data.features_file!r} holds "
+                    f"{sorted(loaded)!r}."
+                )
+            features = loaded[kind]
+    if cfg.data.shuffle_labels:
+        table = shuffle_labels(table, cfg.data.synth_seed)
+    protocol = create_protocol(cfg.protocol.name, label_set=cfg.protocol.label_set, **cfg.protocol.options)
+    prepared = protocol.prepare(table)
+    if features is None:
+        features = SampleFeatureProvider(cfg.features, progress=cfg.train.progress)(prepared, kind)
+    fit_predict = build_fit_predict(cfg, features)
+    if cfg.run.executor == "process":
+        from merkit.training.executor import ProcessPoolFoldExecutor
+
+        executor = ProcessPoolFoldExecutor(cfg.run.workers, threads=max(1, cfg.train.threads or 1))
+    else:
+        executor = InProcessExecutor()
+    method = cfg.run.method_name or cfg.model.name
+    from merkit import __version__
+
+    metrics = run_protocol(
+        prepared,
+        protocol,
+        fit_predict,
+        cfg.run.out_dir,
+        seeds=cfg.run.seeds,
+        config={"experiment": cfg.to_dict(), "merkit_version": __version__},
+        select_on_test=cfg.protocol.select_on_test,
+        val_fraction=cfg.protocol.val_fraction,
+        executor=executor,
+        method_name=method,
+    )
+    ci = None
+    if cfg.run.bootstrap:
+        predictions = RunDirectory(cfg.run.out_dir).read_predictions()
+        ci = bootstrap_ci(predictions, protocol.classes, n_boot=cfg.run.bootstrap)
+        write_json(Path(cfg.run.out_dir) / "bootstrap.json", ci)
+    return ExperimentResult(Path(cfg.run.out_dir), metrics, ci)
+
+
+__all__ += ["shuffle_labels"]

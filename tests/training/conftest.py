@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+
+from tests.conftest import make_table
+from merkit.data.labels import get_label_set
+
+CLASSES = ("negative", "positive", "surprise")
+
+
+def learnable_features(table, seed=0, signal=1.0):
+    """(N, 3, 28, 28) flow-like inputs in [0, 1] whose class shows as a bright quadrant, plus noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 0.6, size=(len(table), 3, 28, 28)).astype(np.float32)
+    for i, label in enumerate(table["label"]):
+        if label in CLASSES:
+            k = CLASSES.index(label)
+            x[i, :, 14 * (k // 2) : 14 * (k // 2) + 14, 14 * (k % 2) : 14 * (k % 2) + 14] += 0.4 * signal
+    return np.clip(x, 0, 1)
+
+
+def labelled_table(n_subjects=4, clips=5, seed=0):
+    table = make_table(n_subjects, clips, seed)
+    return get_label_set("megc3").apply(table)
+
+
+def write_feature_file(path, n_subjects=4, clips=6, seed=0):
+    table = labelled_table(n_subjects, clips, seed)
+    x = learnable_features(table, seed)
+    np.savez(
+        path,
+        sample_key=table["sample_key"].to_numpy(str), subject_key=table["subject_key"].to_numpy(str),
+        dataset=table["dataset"].to_numpy(str), label=table["label"].to_numpy(str),
+        flow_uv_strain=x, biwoof=x.mean(axis=(2,)).reshape(len(x), -1),
+    )
+    return table
+
+
+@pytest.fixture
+def feature_file(tmp_path):
+    path = tmp_path / "features.npz"
+    write_feature_file(path)
+    return path
