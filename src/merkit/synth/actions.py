@@ -39,7 +39,14 @@ __all__ = [
     "au_blobs",
     "evaluate_blobs",
     "dense_field",
+    "normalise_peak",
+    "max_jacobian",
+    "MAX_JACOBIAN",
 ]
+
+#: Largest spatial derivative a SynthME field may have; keeps every warp invertible
+#: (fold-free, and the fixed-point inversion contracts by at least this factor per step).
+MAX_JACOBIAN = 0.4
 
 
 @dataclass(frozen=True)
@@ -76,13 +83,13 @@ AU_BLOBS: dict[str, tuple[_Spec, ...]] = {
     "4": (((20, 21), (0.0, 0.02), (0.5, 0.85), 0.16, 1.0, True),
           ((21, 22), (0.0, 0.05), (0.0, 0.3), 0.14, 0.4, False)),
     # AU5 upper lid raiser: upper lid moves up.
-    "5": (((37, 38), (0.0, 0.0), (0.0, -1.0), 0.08, 1.0, True),),
+    "5": (((37, 38), (0.0, 0.0), (0.0, -1.0), 0.09, 1.0, True),),
     # AU6 cheek raiser: infra-orbital cheek moves up, lower lid bulges up.
     "6": (((40, 41), (0.0, 0.3), (0.15, -1.0), 0.2, 1.0, True),
-          ((40, 41), (0.0, 0.04), (0.0, -1.0), 0.08, 0.6, True)),
+          ((40, 41), (0.0, 0.04), (0.0, -1.0), 0.09, 0.6, True)),
     # AU7 lid tightener: lower lid moves up, upper lid slightly down.
-    "7": (((40, 41), (0.0, 0.02), (0.0, -1.0), 0.08, 1.0, True),
-          ((37, 38), (0.0, 0.0), (0.0, 1.0), 0.07, 0.35, True)),
+    "7": (((40, 41), (0.0, 0.02), (0.0, -1.0), 0.1, 1.0, True),
+          ((37, 38), (0.0, 0.0), (0.0, 1.0), 0.09, 0.35, True)),
     # AU9 nose wrinkler: nose sides and ala move up, inner brows down a little.
     "9": (((29, 31), (-0.05, 0.0), (0.1, -1.0), 0.12, 1.0, True),
           ((21,), (0.0, 0.05), (0.2, 0.6), 0.12, 0.4, True)),
@@ -98,8 +105,8 @@ AU_BLOBS: dict[str, tuple[_Spec, ...]] = {
     # AU17 chin raiser: chin boss and lower lip push up (midline).
     "17": (((57, 8), (0.0, 0.0), (0.0, -1.0), 0.22, 1.0, False),),
     # AU24 lip pressor: lips press together (upper down, lower up; midline).
-    "24": (((51,), (0.0, 0.02), (0.0, 1.0), 0.11, 1.0, False),
-           ((57,), (0.0, -0.02), (0.0, -1.0), 0.11, 1.0, False)),
+    "24": (((51,), (0.0, 0.02), (0.0, 1.0), 0.12, 1.0, False),
+           ((57,), (0.0, -0.02), (0.0, -1.0), 0.12, 1.0, False)),
     # AU25 lips part: lower lip moves down (midline).
     "25": (((57,), (0.0, 0.0), (0.0, 1.0), 0.12, 1.0, False),),
     # AU26 jaw drop: chin and lower lip move down (midline, wide).
@@ -227,3 +234,42 @@ def dense_field(blobs: Sequence[Blob], shape_hw: tuple[int, int], scale: float =
         g = gy[:, None] * gx[None, :]
         out[y0:y1, x0:x1] += g[..., None] * np.asarray(b.vector)
     return (out * scale).astype(np.float32)
+
+
+def max_jacobian(blobs: Sequence[Blob]) -> float:
+    """Largest absolute entry of the field's Jacobian (du/dx, du/dy, dv/dx, dv/dy), evaluated
+    analytically on a grid of spacing ``sigma_min / 3`` covering every blob to 3 sigma."""
+    if not blobs:
+        return 0.0
+    c = np.array([b.centre for b in blobs])
+    sig = np.array([b.sigma for b in blobs])
+    lo, hi = (c - 3 * sig[:, None]).min(0), (c + 3 * sig[:, None]).max(0)
+    step = sig.min() / 3
+    xs, ys = np.arange(lo[0], hi[0] + step, step), np.arange(lo[1], hi[1] + step, step)
+    px, py = np.meshgrid(xs, ys)
+    jac = np.zeros((4,) + px.shape)
+    for b in blobs:
+        dx, dy = px - b.centre[0], py - b.centre[1]
+        g = np.exp(-(dx**2 + dy**2) / (2 * b.sigma**2)) / b.sigma**2
+        for k, (vec, d) in enumerate(((b.vector[0], dx), (b.vector[0], dy), (b.vector[1], dx), (b.vector[1], dy))):
+            jac[k] -= vec * d * g
+    return float(np.abs(jac).max())
+
+
+def normalise_peak(blobs: Sequence[Blob], peak_px: float) -> tuple[list[Blob], float]:
+    """Scale ``blobs`` so the summed field peaks at ``peak_px``, capped to stay invertible.
+
+    The peak is measured at the blob centres. The scale is capped so that the
+    field's largest spatial derivative (:func:`max_jacobian`) stays below
+    :data:`MAX_JACOBIAN`. The cap binds on small faces (the ``tiny`` preset),
+    where narrow blobs cannot carry a 2 px motion without folding, and for
+    opposing blob pairs such as AU24's lip press.
+
+    Returns:
+        (scaled blobs, the peak actually used in pixels).
+    """
+    centres = np.array([b.centre for b in blobs])
+    current = float(np.linalg.norm(evaluate_blobs(blobs, centres), axis=1).max())
+    k = peak_px / current
+    k = min(k, MAX_JACOBIAN / max(max_jacobian(blobs), 1e-12))
+    return [Blob(b.centre, (b.vector[0] * k, b.vector[1] * k), b.sigma) for b in blobs], float(current * k)

@@ -9,7 +9,10 @@ one dense forward field ``H_t`` (pixels, on the onset grid, see
 where ``E_k`` are the blob fields of the clip's components (the class AUs,
 an optional blink, an optional habitual AU), ``c_k(t)`` their temporal
 profiles taken relative to the onset frame (so ``H_onset = 0``), and
-``S_t`` the head's similarity motion relative to the onset pose. The
+``S_t`` the head's similarity motion relative to the onset pose. The rigid
+part is faded out towards the background by a smooth weight ``w`` (the
+blurred subject mask), so the full field is
+``H_t(x) = N_t(x) + w(x) * (S_t(x + N_t(x)) - x - N_t(x))``. The
 noise-free frame is ``warp_by_flow(R, H_t)``; then illumination drift,
 flicker, sensor noise, quantisation and compression are applied. The
 stored ground truth ``flow_onset_apex.npy`` is ``H_apex`` itself, so
@@ -185,6 +188,7 @@ def render_clip(
     noise_sigma: float,
     shot_noise: float,
     rng: np.random.Generator,
+    head_weight: np.ndarray | None = None,
     iterations: int = 8,
 ) -> ClipFrames:
     """Film a clip from its noise-free onset image.
@@ -199,6 +203,9 @@ def render_clip(
         noise_sigma: read-noise standard deviation, grey levels.
         shot_noise: variance added per grey level of signal.
         rng: generator for the sensor noise.
+        head_weight: (H, W) float32 in [0, 1], how much each pixel follows the head (1 on the
+            subject, 0 on the static background, smooth in between so the field stays invertible);
+            None moves the whole frame with the head.
         iterations: fixed-point iterations of :func:`warp_by_flow`.
 
     Returns:
@@ -210,9 +217,11 @@ def render_clip(
     at_landmarks = [evaluate_blobs(c.blobs, landmarks) for c in components]
     rel = [c.profile - c.profile[onset_index] for c in components]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    grid = np.stack([gx, gy], -1)
-    xn = (gx / max(w - 1, 1) - 0.5)
-    yn = (gy / max(h - 1, 1) - 0.5)
+    xn = gx / max(w - 1, 1) - 0.5
+    yn = gy / max(h - 1, 1) - 0.5
+    weight = np.ones((h, w), np.float32) if head_weight is None else head_weight.astype(np.float32)
+    lm_weight = cv2.remap(weight, landmarks[:, 0].astype(np.float32)[None], landmarks[:, 1].astype(np.float32)[None],
+                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0].astype(np.float64)
     frames, lms = [], np.zeros((n, 68, 2), np.float32)
     flow_apex = au_apex = clean_apex = None
     for t in range(n):
@@ -222,22 +231,27 @@ def render_clip(
             if r[t] != 0.0:
                 nonrigid += np.float32(r[t]) * f
                 lm_move += r[t] * at_lm
-        m = head.matrix(t).astype(np.float32)
-        moved = (grid + nonrigid) @ m[:, :2].T + m[:, 2]
-        flow = moved - grid
+        m = head.matrix(t)
+        (a, b, c), (d, e, g) = m.astype(np.float32)
+        sx, sy = gx + nonrigid[..., 0], gy + nonrigid[..., 1]
+        # The head's rigid motion, faded out towards the static background.
+        flow = np.empty((h, w, 2), np.float32)
+        flow[..., 0] = nonrigid[..., 0] + weight * ((a - 1) * sx + b * sy + c)
+        flow[..., 1] = nonrigid[..., 1] + weight * (d * sx + (e - 1) * sy + g)
         clean = reference if t == onset_index else warp_by_flow(reference, flow, iterations)
         pts = landmarks + lm_move
-        lms[t] = pts @ head.matrix(t)[:, :2].T + head.matrix(t)[:, 2]
+        lms[t] = pts + lm_weight[:, None] * (pts @ m[:, :2].T + m[:, 2] - pts)
         if t == apex_index:
-            flow_apex = flow.astype(np.float32)
-            au_apex = sum((np.float32(r[t]) * f for c, f, r in zip(components, fields, rel) if c.name == "au"),
+            flow_apex = flow
+            au_apex = sum((np.float32(r[t]) * f for comp, f, r in zip(components, fields, rel) if comp.name == "au"),
                           np.zeros((h, w, 2), np.float32))
             clean_apex = clean
-        gain = light.gain[t] * (1 + light.grad_x[t] * xn + light.grad_y[t] * yn)
+        gain = np.float32(light.gain[t]) * (1 + np.float32(light.grad_x[t]) * xn + np.float32(light.grad_y[t]) * yn)
         lit = clean * (gain[..., None] if clean.ndim == 3 else gain)
-        sigma = np.sqrt(noise_sigma**2 + shot_noise * np.clip(lit, 0, None))
-        noisy = lit + sigma * rng.standard_normal(lit.shape, dtype=np.float32)
-        frames.append(np.clip(np.rint(noisy), 0, 255).astype(np.uint8))
+        np.maximum(lit, 0, out=lit)
+        sigma = np.sqrt(np.float32(noise_sigma**2) + np.float32(shot_noise) * lit)
+        lit += sigma * rng.standard_normal(lit.shape, dtype=np.float32)
+        frames.append(np.clip(lit, 0, 255).round().astype(np.uint8))
     return ClipFrames(
         frames=frames,
         landmarks=lms,

@@ -35,11 +35,11 @@ from merkit._io import atomic_path, write_bytes, write_json, write_text
 from merkit.errors import ConfigError
 from merkit.synth import formats
 from merkit.synth._plan import ClipPlan, SubjectPlan, plan_dataset
-from merkit.synth.actions import au_blobs, evaluate_blobs
+from merkit.synth.actions import au_blobs, normalise_peak
 from merkit.synth.clip import ClipFrames, Component, HeadMotion, Illumination, bump_profile, raised_cosine_profile, render_clip
 from merkit.synth.config import CameraConfig, SynthConfig, get_preset
 from merkit.synth.identity import Identity
-from merkit.synth.render import ORIGIN_IOD, FaceImage, place_face, render_face
+from merkit.synth.render import FaceImage, place_face, render_face
 
 __all__ = ["SynthManifest", "generate", "GENERATOR_VERSION", "GROUNDTRUTH_DIR", "DATASET_DIRS"]
 
@@ -108,9 +108,11 @@ def _render_clip(plan: ClipPlan, face: FaceImage, identity: Identity, cam: Camer
     angle = np.deg2rad(rng.normal(0, 2.0))
     eye = np.array([w / 2, h / 2 - 0.55 * iod]) + rng.normal(0, cam.placement_px, 2)
     rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    origin = np.array(ORIGIN_IOD) * face.iod_px + (0.5 / 3 - 0.5)
+    origin = np.asarray(face.origin_px)
     matrix = np.concatenate([rot, (eye - rot @ origin)[:, None]], 1)
     scene, lm = place_face(face, background, matrix)
+    coverage = cv2.warpAffine(face.alpha, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    head_weight = np.clip(cv2.GaussianBlur(coverage, (0, 0), 0.3 * iod) * 1.5, 0, 1)
     scene = np.clip(cam.brightness * (cam.contrast * (scene - 0.5) + 0.5), 0, 1)
     if cam.blur_sigma > 0:
         scene = cv2.GaussianBlur(scene, (0, 0), cam.blur_sigma)
@@ -123,23 +125,15 @@ def _render_clip(plan: ClipPlan, face: FaceImage, identity: Identity, cam: Camer
     times = (fn - plan.onset) / plan.fps
     onset_i, apex_i = int(np.searchsorted(fn, plan.onset)), int(np.searchsorted(fn, plan.apex))
     # Class AUs, normalised so the summed field peaks at plan.peak_px (measured at the blob centres).
-    blobs = au_blobs(plan.combo, lm, iod, unit_rot, plan.au_weights)
-    centres = np.array([b.centre for b in blobs])
-    peak = np.linalg.norm(evaluate_blobs(blobs, centres), axis=1).max()
-    k = plan.peak_px / peak
-    blobs = [type(b)(b.centre, (b.vector[0] * k, b.vector[1] * k), b.sigma) for b in blobs]
+    blobs, peak_used = normalise_peak(au_blobs(plan.combo, lm, iod, unit_rot, plan.au_weights), plan.peak_px)
     components = [Component("au", tuple(blobs), raised_cosine_profile(fn, plan.onset, plan.apex, plan.offset))]
     if plan.blink is not None:
         start, dur, amp = plan.blink
-        bb = [type(b)(b.centre, (b.vector[0] * amp * iod, b.vector[1] * amp * iod), b.sigma)
-              for b in au_blobs("45", lm, iod, unit_rot)]
+        bb, _ = normalise_peak(au_blobs("45", lm, iod, unit_rot), amp * iod)
         components.append(Component("blink", tuple(bb), bump_profile(times, start, dur, peak_at=0.35)))
     if plan.habit is not None:
         start, dur, amp = plan.habit
-        hb = au_blobs(identity.habit_aus, lm, iod, unit_rot)
-        hc = np.array([b.centre for b in hb])
-        hk = amp / np.linalg.norm(evaluate_blobs(hb, hc), axis=1).max()
-        hb = [type(b)(b.centre, (b.vector[0] * hk, b.vector[1] * hk), b.sigma) for b in hb]
+        hb, _ = normalise_peak(au_blobs(identity.habit_aus, lm, iod, unit_rot), amp)
         components.append(Component("habit", tuple(hb), bump_profile(times, start, dur, peak_at=0.5)))
 
     sway = identity.sway_px
@@ -157,9 +151,10 @@ def _render_clip(plan: ClipPlan, face: FaceImage, identity: Identity, cam: Camer
                          grad_y=rng.normal(0, cam.illumination_gradient) * (1 + ramp))
     result = render_clip(reference, lm, components, head, light, onset_index=onset_i, apex_index=apex_i,
                          noise_sigma=cam.noise_sigma, shot_noise=cam.shot_noise, rng=rng,
-                         iterations=cfg.flow_iterations)
+                         head_weight=head_weight, iterations=cfg.flow_iterations)
     info = {
         "iod_px": float(iod),
+        "au_peak_used_px": peak_used,
         "face_angle_deg": float(np.rad2deg(angle)),
         "au_blobs": [b.to_list() for b in components[0].blobs],
         "blink_blobs": [b.to_list() for c in components if c.name == "blink" for b in c.blobs],

@@ -40,12 +40,15 @@ class FaceImage:
         alpha: (H, W) float32 coverage in [0, 1] (0 = background shows through).
         landmarks: (68, 2) float64 pixel coordinates (x, y) on the canvas.
         iod_px: inter-ocular distance in pixels.
+        origin_px: (x, y) canvas position of the identity shape's origin (the eye midpoint of the
+            mean face), pixels.
     """
 
     image: np.ndarray
     alpha: np.ndarray
     landmarks: np.ndarray
     iod_px: float
+    origin_px: tuple[float, float]
 
 
 def _pts(points: np.ndarray, s: float) -> np.ndarray:
@@ -73,11 +76,25 @@ def _mask(shape_hw: tuple[int, int], draw) -> np.ndarray:
     return m
 
 
+def _box(mask: np.ndarray) -> tuple[slice, slice]:
+    x, y, w, h = cv2.boundingRect((mask > 0).astype(np.uint8))
+    return slice(y, y + h), slice(x, x + w)
+
+
 def _blend(img: np.ndarray, mask: np.ndarray, colour) -> None:
-    img += mask[..., None] * (np.asarray(colour, np.float32) - img)
+    # Only the mask's bounding box changes; working on it keeps rendering fast on big canvases.
+    ys, xs = _box(mask)
+    roi = img[ys, xs]
+    roi += mask[ys, xs, None] * (np.asarray(colour, np.float32) - roi)
 
 
-def render_face(identity: Identity, iod_px: float, *, supersample: int = 3) -> FaceImage:
+def _shade(img: np.ndarray, mask: np.ndarray, strength: float) -> None:
+    """Multiply ``img`` by ``1 + strength * mask`` (negative strength darkens)."""
+    ys, xs = _box(mask)
+    img[ys, xs] *= (1 + strength * mask[ys, xs])[..., None]
+
+
+def render_face(identity: Identity, iod_px: float, *, supersample: int = 2) -> FaceImage:
     """Draw ``identity`` upright with an inter-ocular distance of ``iod_px`` pixels.
 
     Args:
@@ -155,17 +172,17 @@ def render_face(identity: Identity, iod_px: float, *, supersample: int = 3) -> F
     for eye in (eye_l, eye_r):
         sock = _mask(hw, lambda m, e=eye: _ellipse(m, (e[0], e[1] - 0.06 * s), (0.32 * s, 0.2 * s), 1.0))
         sock = cv2.GaussianBlur(sock, (0, 0), 0.08 * s)
-        img *= (1 - 0.22 * sock)[..., None]
+        _shade(img, sock, -0.22)
     # Nose: shadows along both sides of the bridge, a lit ridge, a dark base.
     for side in (-1, 1):
         side_line = np.stack([lm[27:31, 0] + side * 0.12 * s, lm[27:31, 1]], 1)
         side_line = np.concatenate([side_line, [[lm[30, 0] + side * 0.2 * s, lm[31, 1]]]])
         sh = _mask(hw, lambda m, l=side_line: _line(m, l, 1.0, int(0.08 * s)))
-        img *= (1 - 0.25 * cv2.GaussianBlur(sh, (0, 0), 0.05 * s))[..., None]
+        _shade(img, cv2.GaussianBlur(sh, (0, 0), 0.05 * s), -0.25)
     ridge = _mask(hw, lambda m: _line(m, lm[27:31], 1.0, int(0.06 * s)))
-    img *= (1 + 0.12 * cv2.GaussianBlur(ridge, (0, 0), 0.04 * s))[..., None]
+    _shade(img, cv2.GaussianBlur(ridge, (0, 0), 0.04 * s), 0.12)
     base = _mask(hw, lambda m: _line(m, lm[31:36], 1.0, int(0.06 * s)))
-    img *= (1 - 0.3 * cv2.GaussianBlur(base, (0, 0), 0.03 * s))[..., None]
+    _shade(img, cv2.GaussianBlur(base, (0, 0), 0.03 * s), -0.3)
     for n in (lm[32], lm[34]):
         nos = _mask(hw, lambda m, c=n: _ellipse(m, (c[0], c[1] - 0.01 * s), (0.05 * s, 0.03 * s), 1.0))
         _blend(img, nos * 0.8, skin * 0.25)
@@ -198,7 +215,7 @@ def render_face(identity: Identity, iod_px: float, *, supersample: int = 3) -> F
         lower_lid = _mask(hw, lambda m, p=pts: _line(m, p[[3, 4, 5, 0]], 1.0, int(0.015 * s)))
         _blend(img, lower_lid * 0.6, skin * 0.5)
         crease = _mask(hw, lambda m, p=pts: _line(m, p[[0, 1, 2, 3]] - [0, 0.07 * s], 1.0, int(0.015 * s)))
-        img *= (1 - 0.2 * crease)[..., None]
+        _shade(img, crease, -0.2)
 
     # Lips and the mouth slit.
     lips = _mask(hw, lambda m: _fill(m, lm[48:60], 1.0))
@@ -206,7 +223,7 @@ def render_face(identity: Identity, iod_px: float, *, supersample: int = 3) -> F
     slit = _mask(hw, lambda m: _line(m, np.concatenate([lm[[48]], lm[60:65], lm[[54]]]), 1.0, int(0.03 * s)))
     _blend(img, slit * 0.85, np.asarray(identity.lip_rgb, np.float32) * 0.3)
     chin = _mask(hw, lambda m: _ellipse(m, (lm[57, 0], lm[57, 1] + 0.15 * s), (0.25 * s, 0.06 * s), 1.0))
-    img *= (1 - 0.12 * cv2.GaussianBlur(chin, (0, 0), 0.05 * s))[..., None]
+    _shade(img, cv2.GaussianBlur(chin, (0, 0), 0.05 * s), -0.12)
 
     if identity.glasses:
         g = np.asarray(identity.glasses_rgb, np.float32)
@@ -229,8 +246,10 @@ def render_face(identity: Identity, iod_px: float, *, supersample: int = 3) -> F
     img = cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_AREA)
     alpha = cv2.resize(alpha, (out_w, out_h), interpolation=cv2.INTER_AREA)
     # A supersampled pixel centre i lands at (i + 0.5) / k - 0.5 after k-fold area reduction.
-    landmarks = (identity.shape + origin) * float(iod_px) + (0.5 / supersample - 0.5)
-    return FaceImage(image=img, alpha=alpha, landmarks=landmarks, iod_px=float(iod_px))
+    shift = 0.5 / supersample - 0.5
+    landmarks = (identity.shape + origin) * float(iod_px) + shift
+    origin_px = (float(origin[0] * iod_px + shift), float(origin[1] * iod_px + shift))
+    return FaceImage(image=img, alpha=alpha, landmarks=landmarks, iod_px=float(iod_px), origin_px=origin_px)
 
 
 def place_face(
