@@ -153,10 +153,15 @@ class SynthConfig:
         glasses_rate: fraction of subjects with glasses.
         shape_jitter: per-landmark identity shape noise, IOD units.
         flow_iterations: fixed-point iterations used to invert displacement fields when warping.
+        dlib_detectable: whether dlib's HOG frontal-face detector finds the faces without
+            upsampling (tested for ``small`` and ``full``). ``False`` for ``tiny``, whose faces are
+            smaller than the detector's 80 px window: pipelines on it use the ground-truth
+            landmarks in ``_groundtruth/`` instead of detecting faces.
     """
 
     name: str
     sources: dict[str, SourceConfig]
+    dlib_detectable: bool = True
     au_peak_px: tuple[float, float] = (0.3, 2.0)
     au_peak_max_px: float = 2.5
     au_weight_range: tuple[float, float] = (0.6, 1.0)
@@ -248,7 +253,7 @@ _SMIC_CAM = dict(image_format="bmp", background_rgb=(0.45, 0.42, 0.4), noise_sig
 
 
 def _preset(name: str, sizes: dict[str, dict[str, Any]], timing: dict[str, dict[str, Any]],
-            counts: dict[str, tuple[int, tuple[int, int, int], int]]) -> SynthConfig:
+            counts: dict[str, tuple[int, tuple[int, int, int], int]], dlib_detectable: bool = True) -> SynthConfig:
     cams = {"casme2": _CASME2_CAM, "samm": _SAMM_CAM, "smic_hs": _SMIC_CAM}
     fps = {"casme2": 200.0, "samm": 200.0, "smic_hs": 100.0}
     sources = {}
@@ -258,7 +263,7 @@ def _preset(name: str, sizes: dict[str, dict[str, Any]], timing: dict[str, dict[
             n_subjects=n_sub, class_counts=cls, n_other=n_other if src != "smic_hs" else 0, fps=fps[src],
             camera=CameraConfig(**{**cams[src], **sizes[src]}), **timing[src],
         )
-    return SynthConfig(name=name, sources=sources)
+    return SynthConfig(name=name, sources=sources, dlib_detectable=dlib_detectable)
 
 
 #: Built-in presets. ``full`` follows the MEGC2019 composite (442 clips, 68 subjects, per-source
@@ -272,6 +277,7 @@ PRESETS: dict[str, SynthConfig] = {
                 "samm": dict(duration_s=(0.04, 0.055), baseline_frames=(1, 2)),
                 "smic_hs": dict(duration_s=(0.08, 0.11))},
         counts={"casme2": (2, (2, 1, 1), 1), "samm": (2, (2, 1, 1), 1), "smic_hs": (2, (2, 1, 1), 0)},
+        dlib_detectable=False,  # 46 px faces: below dlib's 80 px HOG window; use ground-truth landmarks
     ),
     "small": _preset(
         "small",
