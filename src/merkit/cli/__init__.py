@@ -13,3 +13,4 @@ from merkit.cli import train as _train  # noqa: F401,E402
 from merkit.cli import models as _models  # noqa: F401,E402
 from merkit.cli import datasets as _datasets  # noqa: F401,E402
 from merkit.cli import synth as _synth  # noqa: F401,E402
+from merkit.cli import demo as _demo  # noqa: F401,E402

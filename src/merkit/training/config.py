@@ -99,7 +99,7 @@ class FeatureConfig:
     """How per-sample model inputs are computed (see :mod:`merkit.training.features`).
 
     Attributes:
-        flow: registered flow method (``merkit.motion.flow``), e.g. ``"tvl1"``, ``"farneback"``.
+        flow: registered flow method (``merkit.motion.flow``), e.g. ``"tvl1_fast"`` (default), ``"tvl1"``.
         face_size: side of the aligned face crop the flow and descriptors are computed on, pixels.
         size: side of the square flow/strain maps fed to flow models (28 for STSTNet).
         rgb_size: side of the square apex image fed to RGB models.
@@ -109,7 +109,7 @@ class FeatureConfig:
         workers: processes computing features (1: in this process).
     """
 
-    flow: str = "tvl1"
+    flow: str = "tvl1_fast"
     face_size: int = 128
     size: int = 28
     rgb_size: int = 112

@@ -93,24 +93,28 @@ def load_feature_file(path: str | Path) -> tuple[pd.DataFrame, dict[str, Feature
     return table, features
 
 
-def _synth_table(cfg: DataConfig) -> pd.DataFrame:
+def _synth_table(cfg: DataConfig, workers: int = 1) -> pd.DataFrame:
     from merkit.data.composite import MEGC2019Composite
-    from merkit.synth import generate_synthme
+    from merkit.synth import generate
 
     root = Path(cfg.synth_root)
     gt = root / "combined_3class_gt.csv"
     if not gt.is_file():
         log.info("generating SynthME %r into %s", cfg.synth_preset, root)
-        generate_synthme(root, preset=cfg.synth_preset, seed=cfg.synth_seed)
-    return MEGC2019Composite(root, gt_csv=gt).load()
+        generate(root, preset=cfg.synth_preset, seed=cfg.synth_seed, workers=workers)
+    # SynthME writes the raw-frame layouts (CASME2_RAW_selected, SMIC_all_raw)
+    return MEGC2019Composite(root, gt_csv=gt, casme2_variant="raw", smic_variant="raw").load()
 
 
-def load_table(cfg: DataConfig) -> tuple[pd.DataFrame, dict[str, FeatureSet] | None]:
-    """The sample table of ``cfg`` (and features when they come with it, ``source="npz"``)."""
+def load_table(cfg: DataConfig, workers: int = 1) -> tuple[pd.DataFrame, dict[str, FeatureSet] | None]:
+    """The sample table of ``cfg`` (and features when they come with it, ``source="npz"``).
+
+    ``workers`` processes render SynthME when it must be generated.
+    """
     if cfg.source == "npz":
         return load_feature_file(cfg.features_file)
     if cfg.source == "synth":
-        return _synth_table(cfg), None
+        return _synth_table(cfg, workers), None
     from merkit.data.registry import load_dataset
 
     if cfg.composite_gt:
@@ -153,7 +157,7 @@ def run_experiment(
     """Run ``cfg`` end to end (module docstring); ``table``/``features`` skip steps 1 and 3."""
     kind = feature_kind(cfg.model.name)
     if table is None:
-        table, loaded = load_table(cfg.data)
+        table, loaded = load_table(cfg.data, cfg.features.workers)
         if loaded is not None:
             if kind not in loaded:
                 raise ConfigError(

@@ -17,15 +17,18 @@ Kinds (``kind``):
 * ``biwoof``: ``(200,)`` Bi-WOOF of the onset -> apex flow;
 * ``lbptop``: ``(11328,)`` LBP-TOP of the onset..offset clip (MEGC2019 settings).
 
-:class:`SampleFeatureProvider` computes them from the frames with the
-lower layers: faces aligned with dlib landmarks (``merkit.face``), flow from
-``merkit.motion.flow``, strain and normalisation from
-``merkit.motion.strain``, descriptors from ``merkit.motion.descriptors``.
+:class:`SampleFeatureProvider` computes them with the lower layers. The flow
+kinds come from :func:`merkit.motion.prepare.prepare_features` (faces aligned
+on the onset frame with dlib landmarks, onset -> apex flow, raw u, v and
+strain on the ``face_size`` crop, cached under namespace ``motion``);
+Bi-WOOF is computed from those. ``rgb_apex`` and ``lbptop`` align the apex
+(or onset..offset) frames with :func:`merkit.face.align_clip` themselves.
 Order of operations for flow inputs (a choice the papers leave open): flow
 and strain are computed on the ``face_size`` crop, then the channels are
 area-resized to ``size`` (u and v rescaled to the new pixel size), then
-min-max scaled. Results are stored per sample and kind in the
-:class:`~merkit.cache.FeatureCache`, keyed by the settings and the frame files.
+min-max scaled per sample and channel. Frame-based kinds are stored per
+sample and kind in the :class:`~merkit.cache.FeatureCache`, keyed by the
+settings and the frame files.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from merkit.cache import FeatureCache
 from merkit.errors import ConfigError, ShapeError
 from merkit.training.config import FeatureConfig
 
-__all__ = ["FEATURE_KINDS", "FeatureSet", "FeatureProvider", "SampleFeatureProvider"]
+__all__ = ["FEATURE_KINDS", "FLOW_KINDS", "FeatureSet", "FeatureProvider", "SampleFeatureProvider", "prepare_config"]
 
 log = logging.getLogger(__name__)
 
@@ -107,67 +110,75 @@ def _resize_flow(flow: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def compute_sample_features(sample, kinds: Sequence[str], cfg: FeatureConfig, cache: FeatureCache | None) -> dict:
-    """All requested kinds for one :class:`~merkit.data.sample.Sample` (see module docstring)."""
+FLOW_KINDS = ("flow_uv_strain", "flow_uv", "biwoof")
+
+
+def prepare_config(cfg: FeatureConfig):
+    """The :class:`merkit.motion.prepare.PrepareConfig` behind the flow kinds: raw (u, v, strain) on the face crop."""
+    from merkit.motion.prepare import PrepareConfig
+
+    return PrepareConfig(
+        channels=("u", "v", "strain"), frames="onset_apex", flow=cfg.flow, size=cfg.face_size,
+        align="eye_line" if cfg.align else "none", normalize="raw", strain_scheme=cfg.strain_scheme,
+    )
+
+
+def flow_kind_from_prepared(uvs: np.ndarray, kind: str, size: int) -> np.ndarray:
+    """Turn prepared raw ``(S, S, 3)`` (u, v, strain) into one flow kind (see module docstring)."""
     import cv2
 
-    from merkit.motion.descriptors import biwoof, lbp_top
-    from merkit.motion.flow import compute_flow
-    from merkit.motion.strain import normalize_channels, optical_strain
+    from merkit.motion.descriptors import biwoof
+    from merkit.motion.strain import normalize_channels
 
-    out, missing, keys = {}, [], {}
-    frames_used = list(sample.frame_paths[sample.onset_index : sample.offset_index + 1])
+    uvs = np.asarray(uvs, dtype=np.float32)
+    if kind == "biwoof":
+        return biwoof(uvs[..., :2], uvs[..., 2])
+    stack = _resize_flow(uvs[..., :2].copy(), size)
+    if kind == "flow_uv_strain":  # strain is not a displacement: resized without rescaling
+        strain = cv2.resize(uvs[..., 2], (size, size), interpolation=cv2.INTER_AREA)
+        stack = np.dstack([stack, strain])
+    return normalize_channels(stack, "minmax").transpose(2, 0, 1)
+
+
+def compute_sample_features(sample, kinds: Sequence[str], cfg: FeatureConfig, cache: FeatureCache | None) -> dict:
+    """The frame-based kinds (``rgb_apex``, ``lbptop``) of one :class:`~merkit.data.sample.Sample`."""
+    import cv2
+
+    from merkit.data.frames import ImageFiles
+    from merkit.face import AlignConfig, align_clip
+    from merkit.motion.descriptors import lbp_top
+
+    out = {}
+    onset, apex, offset = sample.onset_index, sample.apex_index, sample.offset_index
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("cache_dir", "workers")}
     for kind in kinds:
-        if cache is not None:
-            keys[kind] = cache.key(f"features.{kind}", settings, frames_used)
-            hit = cache.load(keys[kind])
-            if hit is not None:
-                out[kind] = hit["x"]
-                continue
-        missing.append(kind)
-    if not missing:
-        return out
-
-    if cfg.align:
-        from merkit.face.clip import align_sample
-
-        frames = align_sample(sample, size=cfg.face_size, color="rgb", cache=cache).frames
-    else:
-        from merkit.data.frames import ImageFiles
-
-        source = ImageFiles(sample.frame_paths, fps=sample.fps, color="rgb")
-        frames = np.stack([
-            cv2.resize(source[i], (cfg.face_size, cfg.face_size), interpolation=cv2.INTER_AREA)
-            for i in range(len(source))
-        ])
-    gray = lambda img: cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)  # noqa: E731
-    onset, apex, offset = sample.onset_index, sample.apex_index, sample.offset_index
-    flow = None
-    if any(k in missing for k in ("flow_uv_strain", "flow_uv", "biwoof")):
-        flow = compute_flow(gray(frames[onset]), gray(frames[apex]), cfg.flow)
-    for kind in missing:
-        if kind in ("flow_uv_strain", "flow_uv"):
-            channels = [flow[..., 0], flow[..., 1]]
-            if kind == "flow_uv_strain":
-                channels.append(optical_strain(flow, cfg.strain_scheme))
-            stack = _resize_flow(np.stack(channels, -1).astype(np.float32), cfg.size)
-            if kind == "flow_uv_strain":  # strain is not a displacement: undo the rescale
-                stack[..., 2] = cv2.resize(channels[2], (cfg.size, cfg.size), interpolation=cv2.INTER_AREA)
-            value = normalize_channels(stack, "minmax").transpose(2, 0, 1)
-        elif kind == "rgb_apex":
-            img = cv2.resize(frames[apex], (cfg.rgb_size, cfg.rgb_size), interpolation=cv2.INTER_AREA)
-            value = (img.astype(np.float32) / 255.0).transpose(2, 0, 1)
-        elif kind == "biwoof":
-            value = biwoof(flow)
+        picked = [onset, apex] if kind == "rgb_apex" else list(range(onset, offset + 1))
+        files = [sample.frame_paths[i] for i in picked]
+        key = cache.key(f"features.{kind}", settings, files) if cache is not None else None
+        hit = cache.load(key) if cache is not None else None
+        if hit is not None:
+            out[kind] = hit["x"]
+            continue
+        color = "rgb" if kind == "rgb_apex" else "gray"
+        size = cfg.rgb_size if kind == "rgb_apex" else cfg.face_size
+        source = ImageFiles(files, fps=sample.fps, name=sample.key, color="rgb")  # align_clip reads RGB
+        if cfg.align:  # aligned on the onset frame, one transform for every picked frame
+            frames = align_clip(source, AlignConfig(mode="eye_line", size=size, color=color)).frames
+        else:
+            frames = np.stack([cv2.resize(source[i], (size, size), interpolation=cv2.INTER_AREA)
+                               for i in range(len(source))])
+            if color == "gray":
+                frames = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+        if kind == "rgb_apex":
+            value = (frames[1].astype(np.float32) / 255.0).transpose(2, 0, 1)
         elif kind == "lbptop":
-            value = lbp_top(np.stack([gray(f) for f in frames[onset : offset + 1]]))
+            value = lbp_top(frames)
         else:
             raise ConfigError(f"unknown feature kind {kind!r}; valid: {sorted(FEATURE_KINDS)!r}.")
         value = np.ascontiguousarray(value, dtype=np.float32)
         out[kind] = value
         if cache is not None:
-            cache.save(keys[kind], {"x": value}, meta={"sample_key": sample.key, "kind": kind})
+            cache.save(key, {"x": value}, meta={"sample_key": sample.key, "kind": kind})
     return out
 
 
@@ -190,18 +201,47 @@ class SampleFeatureProvider:
         self.progress = progress
 
     def many(self, table: pd.DataFrame, kinds: Sequence[str]) -> dict[str, FeatureSet]:
-        """Several kinds at once (the aligned clip and the flow are computed once per sample)."""
-        from tqdm.auto import tqdm
+        """Several kinds at once (the flow is prepared once per sample for all flow kinds).
 
+        Raises:
+            ConfigError: for an unknown kind, or when preparing failed for some samples (named with the reason).
+        """
         from merkit.data.sample import table_to_samples
 
         for kind in kinds:
             if kind not in FEATURE_KINDS:
                 raise ConfigError(f"unknown feature kind {kind!r}; valid: {sorted(FEATURE_KINDS)!r}.")
         samples = table_to_samples(table)
-        chunks = [samples[i : i + 8] for i in range(0, len(samples), 8)]
+        keys = table["sample_key"].tolist()
+        cache = FeatureCache(self.cfg.cache_dir or None)
+        out: dict[str, FeatureSet] = {}
+        flow_kinds = [k for k in kinds if k in FLOW_KINDS]
+        if flow_kinds:
+            from merkit.motion.prepare import load_features, prepare_features
+
+            pcfg = prepare_config(self.cfg)
+            report = prepare_features(table, pcfg, cache=cache, workers=self.cfg.workers, progress=self.progress)
+            if report.failed:
+                first = next(iter(report.failed.items()))
+                raise ConfigError(
+                    f"preparing flow failed for {len(report.failed)} of {len(samples)} samples, e.g. "
+                    f"{first[0]!r}: {first[1]}. Fix or exclude these samples."
+                )
+            prepared = [load_features(s, pcfg, cache) for s in samples]
+            for kind in flow_kinds:
+                values = np.stack([flow_kind_from_prepared(p, kind, self.cfg.size) for p in prepared])
+                out[kind] = FeatureSet(keys, values.astype(np.float32), kind)
+        frame_kinds = [k for k in kinds if k not in FLOW_KINDS]
+        if frame_kinds:
+            out.update(self._frame_kinds(samples, keys, frame_kinds, cache))
+        return out
+
+    def _frame_kinds(self, samples, keys, kinds, cache) -> dict[str, FeatureSet]:
+        from tqdm.auto import tqdm
+
         results: list[dict] = []
         bar = tqdm(total=len(samples), desc="features", disable=not self.progress, leave=False)
+        chunks = [samples[i : i + 8] for i in range(0, len(samples), 8)]
         if self.cfg.workers > 1 and len(chunks) > 1:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
@@ -211,12 +251,10 @@ class SampleFeatureProvider:
                     results.extend(part)
                     bar.update(len(part))
         else:
-            cache = FeatureCache(self.cfg.cache_dir or None)
             for s in samples:
                 results.append(compute_sample_features(s, kinds, self.cfg, cache))
                 bar.update(1)
         bar.close()
-        keys = table["sample_key"].tolist()
         return {k: FeatureSet(keys, np.stack([r[k] for r in results]), k) for k in kinds}
 
     def __call__(self, table: pd.DataFrame, kind: str) -> FeatureSet:
