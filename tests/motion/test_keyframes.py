@@ -84,3 +84,17 @@ def test_single_frame_clip_and_errors(tmp_path, photo_gray):
         MotionPeakApex(measure="peak")
     with pytest.raises(ShapeError, match="empty clip"):
         motion_curve([])
+
+
+def test_motion_peak_is_a_registered_apex_policy(tmp_path, photo_gray):
+    from merkit.data.apex import ApexContext, get_apex_policy
+
+    policy = get_apex_policy("motion_peak")
+    assert isinstance(policy, MotionPeakApex)
+    frames = make_clip(photo_gray, apex=3, n_frames=8)
+    paths = []
+    for i, f in enumerate(frames):
+        paths.append(str(tmp_path / f"{i:03d}.png"))
+        cv2.imwrite(paths[-1], f)
+    ctx = ApexContext("samm/006/006_1_2", 10, 17, tuple(range(10, 18)), tuple(paths), 200.0)
+    assert abs(policy(ctx) - 13) <= 1

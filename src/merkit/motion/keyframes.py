@@ -28,8 +28,11 @@ neighbours) and the apex is its arg-max (the earliest on a tie). Scores
 Frames are read in grayscale and resized so the longer side is ``max_side``
 pixels (128 by default) before scoring: micro-movements of a few pixels at
 full size stay visible, and DIS flow at that size costs about a millisecond.
-The default flow is DIS ``ultrafast``; the estimate's error on SynthME's true
-apex is in BENCHMARKS.md ("Motion features").
+The default flow is DIS ``ultrafast``.
+
+:class:`MotionPeakApex` is an apex policy (:mod:`merkit.data.apex`): importing
+:mod:`merkit.motion` registers ``MotionPeakApex()`` as ``"motion_peak"``, so
+loaders accept ``apex_policy="motion_peak"``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from merkit.data.apex import register_apex_policy
 from merkit.data.sample import Sample
 from merkit.errors import ConfigError, FrameReadError, ShapeError
 from merkit.motion.flow import FlowMethod, create_flow, to_gray_uint8
@@ -229,3 +233,7 @@ class MotionPeakApex:
             )
         index = estimate_apex_index(paths, self.measure, self.smooth, self.flow, self.max_side)
         return numbers[index]
+
+
+# Selectable by name in every loader (``apex_policy="motion_peak"``) once merkit.motion is imported.
+register_apex_policy("motion_peak", MotionPeakApex())

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import multiprocessing as mp
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -243,7 +244,10 @@ def prepare_features(
     if workers == 1 or len(items) <= 1:
         _record((_prepare_one(s, *args) for s in items), report, bar)
     else:
-        with cf.ProcessPoolExecutor(max_workers=min(workers, len(items)), initializer=_init_worker) as pool:
+        # "spawn", not fork: a fork after OpenCV/dlib started their thread pools in this process
+        # can deadlock the children inside those libraries.
+        context = mp.get_context("spawn")
+        with cf.ProcessPoolExecutor(min(workers, len(items)), mp_context=context, initializer=_init_worker) as pool:
             futures = [pool.submit(_prepare_one, s, *args) for s in items]
             _record((f.result() for f in cf.as_completed(futures)), report, bar)
     if bar is not None:
