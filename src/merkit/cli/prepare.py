@@ -12,6 +12,8 @@ from merkit.cli._app import app
 @click.option("--root", type=click.Path(exists=True, file_okay=False), default=None,
               help="Dataset folder (default: MERKIT_<NAME>_ROOT / MERKIT_DATA_ROOT).")
 @click.option("--apex-policy", default=None, help="Apex policy for clips without an apex (e.g. midpoint, motion_peak).")
+@click.option("-o", "--loader-option", "loader_options", multiple=True, metavar="KEY=VALUE",
+              help="Loader option, e.g. -o variant=raw (repeatable; 'none' means None).")
 @click.option("--channels", default="u,v,strain", show_default=True,
               help="Comma-separated feature channels: u, v, strain, magnitude, orientation.")
 @click.option("--frames", type=click.Choice(["onset_apex", "uniform", "consecutive"]), default="onset_apex", show_default=True)
@@ -24,7 +26,7 @@ from merkit.cli._app import app
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Feature cache (default: $MERKIT_CACHE_DIR or ~/.cache/merkit).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def prepare_command(dataset: str, root: str | None, apex_policy: str | None, channels: str, frames: str, k: int,
+def prepare_command(dataset: str, root: str | None, apex_policy: str | None, loader_options: tuple[str, ...], channels: str, frames: str, k: int,
                     flow: str, size: int, align: str, normalize: str, workers: int | None, cache_dir: str | None,
                     no_progress: bool) -> None:
     """Align faces and compute flow features for every sample of DATASET; report done/cached/failed."""
@@ -33,7 +35,12 @@ def prepare_command(dataset: str, root: str | None, apex_policy: str | None, cha
     from merkit.data.registry import load_dataset
     from merkit.motion.prepare import PrepareConfig, prepare_features
 
-    options = {"apex_policy": apex_policy} if apex_policy else {}
+    options: dict[str, object] = {"apex_policy": apex_policy} if apex_policy else {}
+    for item in loader_options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE; got {item!r}.", param_hint="--loader-option")
+        options[key.strip()] = None if value.strip().lower() == "none" else value.strip()
     table = load_dataset(dataset, root, **options)
     config = PrepareConfig(channels=tuple(c.strip() for c in channels.split(",") if c.strip()), frames=frames, k=k,
                            flow=flow, size=size, align=align, normalize=normalize)
