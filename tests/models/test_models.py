@@ -16,6 +16,8 @@ def _small_input(model, batch=2):
     c, h, w = model.default_cfg["input_size"]
     if model.default_cfg["inputs"] == "rgb_apex":  # keep the test fast: ResNet takes any size
         h = w = 32
+    if model.default_cfg["inputs"] == "gray_apex_masked":  # MobileViT: any multiple of 32 runs
+        h = w = 64
     return torch.rand(batch, c, h, w)
 
 

@@ -6,6 +6,7 @@ Importing this package registers every model; use :func:`create_model` and
 
 from merkit.models._registry import INPUT_KINDS, ModelInfo, count_macs, create_model, list_models, model_info, register_model
 from merkit.models.mier_cvt import MiERCvT
+from merkit.models.mobilevit_me import MobileViTME
 from merkit.models.off_apexnet import OffApexNet
 from merkit.models.resnet import ApexResNet
 from merkit.models.ststnet import STSTNet
@@ -14,6 +15,7 @@ __all__ = [
     "INPUT_KINDS",
     "ApexResNet",
     "MiERCvT",
+    "MobileViTME",
     "ModelInfo",
     "OffApexNet",
     "STSTNet",
