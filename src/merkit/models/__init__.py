@@ -9,6 +9,7 @@ from merkit.models.mier_cvt import MiERCvT
 from merkit.models.mobilevit_me import MobileViTME
 from merkit.models.off_apexnet import OffApexNet
 from merkit.models.resnet import ApexResNet
+from merkit.models.shufflenet_me import ShuffleNetME
 from merkit.models.ststnet import STSTNet
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "ModelInfo",
     "OffApexNet",
     "STSTNet",
+    "ShuffleNetME",
     "count_macs",
     "create_model",
     "list_models",
