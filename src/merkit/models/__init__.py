@@ -7,6 +7,7 @@ Importing this package registers every model; use :func:`create_model` and
 from merkit.models._registry import INPUT_KINDS, ModelInfo, count_macs, create_model, list_models, model_info, register_model
 from merkit.models.mier_cvt import MiERCvT
 from merkit.models.mobilevit_me import MobileViTME
+from merkit.models.mol import MOL
 from merkit.models.off_apexnet import OffApexNet
 from merkit.models.resnet import ApexResNet
 from merkit.models.shufflenet_me import ShuffleNetME
@@ -17,6 +18,7 @@ __all__ = [
     "ApexResNet",
     "MiERCvT",
     "MobileViTME",
+    "MOL",
     "ModelInfo",
     "OffApexNet",
     "STSTNet",

@@ -42,6 +42,7 @@ INPUT_KINDS: dict[str, str] = {
     "flow_uv_strain": "(u, v, optical strain) of the onset->apex flow, each channel min-max scaled to [0, 1]",
     "flow_uv": "(u, v) of the onset->apex flow, each channel min-max scaled to [0, 1]",
     "rgb_apex": "the apex frame as RGB, scaled to [0, 1]",
+    "gray_clip": "T aligned gray frames of one clip as channels (B, T, H, W), grey level / 255 - 0.5 (MOL)",
     "gray_apex_masked": "the aligned apex frame as grey levels scaled to [0, 1], eye regions set to 0",
 }
 
