@@ -161,6 +161,7 @@ def run_protocol(
     val_fraction: float = 0.2,
     executor: Executor | None = None,
     method_name: str = "model",
+    progress: bool = False,
 ) -> dict:
     """Run ``fit_predict`` over every (seed, fold) of ``protocol`` and score the run.
 
@@ -178,6 +179,7 @@ def run_protocol(
         val_fraction: share of training subjects held out for validation (honest mode).
         executor: fold executor (default: in-process).
         method_name: the row name in the report table.
+        progress: show a progress bar over fold runs (stderr).
 
     Returns:
         The metrics dict also written to ``metrics.json``.
@@ -210,9 +212,14 @@ def run_protocol(
 
     job = _FoldJob(prepared, fit_predict)
     executor = executor or InProcessExecutor()
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(pending), desc=method_name, unit="fold", disable=not progress or not pending)
     for rows in executor.map(job, pending):
+        bar.update()
         seed, fold_name = int(rows["seed"].iloc[0]), str(rows["fold"].iloc[0])
         run.write_fold(seed, Fold(fold_name, np.empty(0), np.empty(0)).file_stem, rows)
+    bar.close()
     return rescore_run(run.path)
 
 

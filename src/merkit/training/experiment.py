@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +32,8 @@ from merkit.evaluation.runner import InProcessExecutor, run_protocol
 from merkit.training.config import SVM_METHODS, DataConfig, ExperimentConfig
 from merkit.training.features import FeatureSet, SampleFeatureProvider
 
-__all__ = ["ExperimentResult", "run_experiment", "load_table", "load_feature_file", "feature_kind", "build_fit_predict"]
+__all__ = ["ExperimentResult", "run_experiment", "load_table", "load_feature_file", "feature_kind", "build_fit_predict",
+           "METHOD_MODULES", "method_module"]
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +138,27 @@ def shuffle_labels(table: pd.DataFrame, seed: int) -> pd.DataFrame:
     return table.assign(**{column: values[rng.permutation(len(values))]})
 
 
+#: Input kinds whose method prepares its own data and fit-predict: kind -> module with
+#: ``build_features(cfg, prepared_table)`` and ``build_fit_predict(cfg, features)``.
+METHOD_MODULES = {"gray_clip": "merkit.training.mol"}
+
+
+def method_module(kind: str):
+    """The module of :data:`METHOD_MODULES` serving ``kind``, or None (the engine's own features)."""
+    import importlib
+
+    name = METHOD_MODULES.get(kind)
+    return None if name is None else importlib.import_module(name)
+
+
 def build_fit_predict(cfg: ExperimentConfig, features: FeatureSet):
     """The picklable fit-predict callable for ``cfg.model``."""
     from merkit.training.methods import SVMFitPredict, TorchFitPredict
 
+    if cfg.model.name not in SVM_METHODS:
+        module = method_module(feature_kind(cfg.model.name))
+        if module is not None:
+            return module.build_fit_predict(cfg, features)
     if cfg.model.name in SVM_METHODS:
         unknown = sorted(set(cfg.model.options) - {"C", "kernel"})
         if unknown:
@@ -156,6 +176,7 @@ def run_experiment(
 ) -> ExperimentResult:
     """Run ``cfg`` end to end (module docstring); ``table``/``features`` skip steps 1 and 3."""
     kind = feature_kind(cfg.model.name)
+    progress = cfg.train.progress
     if table is None:
         table, loaded = load_table(cfg.data, cfg.features.workers)
         if loaded is not None:
@@ -169,8 +190,13 @@ def run_experiment(
         table = shuffle_labels(table, cfg.data.synth_seed)
     protocol = create_protocol(cfg.protocol.name, label_set=cfg.protocol.label_set, **cfg.protocol.options)
     prepared = protocol.prepare(table)
+    if features is None and method_module(kind) is not None:
+        features = method_module(kind).build_features(cfg, prepared)
     if features is None:
         features = SampleFeatureProvider(cfg.features, progress=cfg.train.progress)(prepared, kind)
+    if cfg.run.executor == "process":
+        # per-epoch bars from parallel workers interleave; the runner shows one bar over folds
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, progress=False))
     fit_predict = build_fit_predict(cfg, features)
     if cfg.run.executor == "process":
         from merkit.training.executor import ProcessPoolFoldExecutor
@@ -192,6 +218,7 @@ def run_experiment(
         val_fraction=cfg.protocol.val_fraction,
         executor=executor,
         method_name=method,
+        progress=cfg.run.executor == "process" and progress,
     )
     ci = None
     if cfg.run.bootstrap:
