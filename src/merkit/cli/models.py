@@ -13,11 +13,17 @@ def models_command() -> None:
     from merkit.models import list_models, model_info
     from merkit.training.config import SVM_METHODS
 
-    click.echo(f"{'model':<16} {'inputs':<16} {'input size':<12} {'params':>12} {'GMACs':>10}")
+    rows = []
     for name in list_models():
         info = model_info(name)
         size = "x".join(str(v) for v in info.input_size)
-        click.echo(f"{name:<16} {info.inputs:<16} {size:<12} {info.params:>12,} {info.gmacs:>10.4f}")
+        rows.append((name, info.inputs, size, f"{info.params:,}", f"{info.gmacs:.4f}", ""))
     for name, descriptor in sorted(SVM_METHODS.items()):
-        click.echo(f"{name:<16} {descriptor:<16} {'-':<12} {'-':>12} {'-':>10}  (scikit-learn SVC)")
+        rows.append((name, descriptor, "-", "-", "-", "(scikit-learn SVC)"))
+    header = ("model", "inputs", "input size", "params", "GMACs", "")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+    for row in [header, *rows]:
+        left = "  ".join(f"{cell:<{w}}" for cell, w in zip(row[:3], widths[:3]))
+        right = "  ".join(f"{cell:>{w}}" for cell, w in zip(row[3:5], widths[3:5]))
+        click.echo(f"{left}  {right}  {row[5]}".rstrip())
     click.echo("GMACs: torch.utils.flop_counter FLOPs / 2 for one sample (convolutions and matrix products).")
