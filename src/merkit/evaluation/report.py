@@ -29,7 +29,7 @@ SCORES = ("uf1", "uar", "accuracy", "weighted_f1")
 
 #: How the report titles each source.
 DATASET_TITLES = {
-    "casme2": "CASME II", "samm": "SAMM", "smic_hs": "SMIC", "smic_vis": "SMIC-VIS", "smic_nir": "SMIC-NIR",
+    "full": "Full", "casme2": "CASME II", "samm": "SAMM", "smic_hs": "SMIC", "smic_vis": "SMIC-VIS", "smic_nir": "SMIC-NIR",
     "casme": "CASME", "casme3_a": "CAS(ME)^3", "mmew": "MMEW", "fourdme": "4DME", "casme_sq": "CAS(ME)^2",
 }
 
