@@ -1,0 +1,171 @@
+"""The ``gray_apex_masked`` input of seed 003: aligned grayscale face, eyes masked, one image per sample.
+
+Seed 003 (Liu et al., 2022, Fig. 2) prepares macro- and micro-expression
+images the same way so that transfer works: (A) take the apex frame (the
+last frames of a macro sequence, the annotated apex of a micro clip, the
+middle frame for SMIC, which the loaders' apex policy supplies), (B) convert
+to grayscale, (C) crop the face, (D) rotate it so the eyes are horizontal,
+(E) mask the eyes. Here (C)+(D) are :func:`merkit.face.align_clip` in
+``eye_line`` mode on that one image (dlib detection and 68 landmarks on the
+image itself, so a micro apex and a macro peak go through identical code),
+and (E) zeroes :meth:`~merkit.face.AlignedClip.eye_mask` (landmark hull
+grown by ``eye_margin`` x the eye width; the paper gives no size).
+
+Output: ``(1, size, size)`` float32 grey levels in [0, 1] with the eyes at 0.
+Results are cached per image in the :class:`~merkit.cache.FeatureCache`
+(namespace ``features.gray_apex_masked``, keyed by the settings and the file).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from merkit.cache import FeatureCache
+from merkit.errors import ConfigError, FaceNotFoundError
+from merkit.training.features import FeatureSet
+
+__all__ = ["GrayApexConfig", "gray_masked_face", "GrayApexProvider", "KIND"]
+
+log = logging.getLogger(__name__)
+
+KIND = "gray_apex_masked"
+_VERSION = 1
+
+
+@dataclass(frozen=True)
+class GrayApexConfig:
+    """Settings of the ``gray_apex_masked`` input.
+
+    Attributes:
+        size: side of the square crop in pixels (the paper's 256).
+        eye_margin: growth of each eye's landmark hull, fraction of the eye width.
+        margin: border around the face's landmark box (``AlignConfig.margin``).
+        cache_dir: feature cache root ("" -> ``$MERKIT_CACHE_DIR`` or ``~/.cache/merkit``).
+        workers: processes running face detection (1: in this process).
+    """
+
+    size: int = 256
+    eye_margin: float = 0.25
+    margin: float = 0.1
+    cache_dir: str = ""
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if not 16 <= self.size <= 1024:
+            raise ConfigError(f"gray_apex.size must be in [16, 1024] pixels; got {self.size!r}.")
+        if not 0 <= self.eye_margin <= 1:
+            raise ConfigError(f"gray_apex.eye_margin must be in [0, 1]; got {self.eye_margin!r}.")
+        if self.workers < 1:
+            raise ConfigError(f"gray_apex.workers must be >= 1; got {self.workers!r}.")
+
+
+def gray_masked_face(path: str, cfg: GrayApexConfig, cache: FeatureCache | None = None) -> np.ndarray:
+    """One image file -> ``(1, size, size)`` float32 in [0, 1], aligned, eyes at 0 (module docstring).
+
+    Raises:
+        FaceNotFoundError: dlib finds no face in ``path`` (the message names the file).
+        FrameReadError: the file cannot be read.
+    """
+    from merkit.face import AlignConfig, align_clip
+
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("cache_dir", "workers")}
+    key = cache.key(f"features.{KIND}", {**settings, "version": _VERSION}, [path]) if cache is not None else None
+    if key is not None:
+        hit = cache.load(key)
+        if hit is not None:
+            return hit["x"]
+    clip = align_clip([path], AlignConfig(mode="eye_line", size=cfg.size, color="gray", margin=cfg.margin))
+    face = clip.frames[0].astype(np.float32) / 255.0
+    face[clip.eye_mask(cfg.eye_margin)] = 0.0
+    value = np.ascontiguousarray(face[None], dtype=np.float32)
+    if key is not None:
+        cache.save(key, {"x": value}, meta={"path": path, "kind": KIND})
+    return value
+
+
+def _chunk(args) -> list[np.ndarray | str]:
+    paths, cfg, skip = args
+    cache = FeatureCache(cfg.cache_dir or None)
+    out: list[np.ndarray | str] = []
+    for p in paths:
+        try:
+            out.append(gray_masked_face(p, cfg, cache))
+        except FaceNotFoundError as exc:
+            if not skip:
+                raise
+            out.append(str(exc))
+    return out
+
+
+class GrayApexProvider:
+    """Compute ``gray_apex_masked`` inputs for a micro sample table or a macro image table.
+
+    Args:
+        cfg: settings.
+        progress: show a progress bar.
+    """
+
+    def __init__(self, cfg: GrayApexConfig | None = None, progress: bool = False) -> None:
+        self.cfg = cfg or GrayApexConfig()
+        self.progress = progress
+
+    def _run(self, paths: Sequence[str], skip: bool) -> list[np.ndarray | str]:
+        from tqdm.auto import tqdm
+
+        chunks = [list(paths[i : i + 8]) for i in range(0, len(paths), 8)]
+        results: list[np.ndarray | str] = []
+        bar = tqdm(total=len(paths), desc=KIND, disable=not self.progress, leave=False)
+        if self.cfg.workers > 1 and len(chunks) > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(self.cfg.workers, mp_context=mp.get_context("spawn")) as pool:
+                for part in pool.map(_chunk, [(c, self.cfg, skip) for c in chunks]):
+                    results.extend(part)
+                    bar.update(len(part))
+        else:
+            for c in chunks:
+                results.extend(_chunk((c, self.cfg, skip)))
+                bar.update(len(c))
+        bar.close()
+        return results
+
+    def for_samples(self, table: pd.DataFrame) -> FeatureSet:
+        """Apex frames of a micro-expression sample table, keyed by ``sample_key``.
+
+        Raises:
+            FaceNotFoundError: naming the first apex frame without a face (every test sample needs an input).
+        """
+        from merkit.data.sample import table_to_samples
+
+        samples = table_to_samples(table)
+        paths = [str(s.frame_paths[s.apex_index]) for s in samples]
+        values = self._run(paths, skip=False)
+        return FeatureSet([s.key for s in samples], np.stack(values).astype(np.float32), KIND)
+
+    def for_images(self, table: pd.DataFrame, skip_missing_faces: bool = True) -> tuple[FeatureSet, pd.DataFrame]:
+        """Images of a macro image table (:mod:`merkit.data.macro`), keyed by ``image_key``.
+
+        Images without a detectable face are dropped with a log line when
+        ``skip_missing_faces`` (the paper screened its macro images by hand);
+        otherwise the first one raises.
+
+        Returns:
+            ``(features, kept rows of table)``.
+        """
+        values = self._run(table["path"].astype(str).tolist(), skip=skip_missing_faces)
+        keep = np.array([not isinstance(v, str) for v in values], dtype=bool)
+        for path, v in zip(table["path"], values):
+            if isinstance(v, str):
+                log.warning("macro image skipped: %s", v)
+        if not keep.any():
+            raise FaceNotFoundError(f"no face was found in any of the {len(table)} macro images, e.g. "
+                                    f"{table['path'].iloc[0]!r}.")
+        kept = table[keep].reset_index(drop=True)
+        arrays = np.stack([v for v in values if not isinstance(v, str)]).astype(np.float32)
+        return FeatureSet(kept["image_key"].tolist(), arrays, KIND), kept

@@ -1,0 +1,163 @@
+"""Nested grid search over batch size, learning rate and epochs, inside the training subjects of each fold.
+
+Seed 003 sets "batch size, initial learning rate, and a number of
+iterations" by grid search before each training phase, without saying on
+which data. Searching on the test subject would leak it, so here the search
+is *nested*: for an outer fold (one test subject), the training subjects
+alone are split by subject into ``inner_folds`` groups (scikit-learn
+``GroupKFold`` on ``subject_key``); each candidate is trained on all but one
+group and scored on the held-out group; the candidate with the best pooled
+inner UF1 (ties: the first in grid order, i.e. the smallest batch size, then
+learning rate, then epochs) is retrained on all training subjects and
+predicts the test subject. The test subject's rows and labels never enter
+the search (tested).
+
+The inner (candidate, inner fold) jobs go through an executor with the
+runner's ``map(fn, tasks)`` interface (default: in this process; pass
+:class:`~merkit.training.executor.ProcessPoolFoldExecutor` to spread them
+when the outer folds run in-process). Inner runs use a fixed schedule: the
+number of epochs is itself searched.
+
+The method being searched is any fit-predict callable with a
+``with_params(batch_size=..., lr=..., epochs=...)`` method returning the
+same method with those settings (:class:`~merkit.training.transfer.TransferFitPredict`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from merkit.errors import ConfigError
+from merkit.evaluation.protocols import Fold
+from merkit.evaluation.runner import FoldTask, InProcessExecutor
+
+__all__ = ["GridSpec", "GridSearchFitPredict", "inner_subject_folds"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """The grid and the inner split.
+
+    Attributes:
+        batch_size: candidate batch sizes.
+        lr: candidate initial learning rates.
+        epochs: candidate epoch counts.
+        inner_folds: subject groups of the inner split (at most the number of training subjects).
+    """
+
+    batch_size: tuple = (32, 64)
+    lr: tuple = (0.001, 0.007)
+    epochs: tuple = (10, 30)
+    inner_folds: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "lr", "epochs"):
+            values = getattr(self, name)
+            if not isinstance(values, (tuple, list)) or not values or any(v <= 0 for v in values):
+                raise ConfigError(f"grid.{name} must be a non-empty list of positive values; got {values!r}.")
+        for name in ("batch_size", "epochs"):
+            if any(not isinstance(v, int) for v in getattr(self, name)):
+                raise ConfigError(f"grid.{name} must hold integers; got {getattr(self, name)!r}.")
+        if not isinstance(self.inner_folds, int) or self.inner_folds < 2:
+            raise ConfigError(f"grid.inner_folds must be an integer >= 2; got {self.inner_folds!r}.")
+
+    def candidates(self) -> list[dict]:
+        """Every combination, in grid order (batch size, then lr, then epochs)."""
+        return [{"batch_size": int(b), "lr": float(r), "epochs": int(e)}
+                for b, r, e in itertools.product(self.batch_size, self.lr, self.epochs)]
+
+
+def inner_subject_folds(table: pd.DataFrame, train_idx: np.ndarray, n_folds: int) -> list[Fold]:
+    """Split a fold's training rows by subject into ``min(n_folds, subjects)`` inner folds.
+
+    Returns:
+        Folds whose ``train_idx``/``test_idx`` are positions in ``table``, all inside ``train_idx``.
+
+    Raises:
+        ConfigError: fewer than two training subjects.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    train_idx = np.asarray(train_idx, dtype=np.int64)
+    groups = table["subject_key"].astype(str).to_numpy()[train_idx]
+    n_subjects = len(set(groups))
+    if n_subjects < 2:
+        raise ConfigError(f"the grid search needs at least two training subjects for its inner split; got {n_subjects}.")
+    splitter = GroupKFold(n_splits=min(n_folds, n_subjects))
+    return [Fold(f"inner{i}", np.sort(train_idx[a]), np.sort(train_idx[b]))
+            for i, (a, b) in enumerate(splitter.split(train_idx, groups=groups))]
+
+
+class _InnerJob:
+    """Picklable: train one candidate on one inner fold, return its test probabilities."""
+
+    def __init__(self, table: pd.DataFrame, methods: Sequence[Callable]) -> None:
+        self.table = table
+        self.methods = list(methods)
+
+    def __call__(self, item: tuple[int, FoldTask]) -> tuple[int, np.ndarray, np.ndarray]:
+        candidate, task = item
+        return candidate, task.test_idx, np.asarray(self.methods[candidate](self.table, task))
+
+
+def _uf1(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> float:
+    from merkit.training.trainer import macro_f1
+
+    return macro_f1(y_true, y_pred, k)
+
+
+class GridSearchFitPredict:
+    """A fit-predict callable that grid-searches its method inside each fold's training subjects.
+
+    Args:
+        method: the searched method (has ``with_params``).
+        grid: candidates and inner split.
+        executor: runs the inner jobs (default: in-process).
+    """
+
+    def __init__(self, method, grid: GridSpec, executor=None) -> None:
+        if not hasattr(method, "with_params"):
+            raise ConfigError(f"{type(method).__name__} cannot be grid-searched: it has no with_params().")
+        self.method = method
+        self.grid = grid
+        self.executor = executor
+        self.choices: list[tuple] = []  # (seed, fold, chosen params, inner UF1 per candidate), in-process only
+
+    def search(self, table: pd.DataFrame, task: FoldTask) -> tuple[dict, list[float]]:
+        """Choose the candidate for ``task`` from its training subjects only; returns (params, inner UF1s)."""
+        from merkit.training.methods import encode_labels
+
+        train_idx = np.sort(np.concatenate([task.fit_idx, task.val_idx])) if not task.select_on_test else task.fit_idx
+        inner = inner_subject_folds(table, train_idx, self.grid.inner_folds)
+        candidates = self.grid.candidates()
+        tasks = [(c, FoldTask(fold=f, seed=task.seed, fit_idx=f.train_idx, val_idx=f.train_idx[:0],
+                              classes=task.classes))
+                 for c in range(len(candidates)) for f in inner]
+        job = _InnerJob(table, [self.method.with_params(**p) for p in candidates])
+        executor = self.executor or InProcessExecutor()
+        preds: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {c: [] for c in range(len(candidates))}
+        for c, idx, probs in executor.map(job, tasks):
+            preds[c].append((idx, probs))
+        k = len(task.classes)
+        scores = []
+        for c in range(len(candidates)):
+            idx = np.concatenate([i for i, _ in preds[c]])
+            pred = np.concatenate([p for _, p in preds[c]]).argmax(1)
+            scores.append(_uf1(np.asarray(encode_labels(table, idx, task.classes)), pred, k))
+        best = int(np.argmax(scores))  # first best in grid order
+        log.info("seed %s fold %s: grid search chose %s (inner UF1 %.3f of %s)", task.seed, task.fold.name,
+                 candidates[best], scores[best], [round(s, 3) for s in scores])
+        return candidates[best], scores
+
+    def __call__(self, table: pd.DataFrame, task: FoldTask) -> np.ndarray:
+        params, scores = self.search(table, task)
+        self.choices.append((task.seed, task.fold.name, params, scores))
+        return self.method.with_params(**params)(table, task)
