@@ -172,7 +172,8 @@ def _plot_confusion(run_dir: Path, scope: str, report: dict, select_on_test: boo
     ax.imshow(cm, cmap="Blues")
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="black")
+            dark = cm[i, j] > 0.5 * max(cm.max(), 1)
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if dark else "black")
     ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
