@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from merkit.data._corrections import CorrectionOutcome, apply_corrections, load_corrections
-from merkit.data._excel import cell_to_int, cell_to_text
+from merkit.data._excel import ColumnSpec, cell_to_int, cell_to_text, read_annotation
 from merkit.data._frames import FrameListing, list_frames
 from merkit.data.apex import ApexContext, ApexPolicy, get_apex_policy
 from merkit.data.paths import resolve_root
@@ -120,8 +120,9 @@ class MEDataset:
         strict: raise on any row that cannot be loaded (default), or skip such
             rows and keep the problems in :attr:`report`.
 
-    Subclasses set :attr:`name`, :attr:`fps`, :attr:`published`, and implement
-    :meth:`_read_rows` and :meth:`_clip_folder`.
+    Subclasses set :attr:`name`, :attr:`fps`, :attr:`published`, implement
+    :meth:`_read_rows` (usually with :meth:`_sheet_rows`) and :meth:`_frame_pattern`,
+    and override :meth:`_clip_folder` when clips are not at ``frames_dir/<subject>/<clip>``.
     """
 
     name: ClassVar[str] = ""
@@ -131,6 +132,10 @@ class MEDataset:
     has_apex: ClassVar[bool] = True
     #: whether a clip folder holds only that clip (a missing offset may then default to its last frame)
     folder_is_clip: ClassVar[bool] = True
+    #: the annotation file (set by the subclass; ``None`` where the folder tree is the annotation)
+    annotation: Path | None
+    #: the folder the clip folders are found under (set by the subclass)
+    frames_dir: Path
 
     def __init__(
         self,
@@ -157,8 +162,15 @@ class MEDataset:
     def _read_rows(self) -> list[dict[str, Any]]:  # pragma: no cover - every subclass overrides
         raise AnnotationError(f"{type(self).__name__} does not define how to read its annotation.")
 
-    def _clip_folder(self, row: Mapping[str, Any]) -> Path:  # pragma: no cover - every subclass overrides
-        raise AnnotationError(f"{type(self).__name__} does not define where its clips are.")
+    def _clip_folder(self, row: Mapping[str, Any]) -> Path:
+        """``frames_dir/<subject>/<clip>``, the layout of most datasets; subclasses with another layout override it."""
+        folder = self.frames_dir / row["subject"] / row["clip"]
+        if not folder.is_dir():
+            raise DatasetNotFoundError(
+                f"{row['where']}: clip folder {str(folder)!r} does not exist; expected the frames of "
+                f"{row['subject']}/{row['clip']} ({self._frame_pattern(row)[1]})."
+            )
+        return folder
 
     def _frame_pattern(self, row: Mapping[str, Any]) -> tuple[str, str]:
         """``(regex with one number group, human description)`` of this clip's frame names."""
@@ -186,6 +198,7 @@ class MEDataset:
             AnnotationError: the annotation has an unknown layout or (strict) a bad row.
         """
         self.report = LoadReport(self.name, str(self.root))
+        self._listings.clear()  # frames on disk are read afresh by every load
         rows = self._read_rows()
         self.report.n_rows = len(rows)
         self.report.n_subjects = len({r["subject"] for r in rows})
@@ -315,6 +328,46 @@ class MEDataset:
         return int(estimate)
 
     # -- helpers for subclasses ---------------------------------------------------------------
+
+    def _sheet_rows(
+        self,
+        columns: Sequence[ColumnSpec],
+        subject: Callable[[Any, str], str],
+        *,
+        sheet: str | None = None,
+        missing: str = "no Filename",
+        missing_severity: str = "warning",
+    ) -> list[dict[str, Any]]:
+        """Standard rows of :attr:`annotation`: one dict per sheet row with a clip and a subject.
+
+        Args:
+            columns: the sheet's column specs (fields ``subject`` and ``clip`` included).
+            subject: ``normalise(cell, where) -> folder name`` of the subject cell; an
+                :class:`AnnotationError` it raises is recorded as an error and the row skipped,
+                an empty name skips the row like an empty ``Filename``.
+            sheet: preferred sheet name.
+            missing: what a row without a clip (or subject) lacks, for the report.
+            missing_severity: ``"warning"`` (such rows are routine) or ``"error"``.
+
+        Returns:
+            The rows' raw cells by field, with ``subject`` normalised, ``clip`` as text and ``where`` set.
+        """
+        rows, _ = read_annotation(self.annotation, columns, sheet=sheet)
+        out = []
+        for row in rows:
+            values = dict(row.values)
+            clip = cell_to_text(values["clip"])
+            try:
+                name = subject(values["subject"], row.where) if clip else ""
+            except AnnotationError as exc:
+                self.report.add("error", row.where, str(exc))
+                continue
+            if not name:
+                self.report.add(missing_severity, row.where, f"{row.where}: {missing}; row skipped.")
+                continue
+            values.update(subject=name, clip=clip, where=row.where)
+            out.append(values)
+        return out
 
     def _find_annotation(self, annotation: str | os.PathLike | None, patterns: tuple[str, ...], what: str) -> Path:
         """The annotation file: ``annotation`` if given, else the one file in ``root`` matching ``patterns``."""

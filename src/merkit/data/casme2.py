@@ -24,15 +24,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, ClassVar
 
 from merkit.data._base import MEDataset, PublishedCounts
-from merkit.data._excel import ColumnSpec, cell_to_text, read_annotation
+from merkit.data._excel import ColumnSpec, cell_to_text
 from merkit.data._frames import IMAGE_SUFFIX
 from merkit.data.apex import ApexPolicy
 from merkit.data.registry import register_dataset
-from merkit.errors import AnnotationError, ConfigError, DatasetNotFoundError
+from merkit.errors import AnnotationError, ConfigError
 
 __all__ = ["CASME2", "CASME2_COLUMNS", "casme2_subject"]
 
@@ -105,31 +104,7 @@ class CASME2(MEDataset):
         self.frames_dir = self._find_dir(_FOLDERS[variant], f"CASME II {variant} frames folder", frames_dir)
 
     def _read_rows(self) -> list[dict[str, Any]]:
-        rows, _ = read_annotation(self.annotation, CASME2_COLUMNS, sheet="Sheet1")
-        out = []
-        for row in rows:
-            values = dict(row.values)
-            clip = cell_to_text(values["clip"])
-            if not clip:
-                self.report.add("warning", row.where, f"{row.where}: no Filename; row skipped.")
-                continue
-            try:
-                subject = casme2_subject(values["subject"], row.where)
-            except AnnotationError as exc:
-                self.report.add("error", row.where, str(exc))
-                continue
-            values.update(subject=subject, clip=clip, where=row.where)
-            out.append(values)
-        return out
-
-    def _clip_folder(self, row: Mapping[str, Any]) -> Path:
-        folder = self.frames_dir / row["subject"] / row["clip"]
-        if not folder.is_dir():
-            raise DatasetNotFoundError(
-                f"{row['where']}: clip folder {str(folder)!r} does not exist; expected the frames of "
-                f"{row['subject']}/{row['clip']} ({_PATTERNS[self.variant][1]})."
-            )
-        return folder
+        return self._sheet_rows(CASME2_COLUMNS, casme2_subject, sheet="Sheet1")
 
     def _frame_pattern(self, row: Mapping[str, Any]) -> tuple[str, str]:
         return _PATTERNS[self.variant]

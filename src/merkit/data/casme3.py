@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from merkit.data._base import MEDataset, PublishedCounts
-from merkit.data._excel import ColumnSpec, cell_to_text, read_annotation
+from merkit.data._excel import ColumnSpec, cell_to_text
 from merkit.data._frames import IMAGE_SUFFIX, find_child
 from merkit.data.apex import ApexPolicy
 from merkit.data.registry import register_dataset
-from merkit.errors import AnnotationError, DatasetNotFoundError
+from merkit.errors import DatasetNotFoundError
 
 __all__ = ["CASME3A", "CASME3A_COLUMNS"]
 
@@ -45,6 +45,12 @@ CASME3A_COLUMNS = (
     ColumnSpec("action_units", ("AU", "AUs", "Action Units"), required=False),
     ColumnSpec("emotion", ("emotion", "Estimated Emotion")),
 )
+
+
+def casme3_subject(value: Any, where: str) -> str:
+    """Folder name of a CAS(ME)^3 subject cell: ``"spNO.1"`` as written, a bare number ``1`` -> ``"spNO.1"``."""
+    subject = cell_to_text(value)
+    return f"spNO.{int(subject)}" if re.fullmatch(r"\d+", subject) else subject
 
 
 @register_dataset("casme3_a")
@@ -82,29 +88,21 @@ class CASME3A(MEDataset):
         self.frames_dir = self._find_dir(("part_A", "part_A_split/part_A", "Part_A", ""), "CAS(ME)^3 Part A frames folder (spNO.<k>/)", frames_dir)
 
     def _read_rows(self) -> list[dict[str, Any]]:
-        rows, _ = read_annotation(self.annotation, CASME3A_COLUMNS, sheet="label")
-        out = []
+        rows = self._sheet_rows(CASME3A_COLUMNS, casme3_subject, sheet="label", missing="no Subject or Filename")
         seen: dict[tuple[str, str], int] = {}
-        for row in rows:
-            values = dict(row.values)
-            video = cell_to_text(values["clip"])
-            subject = cell_to_text(values["subject"])
-            if re.fullmatch(r"\d+", subject):
-                subject = f"spNO.{int(subject)}"
-            if not video or not subject:
-                self.report.add("warning", row.where, f"{row.where}: no Subject or Filename; row skipped.")
-                continue
+        for values in rows:
+            subject, video = values["subject"], values["clip"]
             if video != video.lower():
-                self.report.add("warning", row.where, f"{row.where}: Filename {video!r} lower-cased to {video.lower()!r} (folders are lower case).")
+                where = values["where"]
+                self.report.add("warning", where, f"{where}: Filename {video!r} lower-cased to {video.lower()!r} (folders are lower case).")
             video = video.lower()
             count = seen[(subject, video)] = seen.get((subject, video), 0) + 1
-            values.update(subject=subject, clip=video if count == 1 else f"{video}_me{count}", video=video, where=row.where)
+            values.update(clip=video if count == 1 else f"{video}_me{count}", video=video)
             if cell_to_text(values["offset"]) in ("", "0") and cell_to_text(values["apex"]) not in ("", "0"):
                 # spotting code's rule for offset 0: the expression ends at its apex (datasets.md section 7.2)
                 values["offset"] = values["apex"]
                 values["flags"] = {"offset_estimated"}
-            out.append(values)
-        return out
+        return rows
 
     def _clip_folder(self, row: Mapping[str, Any]) -> Path:
         subject_dir = find_child(self.frames_dir, row["subject"])

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, ClassVar
 
 from merkit.data._base import MEDataset, PublishedCounts
-from merkit.data._excel import ColumnSpec, cell_to_text, read_annotation
+from merkit.data._excel import ColumnSpec, cell_to_text
 from merkit.data._frames import IMAGE_SUFFIX
 from merkit.data.apex import ApexPolicy
 from merkit.data.registry import register_dataset
-from merkit.errors import ConfigError, DatasetNotFoundError
+from merkit.errors import ConfigError
 
 __all__ = ["FourDME", "FOURDME_COLUMNS"]
 
@@ -80,23 +79,7 @@ class FourDME(MEDataset):
         self.frames_dir = self._find_dir(_FOLDERS[variant], f"4DME {variant} frames folder", frames_dir)
 
     def _read_rows(self) -> list[dict[str, Any]]:
-        rows, _ = read_annotation(self.annotation, FOURDME_COLUMNS)
-        out = []
-        for row in rows:
-            values = dict(row.values)
-            subject, clip = cell_to_text(values["subject"]), cell_to_text(values["clip"])
-            if not subject or not clip:
-                self.report.add("warning", row.where, f"{row.where}: no sub_ID or fold_name; row skipped.")
-                continue
-            values.update(subject=subject, clip=clip, where=row.where)
-            out.append(values)
-        return out
-
-    def _clip_folder(self, row: Mapping[str, Any]) -> Path:
-        folder = self.frames_dir / row["subject"] / row["clip"]
-        if not folder.is_dir():
-            raise DatasetNotFoundError(f"{row['where']}: clip folder {str(folder)!r} does not exist; expected the frames of that clip.")
-        return folder
+        return self._sheet_rows(FOURDME_COLUMNS, lambda cell, where: cell_to_text(cell), missing="no sub_ID or fold_name")
 
     def _frame_pattern(self, row: Mapping[str, Any]) -> tuple[str, str]:
         return r".*?(\d+)" + IMAGE_SUFFIX, "<name><N>.jpg"

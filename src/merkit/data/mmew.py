@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from merkit.data._base import MEDataset, PublishedCounts
-from merkit.data._excel import ColumnSpec, cell_to_text, read_annotation
+from merkit.data._excel import ColumnSpec, cell_to_text
 from merkit.data._frames import IMAGE_SUFFIX, find_child
 from merkit.data.apex import ApexPolicy
 from merkit.data.registry import register_dataset
@@ -46,6 +46,14 @@ MMEW_COLUMNS = (
 
 #: Sheet emotion -> folder name, where they differ (meb replaces 'others' by 'repression' for paths).
 FOLDER_OF_EMOTION: dict[str, str] = {"others": "repression"}
+
+
+def mmew_subject(value: Any, where: str) -> str:
+    """Folder-name spelling of an MMEW subject cell: ``1``, ``"01"`` or ``"S01"`` -> ``"S01"``."""
+    match = re.fullmatch(r"S?0*(\d+)", cell_to_text(value), re.IGNORECASE)
+    if not match:
+        raise AnnotationError(f"{where}: expected a Subject number like 1 or 'S01'; got {value!r}.")
+    return f"S{int(match.group(1)):02d}"
 
 
 @register_dataset("mmew")
@@ -78,18 +86,9 @@ class MMEW(MEDataset):
         self.frames_dir = self._find_dir(("Micro_Expression", "MMEW/Micro_Expression"), "MMEW Micro_Expression folder", frames_dir)
 
     def _read_rows(self) -> list[dict[str, Any]]:
-        rows, _ = read_annotation(self.annotation, MMEW_COLUMNS)
-        out = []
-        for row in rows:
-            values = dict(row.values)
-            clip = cell_to_text(values["clip"])
-            match = re.fullmatch(r"S?0*(\d+)", cell_to_text(values["subject"]), re.IGNORECASE)
-            if not clip or not match:
-                self.report.add("error", row.where, f"{row.where}: expected a Subject number and a Filename like 'S01-01-001'; got {values['subject']!r}, {values['clip']!r}.")
-                continue
-            values.update(subject=f"S{int(match.group(1)):02d}", clip=clip, where=row.where)
-            out.append(values)
-        return out
+        return self._sheet_rows(
+            MMEW_COLUMNS, mmew_subject, missing="expected a Filename like 'S01-01-001', found none", missing_severity="error"
+        )
 
     def _clip_folder(self, row: Mapping[str, Any]) -> Path:
         emotion = cell_to_text(row.get("emotion")).casefold()

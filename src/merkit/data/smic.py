@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from merkit.data._base import MEDataset, PublishedCounts
-from merkit.data._excel import ColumnSpec, cell_to_text, read_annotation
+from merkit.data._excel import ColumnSpec, cell_to_text
 from merkit.data._frames import IMAGE_SUFFIX, find_child
 from merkit.data.apex import ApexPolicy
 from merkit.data.registry import register_dataset
@@ -169,19 +169,9 @@ class SMIC(MEDataset):
         return out
 
     def _read_e_sheet(self) -> list[dict[str, Any]]:
-        rows, _ = read_annotation(self.annotation, SMIC_E_COLUMNS, sheet=self.camera)
         out = []
-        for row in rows:
-            values = row.values
-            clip = cell_to_text(values["clip"])
-            if not clip:
-                self.report.add("warning", row.where, f"{row.where}: no Filename; row skipped.")
-                continue
-            try:
-                subject = smic_subject(values["subject"], row.where)
-            except AnnotationError as exc:
-                self.report.add("error", row.where, str(exc))
-                continue
+        for values in self._sheet_rows(SMIC_E_COLUMNS, smic_subject, sheet=self.camera):
+            subject, clip, where = values["subject"], values["clip"], values["where"]
             for k, suffix in ((1, ""), (2, "2"), (3, "3")):
                 onset, offset = values.get(f"onset{suffix}"), values.get(f"offset{suffix}")
                 if k > 1 and not cell_to_text(onset) and not cell_to_text(offset):
@@ -195,7 +185,7 @@ class SMIC(MEDataset):
                     "apex": None,
                     "emotion": values["emotion"],
                     "action_units": "",
-                    "where": row.where + ("" if k == 1 else f" (micro-expression {k})"),
+                    "where": where + ("" if k == 1 else f" (micro-expression {k})"),
                 })
         return out
 
