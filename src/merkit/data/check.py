@@ -16,11 +16,10 @@ onset <= apex <= offset, missing frames, clip folders, corrections).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from merkit.data._base import Problem
-from merkit.data._corrections import CorrectionOutcome
+from merkit.data._base import LoadReport, Problem
 from merkit.data.frames import ImageFiles
 from merkit.data.registry import create_dataset
 from merkit.errors import ConfigError, FrameReadError
@@ -32,8 +31,8 @@ DECODE_MODES = ("none", "keyframes", "all")
 
 
 @dataclass
-class CheckReport:
-    """Result of :func:`check_dataset`.
+class CheckReport(LoadReport):
+    """Result of :func:`check_dataset`: the loader's :class:`~merkit.data._base.LoadReport` plus what checking adds.
 
     Attributes:
         dataset: registered name.
@@ -46,22 +45,7 @@ class CheckReport:
         n_decoded: frame files decoded.
     """
 
-    dataset: str
-    root: str
-    problems: list[Problem] = field(default_factory=list)
-    corrections: list[CorrectionOutcome] = field(default_factory=list)
-    n_rows: int = 0
-    n_subjects: int = 0
-    n_samples: int = 0
     n_decoded: int = 0
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
 
     @property
     def ok(self) -> bool:

@@ -35,12 +35,12 @@ import pandas as pd
 
 from merkit.data._base import LoadReport, Problem, PublishedCounts
 from merkit.data.apex import ApexPolicy
-from merkit.data.casme2 import CASME2
+from merkit.data.casme2 import CASME2, casme2_subject
 from merkit.data.labels import get_label_set
 from merkit.data.registry import register_dataset
-from merkit.data.samm import SAMM
+from merkit.data.samm import SAMM, samm_subject
 from merkit.data.sample import samples_to_table, table_to_samples
-from merkit.data.smic import SMICHS
+from merkit.data.smic import SMICHS, smic_subject
 from merkit.errors import AnnotationError, DatasetNotFoundError, ProtocolError
 
 __all__ = ["MEGC2019Composite", "read_megc_gt", "MEGC_CLASSES", "OFFICIAL_GT_SHA256"]
@@ -52,6 +52,8 @@ MEGC_CLASSES = ("negative", "positive", "surprise")
 #: sha256 of the packaged official list.
 OFFICIAL_GT_SHA256 = "adf1de4a088d4c3b3bd01cc8d061e836264d0e05140266eb15d8dc1050f484a7"
 _SOURCE = {"casme2": "casme2", "smic": "smic_hs", "samm": "samm"}
+#: GT dataset -> the loader's subject normaliser (GT subjects are spelled like the annotation cells)
+_SUBJECT_OF = {"casme2": casme2_subject, "smic": smic_subject, "samm": samm_subject}
 
 
 def read_megc_gt(gt_csv: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -63,7 +65,8 @@ def read_megc_gt(gt_csv: str | os.PathLike | None = None) -> pd.DataFrame:
     Returns:
         DataFrame with columns ``gt_dataset`` (``casme2``/``smic``/``samm``), ``gt_subject``,
         ``gt_clip`` (as written), ``dataset``, ``subject``, ``clip`` (as the loaders name them),
-        ``class_id`` (0/1/2), ``label`` (class name) and ``line`` (1-based line in the file).
+        ``class_id`` (0/1/2), ``label`` (class name) and ``line`` (1-based line in the file);
+        ``attrs["sha256"]`` is the sha256 of the bytes the rows were read from.
 
     Raises:
         DatasetNotFoundError: the file does not exist.
@@ -71,13 +74,14 @@ def read_megc_gt(gt_csv: str | os.PathLike | None = None) -> pd.DataFrame:
             class, or a duplicate; the message names the line.
     """
     if gt_csv is None:
-        text = resources.files("merkit.data").joinpath("megc2019_gt.csv").read_text("utf-8")
-        name = "merkit/data/megc2019_gt.csv"
+        data = resources.files("merkit.data").joinpath("megc2019_gt.csv").read_bytes()
+        text, name = data.decode("utf-8"), "merkit/data/megc2019_gt.csv"
     else:
         path = Path(gt_csv)
         if not path.is_file():
             raise DatasetNotFoundError(f"MEGC ground-truth list {str(path)!r} does not exist; expected combined_3class_gt.csv format.")
-        text, name = path.read_text("utf-8-sig"), str(path)
+        data = path.read_bytes()
+        text, name = data.decode("utf-8-sig"), str(path)
     records = []
     seen: dict[tuple[str, str, str], int] = {}
     for line, fields in enumerate(csv.reader(text.splitlines()), start=1):
@@ -106,23 +110,20 @@ def read_megc_gt(gt_csv: str | os.PathLike | None = None) -> pd.DataFrame:
         })
     if not records:
         raise AnnotationError(f"{name}: no ground-truth rows; expected lines 'dataset,subject,filename,class'.")
-    return pd.DataFrame.from_records(records)
+    table = pd.DataFrame.from_records(records)
+    table.attrs["sha256"] = hashlib.sha256(data).hexdigest()
+    return table
 
 
 def _source_ids(dataset: str, subject: str, clip: str, where: str) -> tuple[str, str]:
     """GT spelling -> loader spelling: ``s01``/``s01_ne_01`` -> ``s1``/``s1_ne_01``; ``6`` -> ``006``."""
-    if dataset == "casme2":
-        match = re.fullmatch(r"(?:sub)?0*(\d+)", subject, re.IGNORECASE)
-        if match:
-            return f"sub{int(match.group(1)):02d}", clip
-    elif dataset == "smic":
-        match = re.fullmatch(r"s?0*(\d+)", subject, re.IGNORECASE)
-        if match:
-            number = int(match.group(1))
-            return f"s{number}", re.sub(r"^s0*(\d+)_", lambda m: f"s{int(m.group(1))}_", clip, flags=re.IGNORECASE)
-    elif re.fullmatch(r"\d+", subject):
-        return f"{int(subject):03d}", clip
-    raise AnnotationError(f"{where}: subject {subject!r} is not a valid {dataset} subject id.")
+    try:
+        loader_subject = _SUBJECT_OF[dataset](subject, where)
+    except AnnotationError:
+        raise AnnotationError(f"{where}: subject {subject!r} is not a valid {dataset} subject id.") from None
+    if dataset == "smic":
+        clip = re.sub(r"^s0*(\d+)_", lambda m: f"s{int(m.group(1))}_", clip, flags=re.IGNORECASE)
+    return loader_subject, clip
 
 
 @register_dataset("megc2019_cde")
@@ -227,19 +228,10 @@ class MEGC2019Composite:
             raise errors[0].kind(f"{len(errors)} MEGC2019 ground-truth row(s) could not be resolved:\n{listed}")
         table = samples_to_table(samples)
         table.attrs["corrections"] = [o.describe() for o in self.report.corrections]
-        table.attrs["gt_sha256"] = _gt_sha256(self.gt_csv)
+        table.attrs["gt_sha256"] = gt.attrs["sha256"]
         self.report.n_rows, self.report.n_samples = len(gt), len(table)
         self.report.n_subjects = gt.groupby(["dataset", "subject"]).ngroups
         return table
-
-
-def _gt_sha256(gt_csv: str | os.PathLike | None) -> str:
-    data = (
-        resources.files("merkit.data").joinpath("megc2019_gt.csv").read_bytes()
-        if gt_csv is None
-        else Path(gt_csv).read_bytes()
-    )
-    return hashlib.sha256(data).hexdigest()
 
 
 def check_gt_counts(gt: pd.DataFrame) -> dict[str, Any]:
