@@ -270,6 +270,8 @@ class MiERCvT(nn.Module):
             builds an :class:`IdentityHead` over the fold's training subjects (their number
             changes per fold, so the head is not part of the model) and adds its loss.
         identity_loss_weight: weight lambda of the identity loss (reconstructed default 1.0).
+        identity_hidden: hidden width of the identity MLP (reconstructed default 256).
+        identity_gamma: steepness of the DANN coefficient schedule (DANN's 10).
         inputs: the feature kind read (``flow_uv_strain``, ``flow_uv`` or ``rgb_apex``).
 
     Shape:
@@ -288,6 +290,8 @@ class MiERCvT(nn.Module):
         drop_path_rate: float = 0.1,
         identity_adversarial: bool = False,
         identity_loss_weight: float = 1.0,
+        identity_hidden: int = 256,
+        identity_gamma: float = 10.0,
         inputs: str = "flow_uv_strain",
     ) -> None:
         super().__init__()
@@ -308,6 +312,8 @@ class MiERCvT(nn.Module):
             "num_classes": 3,
             "identity_adversarial": bool(identity_adversarial),
             "identity_loss_weight": float(identity_loss_weight),
+            "identity_hidden": int(identity_hidden),
+            "identity_gamma": float(identity_gamma),
         }
         chans = in_chans
         blocks = []

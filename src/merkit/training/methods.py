@@ -79,6 +79,8 @@ class TorchFitPredict:
             x_val=None if val_idx is None else x[val_idx],
             y_val=None if val_idx is None else encode_labels(table, val_idx, task.classes),
             desc=f"seed {task.seed} {task.fold.name}",
+            # training rows only: identity-adversarial models take these subjects as their classes
+            subjects=table["subject_key"].to_numpy()[train_idx] if "subject_key" in table.columns else None,
         )
         log.info("seed %s fold %s: %d epochs, kept %d, %.0f samples/s", task.seed, task.fold.name,
                  len(history.train_loss), history.best_epoch, history.samples_per_second)

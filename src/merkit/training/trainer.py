@@ -14,6 +14,10 @@ training history; :func:`predict_proba` gives softmax probabilities.
   ``patience`` epochs without improvement. The validation samples are
   whatever the caller passes: the runner gives training subjects (honest) or
   the test subject (``select_on_test`` only).
+* Identity-adversarial models (``default_cfg["identity_adversarial"]``,
+  e.g. ``mier_cvt_id``): with the training rows' ``subjects`` the trainer adds
+  the gradient-reversed subject-classifier loss of
+  :mod:`merkit.training.adversarial` and optimises both heads.
 * Device: CUDA when available (``device="auto"``) with bfloat16 autocast and
   channels-last memory (``amp``); float32 on CPU. Batches are drawn from a
   ``torch.Generator`` seeded by the caller, so a CPU run is reproducible.
@@ -50,6 +54,8 @@ class TrainHistory:
         best_epoch: 1-based epoch whose weights were kept.
         samples_per_second: training throughput (forward + backward + step, excluding validation).
         seconds: wall time of the whole fit.
+        identity_loss: mean weighted identity loss per epoch (identity-adversarial models only).
+        identity_subjects: the identity classes (training subjects) of an identity-adversarial fit.
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -58,6 +64,8 @@ class TrainHistory:
     best_epoch: int = 0
     samples_per_second: float = 0.0
     seconds: float = 0.0
+    identity_loss: list[float] = field(default_factory=list)
+    identity_subjects: tuple[str, ...] = ()
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -112,6 +120,7 @@ def fit_model(
     x_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
     desc: str = "",
+    subjects: np.ndarray | None = None,
 ) -> TrainHistory:
     """Train ``model`` in place.
 
@@ -124,6 +133,8 @@ def fit_model(
         x_val: ``(M, C, H, W)`` validation inputs (needed by ``schedule="early_stopping"``).
         y_val: ``(M,)`` validation class indices.
         desc: progress bar label.
+        subjects: ``(N,)`` subject key of each training row; needed (and only used) by
+            identity-adversarial models, whose identity classes are these subjects.
 
     Returns:
         The :class:`TrainHistory`; ``model`` holds the kept epoch's weights, in eval mode, on the CPU.
@@ -154,19 +165,33 @@ def fit_model(
     sample_p = None
     if cfg.imbalance == "balanced_sampler":
         sample_p = torch.from_numpy(class_weights(y_fit, num_classes)[y_fit]).double()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    from merkit.training.adversarial import build_identity_adversary
+
+    steps_per_epoch = len(_batches(len(y_all), cfg.batch_size, torch.arange(len(y_all))))
+    adversary = build_identity_adversary(model, subjects, cfg.epochs * steps_per_epoch)
+    params = list(model.parameters())
+    s_all = None
+    if adversary is not None:
+        if len(subjects) != len(y_all):
+            raise ShapeError(f"training: {len(y_all)} inputs but {len(subjects)} subject ids; they must match.")
+        adversary = adversary.to(device)
+        params += list(adversary.parameters())
+        s_all = torch.from_numpy(adversary.encode(subjects))
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     history = TrainHistory()
     best_key, best_state, since_best = None, None, 0
-    train_time, seen = 0.0, 0
+    train_time, seen, step = 0.0, 0, 0
     start = time.perf_counter()
     epochs = tqdm(range(1, cfg.epochs + 1), desc=desc or "train", disable=not cfg.progress, leave=False)
     for epoch in epochs:
         model.train()
+        if adversary is not None:
+            adversary.train()
         t0 = time.perf_counter()
         n = len(y_all)
         order = torch.multinomial(sample_p, n, True, generator=gen) if sample_p is not None else torch.randperm(n, generator=gen)
-        total, count = 0.0, 0
+        total, count, id_total = 0.0, 0, 0.0
         for idx in _batches(n, cfg.batch_size, order):
             xb = x_all[idx]
             if augment is not None:
@@ -175,11 +200,20 @@ def fit_model(
             if use_amp:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                logits = model(xb)
+                if adversary is None:
+                    logits = model(xb)
+                else:
+                    features = model.forward_features(xb)
+                    logits = model.forward_head(features)
+                    id_loss = adversary.loss(features, s_all[idx].to(device, non_blocking=True), step)
             loss = F.cross_entropy(logits.float(), yb, weight=weight)
+            if adversary is not None:
+                id_total += float(id_loss.detach()) * len(idx)
+                loss = loss + id_loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            step += 1
             total += float(loss.detach()) * len(idx)
             count += len(idx)
         if device.type == "cuda":
@@ -187,6 +221,8 @@ def fit_model(
         train_time += time.perf_counter() - t0
         seen += count
         history.train_loss.append(total / max(count, 1))
+        if adversary is not None:
+            history.identity_loss.append(id_total / max(count, 1))
 
         if x_val is not None and y_val is not None and len(y_val):
             probs = predict_proba(model, x_val, cfg.batch_size, device=device, amp=use_amp)
@@ -204,6 +240,8 @@ def fit_model(
                     if since_best >= cfg.patience:
                         break
         epochs.set_postfix(loss=f"{history.train_loss[-1]:.3f}")
+    if adversary is not None:
+        history.identity_subjects = adversary.subjects
     if not early:
         history.best_epoch = len(history.train_loss)
     elif best_state is not None:
