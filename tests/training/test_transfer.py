@@ -12,13 +12,13 @@ from merkit.training.features import FeatureSet
 from merkit.training.transfer import (
     PhaseConfig,
     TransferConfig,
-    TransferFitPredict,
     fit_phase,
     load_transfer_weights,
     pretrain_macro,
     save_transfer_weights,
     unfreeze_plan,
 )
+from merkit.training.transfer_fold import TransferFitPredict
 from tests.training.conftest import labelled_table
 
 CLASSES = ("negative", "positive", "surprise")

@@ -20,7 +20,7 @@ number of epochs is itself searched.
 
 The method being searched is any fit-predict callable with a
 ``with_params(batch_size=..., lr=..., epochs=...)`` method returning the
-same method with those settings (:class:`~merkit.training.transfer.TransferFitPredict`).
+same method with those settings (:class:`~merkit.training.transfer_fold.TransferFitPredict`).
 """
 
 from __future__ import annotations

@@ -49,16 +49,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from merkit._names import unknown_name
 from merkit.errors import ConfigError, ShapeError
-from merkit.evaluation.runner import FoldTask, fold_seed
 from merkit.training.augment import FlowAugment
-from merkit.training.features import FeatureSet
-from merkit.training.methods import encode_labels
 from merkit.training.trainer import _batches, class_weights, macro_f1, resolve_device
 
 __all__ = [
@@ -72,7 +68,6 @@ __all__ = [
     "pretrain_macro",
     "save_transfer_weights",
     "load_transfer_weights",
-    "TransferFitPredict",
 ]
 
 log = logging.getLogger(__name__)
@@ -438,70 +433,3 @@ def load_transfer_weights(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ConfigError(f"transfer weights {str(path)!r} do not exist; run phase 1 first.")
     return torch.load(path, map_location="cpu", weights_only=True)
-
-
-class TransferFitPredict:
-    """Phase 2 per fold for the runner: fresh model, transferred weights, fine-tune, classify.
-
-    Args:
-        cfg: the method settings.
-        features: ``gray_apex_masked`` inputs keyed by sample key.
-        transfer_states: run seed -> phase-1 weights (empty when ``cfg.transfer`` is False).
-        micro: phase 2 settings overriding ``cfg.micro`` (the grid search passes its candidates).
-    """
-
-    def __init__(self, cfg: TransferConfig, features: FeatureSet, transfer_states: dict[int, dict] | None = None,
-                 micro: PhaseConfig | None = None) -> None:
-        if cfg.transfer and not transfer_states:
-            raise ConfigError("transfer is on but no phase-1 weights were given; run pretrain_macro first.")
-        self.cfg = cfg
-        self.features = features
-        self.transfer_states = dict(transfer_states or {})
-        self.micro = micro or cfg.micro
-
-    def with_params(self, **changes) -> TransferFitPredict:
-        """The same method with phase-2 fields replaced (``batch_size``, ``lr``, ``epochs``: grid candidates)."""
-        import dataclasses
-
-        return TransferFitPredict(self.cfg, self.features, self.transfer_states, dataclasses.replace(self.micro, **changes))
-
-    def __call__(self, table: pd.DataFrame, task: FoldTask) -> np.ndarray:
-        from merkit.models import create_model
-        from merkit.training.svm_heads import EmbeddingSVC, extract_embeddings, scores_to_proba
-
-        cfg, micro = self.cfg, self.micro
-        seed = fold_seed(task.seed, task.fold.name)
-        x = self.features.take(table["sample_key"].to_numpy())
-        if micro.schedule == "fixed" and not task.select_on_test:
-            train_idx, val_idx = np.sort(np.concatenate([task.fit_idx, task.val_idx])), task.val_idx[:0]
-        else:
-            train_idx, val_idx = task.fit_idx, task.val_idx
-        k = len(task.classes)
-        torch.manual_seed(seed)
-        model = create_model(cfg.model, num_classes=k, **cfg.model_options)
-        plan = None
-        if cfg.transfer:
-            state = self.transfer_states.get(task.seed) or next(iter(self.transfer_states.values()))
-            model.load_transfer_state(state, cfg.scope)
-            plan = unfreeze_plan(model, model.transfer_prefixes(cfg.scope), cfg.unfreeze, cfg.unfreeze_every,
-                                 micro.epochs)
-        y_train = encode_labels(table, train_idx, task.classes)
-        y_val = encode_labels(table, val_idx, task.classes) if len(val_idx) else None
-        train_head = "softmax" if cfg.head == "svc" else cfg.head
-        history = fit_phase(model, x[train_idx], y_train, micro, seed=seed, head=train_head, frozen_plan=plan,
-                            x_val=x[val_idx] if len(val_idx) else None, y_val=y_val)
-        log.info("seed %s fold %s: phase 2 %d epochs, kept %d, %.0f s", task.seed, task.fold.name,
-                 len(history.train_loss), history.best_epoch, history.seconds)
-        x_test = x[task.test_idx]
-        if cfg.head != "svc":
-            return scores_to_proba(_scores(model, x_test, torch.device("cpu")))
-        # SVC on the 640-d embeddings; C is chosen on the validation subjects (training subjects)
-        emb_val = y_svc_val = None
-        if len(task.val_idx):
-            emb_val = extract_embeddings(model, x[task.val_idx])
-            y_svc_val = encode_labels(table, task.val_idx, task.classes)
-        emb_fit = extract_embeddings(model, x[task.fit_idx])
-        svc = EmbeddingSVC(C=cfg.svc_C, seed=seed).fit(
-            emb_fit, encode_labels(table, task.fit_idx, task.classes), emb_val, y_svc_val)
-        log.info("seed %s fold %s: SVC C=%g", task.seed, task.fold.name, svc.chosen_C)
-        return svc.predict_proba(extract_embeddings(model, x_test), k)

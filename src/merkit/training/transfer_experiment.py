@@ -199,7 +199,8 @@ def run_transfer_experiment(cfg: TransferExperiment, table: pd.DataFrame | None 
     from merkit.evaluation.runner import InProcessExecutor, run_protocol
     from merkit.training.experiment import load_table
     from merkit.training.grid_search import GridSearchFitPredict
-    from merkit.training.transfer import TransferFitPredict, pretrain_macro, save_transfer_weights
+    from merkit.training.transfer import pretrain_macro, save_transfer_weights
+    from merkit.training.transfer_fold import TransferFitPredict
 
     if cfg.grid.enabled and cfg.transfer.micro.schedule != "fixed":
         raise ConfigError("grid.enabled searches the epochs, so micro.schedule must be 'fixed'.")
