@@ -1,0 +1,127 @@
+"""Seed 003 ablations on SynthME: transfer vs no transfer, SVM (svc) vs softmax, honest LOSO, several seeds.
+
+For each run seed: phase 1 on a SynthME macro set (disjoint identities),
+then the MEGC2019-style composite LOSO over SynthME ``small`` with phase 2
+trained once per fold and configuration (transfer on/off); each trained
+network is scored with both heads (softmax, and an SVC on its embeddings
+whose C is chosen on validation subjects drawn from the training subjects,
+``inner_validation_split``). The test subject is used for nothing but
+scoring. Metrics are pooled over folds per seed (MEGC2019 definition); the
+table shows mean +- std over seeds and the difference of each row to the
+reference row (no transfer, softmax).
+
+CPU scale (stated in BENCHMARKS.md): the apex crop side (``--size``) and the
+epochs are reduced from the paper's 256 px / 100 epochs so three seeds fit
+in a shared 2-core machine.
+
+    .venv/bin/python benchmarks/bench_transfer_ablation.py --size 64 --seeds 0 1 2 \\
+        --macro-epochs 8 --micro-epochs 12 --out runs/bench_transfer_ablation.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from merkit._io import write_json
+from merkit.evaluation.metrics import compute_metrics
+from merkit.evaluation.protocols import create_protocol, inner_validation_split
+from merkit.evaluation.runner import FoldTask, fold_seed, seed_everything
+from merkit.training.apex_gray import GrayApexConfig, GrayApexProvider
+from merkit.training.config import DataConfig
+from merkit.training.experiment import load_table
+from merkit.training.transfer import PhaseConfig, TransferConfig, pretrain_macro
+from merkit.training.transfer_experiment import MacroDataConfig, load_macro_table
+from merkit.training.transfer_fold import TransferFitPredict
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--synth-root", default="data/synthme_small")
+    parser.add_argument("--macro-root", default="data/synthme_macro")
+    parser.add_argument("--model", default="mobilevit_s_me")
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--macro-epochs", type=int, default=8)
+    parser.add_argument("--micro-epochs", type=int, default=12)
+    parser.add_argument("--micro-lr", type=float, default=0.001)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="processes for face detection")
+    parser.add_argument("--out", default="runs/bench_transfer_ablation.json")
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    table, _ = load_table(DataConfig(source="synth", synth_root=args.synth_root, synth_preset="small"), args.workers)
+    protocol = create_protocol("megc2019_composite", label_set="megc3")
+    prepared = protocol.prepare(table)
+    folds = protocol.folds(prepared)
+    provider = GrayApexProvider(GrayApexConfig(size=args.size, workers=args.workers))
+    features = provider.for_samples(prepared)
+    macro_table = load_macro_table(MacroDataConfig(synth_root=args.macro_root, synth_subjects=12))
+    macro_x, kept = provider.for_images(macro_table)
+    print(f"micro: {len(prepared)} samples, {len(folds)} folds; macro: {len(kept)} of {len(macro_table)} images "
+          f"with a face; inputs {args.size}px ({time.perf_counter() - start:.0f} s)", flush=True)
+
+    micro = PhaseConfig(epochs=args.micro_epochs, batch_size=32, lr=args.micro_lr, optimizer="adam",
+                        weight_decay=0.01, threads=args.threads, device="cpu")
+    macro = PhaseConfig(epochs=args.macro_epochs, batch_size=32, lr=0.01, optimizer="sgd", schedule="best_val",
+                        patience=args.macro_epochs, threads=args.threads, device="cpu")
+    opts = {"input_size": [args.size, args.size]}
+    rows: dict[str, list[dict]] = {}
+    phase1 = []
+    for seed in args.seeds:
+        cfg = TransferConfig(model=args.model, model_options=opts, macro=macro, micro=micro, head="softmax")
+        t0 = time.perf_counter()
+        state, hist = pretrain_macro(macro_x.take(kept["image_key"]), kept["label"].tolist(),
+                                     kept["subject_key"].tolist(), protocol.classes, cfg, seed)
+        phase1.append({"seed": seed, "best_epoch": hist.best_epoch, "val_accuracy": hist.val_score[hist.best_epoch - 1],
+                       "seconds": round(time.perf_counter() - t0, 1)})
+        print(f"seed {seed} phase 1: best epoch {hist.best_epoch}, macro val acc "
+              f"{hist.val_score[hist.best_epoch - 1]:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        for transfer in (True, False):
+            method = TransferFitPredict(TransferConfig(model=args.model, model_options=opts, macro=macro, micro=micro,
+                                                       transfer=transfer, head="softmax"),
+                                        features, {seed: state} if transfer else {})
+            preds = {"softmax": [], "svc": []}
+            truth = []
+            t0 = time.perf_counter()
+            for fold in folds:
+                fs = fold_seed(seed, fold.name)
+                seed_everything(fs)
+                fit_idx, val_idx = inner_validation_split(prepared, fold.train_idx, 0.2, seed=fs)
+                task = FoldTask(fold, seed, fit_idx, val_idx, protocol.classes)
+                model = method.fit_fold(prepared, task)
+                for head in preds:
+                    probs = method.predict(model, prepared, task, head)
+                    preds[head] += [protocol.classes[i] for i in probs.argmax(1)]
+                truth += prepared["label"].to_numpy()[fold.test_idx].tolist()
+            for head, pred in preds.items():
+                rep = compute_metrics(truth, pred, protocol.classes)
+                name = f"{'transfer' if transfer else 'no transfer'} + {head}"
+                rows.setdefault(name, []).append({"seed": seed, "uf1": rep.uf1, "uar": rep.uar, "accuracy": rep.accuracy})
+                print(f"seed {seed} {name:24s} UF1 {rep.uf1:.4f} UAR {rep.uar:.4f} "
+                      f"({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    ref = rows["no transfer + softmax"]
+    print(f"\n{args.model} at {args.size}px, {len(args.seeds)} seeds {args.seeds}, macro {args.macro_epochs} ep, "
+          f"micro {args.micro_epochs} ep; mean +- std over seeds; diff vs 'no transfer + softmax'")
+    print(f"{'configuration':26s} {'UF1':>16s} {'UAR':>16s} {'dUF1':>7s} {'dUAR':>7s}")
+    summary = {}
+    for name, runs in rows.items():
+        uf1, uar = np.array([r["uf1"] for r in runs]), np.array([r["uar"] for r in runs])
+        d_uf1 = uf1.mean() - np.mean([r["uf1"] for r in ref])
+        d_uar = uar.mean() - np.mean([r["uar"] for r in ref])
+        summary[name] = {"uf1_mean": uf1.mean(), "uf1_std": uf1.std(ddof=1) if len(uf1) > 1 else 0.0,
+                         "uar_mean": uar.mean(), "uar_std": uar.std(ddof=1) if len(uar) > 1 else 0.0, "runs": runs}
+        print(f"{name:26s} {uf1.mean():.4f} +- {summary[name]['uf1_std']:.4f} {uar.mean():.4f} +- "
+              f"{summary[name]['uar_std']:.4f} {d_uf1:+7.4f} {d_uar:+7.4f}")
+    print(f"total {time.perf_counter() - start:.0f} s")
+    write_json(Path(args.out), {"args": vars(args), "phase1": phase1, "summary": summary})
+
+
+if __name__ == "__main__":
+    main()
