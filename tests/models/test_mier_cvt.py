@@ -89,3 +89,13 @@ def test_bad_options_are_named():
         MiERCvT(classifier_input="gap")
     with pytest.raises(ConfigError, match="stages must be one of"):
         MiERCvT(stages="row12")
+
+
+@pytest.mark.parametrize("inputs, chans", [("flow_uv", 2), ("rgb_apex", 3), ("flow_uv_strain_uniform4", 12)])
+def test_table5_inputs_set_the_input_channels(inputs, chans):
+    model = create_model("mier_cvt", inputs=inputs)
+    assert model.default_cfg["input_size"] == (chans, 224, 224) and model.default_cfg["inputs"] == inputs
+    assert model.stages[0].embed.in_channels == chans
+    assert model(torch.randn(2, chans, 224, 224)).shape == (2, 3)
+    with pytest.raises(ConfigError, match="inputs must be one of"):
+        MiERCvT(inputs="flow_uvs")

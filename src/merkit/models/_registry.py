@@ -41,6 +41,9 @@ __all__ = [
 INPUT_KINDS: dict[str, str] = {
     "flow_uv_strain": "(u, v, optical strain) of the onset->apex flow, each channel min-max scaled to [0, 1]",
     "flow_uv": "(u, v) of the onset->apex flow, each channel min-max scaled to [0, 1]",
+    "flow_uv_strain_uniform2": "(u, v, strain) from the onset to 2 frames spread evenly up to the offset, "
+    "stacked as 6 channels, each map min-max scaled to [0, 1] (MiER-CvT Table 5)",
+    "flow_uv_strain_uniform4": "the same for 4 frames: 12 channels (MiER-CvT Table 5)",
     "rgb_apex": "the apex frame as RGB, scaled to [0, 1]",
     "gray_clip": "T aligned gray frames of one clip as channels (B, T, H, W), grey level / 255 - 0.5 (MOL)",
     "gray_apex_masked": "the aligned apex frame as grey levels scaled to [0, 1], eye regions set to 0",

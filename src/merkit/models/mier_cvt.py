@@ -49,6 +49,9 @@ __all__ = [
 ]
 
 PROJECTIONS = ("linear", "conv_bn", "dw_bn")
+#: Input kinds of Table 5 -> input channels (the ``uniform`` kinds stack k (u, v, strain) maps).
+INPUT_CHANNELS = {"flow_uv_strain": 3, "flow_uv": 2, "rgb_apex": 3, "flow_uv_strain_uniform2": 6,
+                  "flow_uv_strain_uniform4": 12}
 CLASSIFIER_INPUTS = ("cls_token", "seqsoftmax_x", "seqsoftmax_g")
 
 
@@ -259,7 +262,8 @@ class MiERCvT(nn.Module):
 
     Args:
         num_classes: emotion classes.
-        in_chans: 3 for (u, v, strain) or RGB apex, 2 for (u, v).
+        in_chans: input channels; None (default) takes them from ``inputs`` (:data:`INPUT_CHANNELS`:
+            3 for (u, v, strain) or RGB apex, 2 for (u, v), 6 or 12 for 2 or 4 stacked uniform frames).
         img_size: input side in pixels (224 as reconstructed).
         stages: a key of :data:`STAGE_PRESETS` (Table 4 rows) or a sequence of :class:`StageSpec`.
         projection: ``"dw_bn"`` (InnerBN_DWConv, default), ``"conv_bn"`` or ``"linear"`` (Table 6).
@@ -272,7 +276,8 @@ class MiERCvT(nn.Module):
         identity_loss_weight: weight lambda of the identity loss (reconstructed default 1.0).
         identity_hidden: hidden width of the identity MLP (reconstructed default 256).
         identity_gamma: steepness of the DANN coefficient schedule (DANN's 10).
-        inputs: the feature kind read (``flow_uv_strain``, ``flow_uv`` or ``rgb_apex``).
+        inputs: the feature kind read (Table 5): ``flow_uv_strain`` (flow + strain at the apex, default),
+            ``flow_uv``, ``rgb_apex``, ``flow_uv_strain_uniform2`` or ``flow_uv_strain_uniform4``.
 
     Shape:
         x: ``(B, in_chans, 224, 224)`` float32 -> logits ``(B, num_classes)``.
@@ -281,7 +286,7 @@ class MiERCvT(nn.Module):
     def __init__(
         self,
         num_classes: int = 3,
-        in_chans: int = 3,
+        in_chans: int | None = None,
         img_size: int = 224,
         stages: str | Sequence[StageSpec] = "row1",
         projection: str = "dw_bn",
@@ -299,6 +304,9 @@ class MiERCvT(nn.Module):
             raise ConfigError(f"projection must be one of {list(PROJECTIONS)!r}; got {projection!r}.")
         if classifier_input not in CLASSIFIER_INPUTS:
             raise ConfigError(f"classifier_input must be one of {list(CLASSIFIER_INPUTS)!r}; got {classifier_input!r}.")
+        if inputs not in INPUT_CHANNELS:
+            raise ConfigError(f"inputs must be one of {sorted(INPUT_CHANNELS)!r}; got {inputs!r}.")
+        in_chans = INPUT_CHANNELS[inputs] if in_chans is None else int(in_chans)
         if isinstance(stages, str):
             if stages not in STAGE_PRESETS:
                 raise ConfigError(f"stages must be one of {sorted(STAGE_PRESETS)!r} or a list of StageSpec; got {stages!r}.")

@@ -32,23 +32,34 @@ from merkit.errors import ConfigError, ShapeError
 
 __all__ = ["FlowAugment", "flip_horizontal", "input_channels"]
 
-#: input kind -> (index of the u channel or None, u encoding)
-_KINDS = {"flow_uv_strain": (0, "minmax"), "flow_uv": (0, "minmax"), "rgb_apex": (None, "signed")}
+#: input kind -> (index of the u channel, a tuple of them for stacked flow maps, or None; u encoding)
+_KINDS = {
+    "flow_uv_strain": (0, "minmax"),
+    "flow_uv": (0, "minmax"),
+    "rgb_apex": (None, "signed"),
+    # k (u, v, strain) maps stacked along channels (seed 000 Table 5 "uniform k")
+    "flow_uv_strain_uniform2": ((0, 3), "minmax"),
+    "flow_uv_strain_uniform4": ((0, 3, 6, 9), "minmax"),
+}
 
 
-def input_channels(kind: str) -> tuple[int | None, str]:
-    """The u channel index and its encoding for a model input kind."""
+def _u_list(u_channel: int | tuple[int, ...]) -> list[int]:
+    return list(u_channel) if isinstance(u_channel, (tuple, list)) else [u_channel]
+
+
+def input_channels(kind: str) -> tuple[int | tuple[int, ...] | None, str]:
+    """The u channel index (or indices, for stacked flow maps) and its encoding for a model input kind."""
     if kind not in _KINDS:
         raise ConfigError(f"no augmentation rule for input kind {kind!r}; known: {sorted(_KINDS)!r}.")
     return _KINDS[kind]
 
 
-def flip_horizontal(x: Tensor, u_channel: int | None = 0, u_encoding: str = "minmax") -> Tensor:
+def flip_horizontal(x: Tensor, u_channel: int | tuple[int, ...] | None = 0, u_encoding: str = "minmax") -> Tensor:
     """Mirror ``x`` left-right, negating the ``u`` channel as its encoding requires.
 
     Args:
         x: ``(B, C, H, W)`` batch.
-        u_channel: index of the horizontal-flow channel, or None for images.
+        u_channel: index of the horizontal-flow channel (a tuple for stacked flow maps), or None for images.
         u_encoding: ``"signed"`` (pixels) or ``"minmax"`` (per-sample [0, 1]).
 
     Returns:
@@ -58,10 +69,11 @@ def flip_horizontal(x: Tensor, u_channel: int | None = 0, u_encoding: str = "min
         raise ShapeError(f"x must have shape (B, C, H, W); got {tuple(x.shape)}.")
     out = x.flip(-1).clone()
     if u_channel is not None:
+        u = _u_list(u_channel)
         if u_encoding == "signed":
-            out[:, u_channel] = -out[:, u_channel]
+            out[:, u] = -out[:, u]
         elif u_encoding == "minmax":
-            out[:, u_channel] = 1.0 - out[:, u_channel]
+            out[:, u] = 1.0 - out[:, u]
         else:
             raise ConfigError(f"u_encoding must be 'signed' or 'minmax'; got {u_encoding!r}.")
     return out
@@ -79,7 +91,7 @@ class FlowAugment:
         max_rotation: largest rotation in degrees (uniform in [-max, max]).
     """
 
-    u_channel: int | None = 0
+    u_channel: int | tuple[int, ...] | None = 0
     u_encoding: str = "minmax"
     flip_p: float = 0.5
     max_shift: float = 0.06
@@ -103,8 +115,9 @@ class FlowAugment:
         out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
         if self.u_channel is not None and self.u_encoding == "signed":
             # the sampled field is rotated by -angle in output coordinates; rotate its vectors the same way
-            u, v = out[:, self.u_channel].clone(), out[:, self.u_channel + 1].clone()
             c, s = cos.to(out)[:, None, None], sin.to(out)[:, None, None]
-            out[:, self.u_channel] = c * u + s * v
-            out[:, self.u_channel + 1] = -s * u + c * v
+            for ch in _u_list(self.u_channel):
+                u, v = out[:, ch].clone(), out[:, ch + 1].clone()
+                out[:, ch] = c * u + s * v
+                out[:, ch + 1] = -s * u + c * v
         return out

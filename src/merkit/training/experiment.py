@@ -53,10 +53,12 @@ class ExperimentResult:
     bootstrap: dict | None
 
 
-def feature_kind(model_name: str) -> str:
-    """The feature kind a model or SVM baseline reads."""
+def feature_kind(model_name: str, options: dict | None = None) -> str:
+    """The feature kind a model or SVM baseline reads (``options["inputs"]`` when the model takes that option)."""
     if model_name in SVM_METHODS:
         return SVM_METHODS[model_name]
+    if options and options.get("inputs"):  # e.g. MiER-CvT's Table 5 input rows
+        return str(options["inputs"])
     from merkit.models import create_model
 
     return create_model(model_name).default_cfg["inputs"]
@@ -156,7 +158,7 @@ def build_fit_predict(cfg: ExperimentConfig, features: FeatureSet):
     from merkit.training.methods import SVMFitPredict, TorchFitPredict
 
     if cfg.model.name not in SVM_METHODS:
-        module = method_module(feature_kind(cfg.model.name))
+        module = method_module(feature_kind(cfg.model.name, cfg.model.options))
         if module is not None:
             return module.build_fit_predict(cfg, features)
     if cfg.model.name in SVM_METHODS:
@@ -175,7 +177,7 @@ def run_experiment(
     features: FeatureSet | None = None,
 ) -> ExperimentResult:
     """Run ``cfg`` end to end (module docstring); ``table``/``features`` skip steps 1 and 3."""
-    kind = feature_kind(cfg.model.name)
+    kind = feature_kind(cfg.model.name, cfg.model.options)
     progress = cfg.train.progress
     if table is None:
         table, loaded = load_table(cfg.data, cfg.features.workers)

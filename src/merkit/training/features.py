@@ -13,6 +13,12 @@ Kinds (``kind``):
 * ``flow_uv_strain``: ``(3, size, size)`` float32 (u, v, optical strain) of the
   onset -> apex flow, each channel min-max scaled to [0, 1] per sample (STSTNet);
 * ``flow_uv``: ``(2, size, size)`` the same without strain (OFF-ApexNet);
+* ``flow_uv_strain_uniform2`` / ``flow_uv_strain_uniform4``: ``(3k, size, size)``
+  with k = 2 or 4 (seed 000's Table 5 "uniform k" rows): k frames spread
+  evenly after the onset up to the offset (``k + 1`` evenly spaced positions
+  from onset to offset, the onset dropped), one onset -> frame (u, v, strain)
+  map each, each map scaled as ``flow_uv_strain``, stacked along channels in
+  time order;
 * ``rgb_apex``: ``(3, rgb_size, rgb_size)`` float32 apex frame, RGB in [0, 1];
 * ``biwoof``: ``(200,)`` Bi-WOOF of the onset -> apex flow;
 * ``lbptop``: ``(11328,)`` LBP-TOP of the onset..offset clip (MEGC2019 settings).
@@ -49,7 +55,9 @@ __all__ = ["FEATURE_KINDS", "FLOW_KINDS", "FeatureSet", "FeatureProvider", "Samp
 
 log = logging.getLogger(__name__)
 
-FEATURE_KINDS = ("flow_uv_strain", "flow_uv", "rgb_apex", "biwoof", "lbptop")
+#: Flow + strain at k uniformly sampled frames (seed 000, Table 5): kind -> k.
+UNIFORM_KINDS = {"flow_uv_strain_uniform2": 2, "flow_uv_strain_uniform4": 4}
+FEATURE_KINDS = ("flow_uv_strain", "flow_uv", "rgb_apex", "biwoof", "lbptop", *UNIFORM_KINDS)
 
 
 class FeatureSet:
@@ -113,12 +121,17 @@ def _resize_flow(flow: np.ndarray, size: int) -> np.ndarray:
 FLOW_KINDS = ("flow_uv_strain", "flow_uv", "biwoof")
 
 
-def prepare_config(cfg: FeatureConfig):
-    """The :class:`merkit.motion.prepare.PrepareConfig` behind the flow kinds: raw (u, v, strain) on the face crop."""
+def prepare_config(cfg: FeatureConfig, uniform_k: int | None = None):
+    """The :class:`merkit.motion.prepare.PrepareConfig` behind the flow kinds: raw (u, v, strain) on the face crop.
+
+    ``uniform_k``: the ``flow_uv_strain_uniform{k}`` kinds: ``k + 1`` evenly spaced frames from onset
+    to offset, flows from the onset to each of the other ``k``.
+    """
     from merkit.motion.prepare import PrepareConfig
 
+    frames = {"frames": "onset_apex"} if uniform_k is None else {"frames": "uniform", "k": int(uniform_k) + 1}
     return PrepareConfig(
-        channels=("u", "v", "strain"), frames="onset_apex", flow=cfg.flow, size=cfg.face_size,
+        channels=("u", "v", "strain"), **frames, flow=cfg.flow, size=cfg.face_size,
         align="eye_line" if cfg.align else "none", normalize="raw", strain_scheme=cfg.strain_scheme,
     )
 
@@ -217,24 +230,33 @@ class SampleFeatureProvider:
         out: dict[str, FeatureSet] = {}
         flow_kinds = [k for k in kinds if k in FLOW_KINDS]
         if flow_kinds:
-            from merkit.motion.prepare import load_features, prepare_features
-
-            pcfg = prepare_config(self.cfg)
-            report = prepare_features(table, pcfg, cache=cache, workers=self.cfg.workers, progress=self.progress)
-            if report.failed:
-                first = next(iter(report.failed.items()))
-                raise ConfigError(
-                    f"preparing flow failed for {len(report.failed)} of {len(samples)} samples, e.g. "
-                    f"{first[0]!r}: {first[1]}. Fix or exclude these samples."
-                )
-            prepared = [load_features(s, pcfg, cache) for s in samples]
+            prepared = self._prepared(table, samples, prepare_config(self.cfg), cache)
             for kind in flow_kinds:
                 values = np.stack([flow_kind_from_prepared(p, kind, self.cfg.size) for p in prepared])
                 out[kind] = FeatureSet(keys, values.astype(np.float32), kind)
-        frame_kinds = [k for k in kinds if k not in FLOW_KINDS]
+        for kind in [k for k in kinds if k in UNIFORM_KINDS]:
+            prepared = self._prepared(table, samples, prepare_config(self.cfg, UNIFORM_KINDS[kind]), cache)
+            values = np.stack([
+                np.concatenate([flow_kind_from_prepared(m, "flow_uv_strain", self.cfg.size) for m in p]) for p in prepared
+            ])
+            out[kind] = FeatureSet(keys, values.astype(np.float32), kind)
+        frame_kinds = [k for k in kinds if k not in FLOW_KINDS and k not in UNIFORM_KINDS]
         if frame_kinds:
             out.update(self._frame_kinds(samples, keys, frame_kinds, cache))
         return out
+
+    def _prepared(self, table, samples, pcfg, cache) -> list[np.ndarray]:
+        """Raw prepared motion features of every sample under ``pcfg``, through the cache."""
+        from merkit.motion.prepare import load_features, prepare_features
+
+        report = prepare_features(table, pcfg, cache=cache, workers=self.cfg.workers, progress=self.progress)
+        if report.failed:
+            first = next(iter(report.failed.items()))
+            raise ConfigError(
+                f"preparing flow failed for {len(report.failed)} of {len(samples)} samples, e.g. "
+                f"{first[0]!r}: {first[1]}. Fix or exclude these samples."
+            )
+        return [load_features(s, pcfg, cache) for s in samples]
 
     def _frame_kinds(self, samples, keys, kinds, cache) -> dict[str, FeatureSet]:
         from tqdm.auto import tqdm
