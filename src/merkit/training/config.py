@@ -105,6 +105,10 @@ class FeatureConfig:
         rgb_size: side of the square apex image fed to RGB models.
         align: align faces with dlib landmarks before computing flow (False: use frames as they are).
         strain_scheme: derivative scheme of the optical strain.
+        global_motion: global (head) motion taken out of the onset -> apex flow before the flow kinds
+            are built (:mod:`merkit.motion.global_motion`): ``"affine"`` (default; the references
+            ran on per-frame registered crops, merkit aligns on the onset only), ``"median"`` or
+            ``"none"``. Strain is recomputed from the compensated flow.
         cache_dir: feature cache root ("" -> ``$MERKIT_CACHE_DIR`` or ``~/.cache/merkit``).
         workers: processes computing features (1: in this process).
     """
@@ -115,6 +119,7 @@ class FeatureConfig:
     rgb_size: int = 112
     align: bool = True
     strain_scheme: str = "central"
+    global_motion: str = "affine"
     cache_dir: str = ""
     workers: int = 1
 
@@ -123,6 +128,7 @@ class FeatureConfig:
         _positive("features.workers", self.workers)
         _positive("features.size", self.size)
         _positive("features.rgb_size", self.rgb_size)
+        _choice("features.global_motion", self.global_motion, ("none", "median", "affine"))
 
 
 @dataclass(frozen=True)

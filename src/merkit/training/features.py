@@ -30,7 +30,9 @@ strain on the ``face_size`` crop, cached under namespace ``motion``);
 Bi-WOOF is computed from those. ``rgb_apex`` and ``lbptop`` align the apex
 (or onset..offset) frames with :func:`merkit.face.align_clip` themselves.
 Order of operations for flow inputs (a choice the papers leave open): flow
-and strain are computed on the ``face_size`` crop, then the channels are
+and strain are computed on the ``face_size`` crop, the global (head) motion
+named by ``features.global_motion`` is taken out of the flow and strain is
+recomputed from what is left (:mod:`merkit.motion.global_motion`), then the channels are
 area-resized to ``size`` (u and v rescaled to the new pixel size), then
 min-max scaled per sample and channel. Frame-based kinds are stored per
 sample and kind in the :class:`~merkit.cache.FeatureCache`, keyed by the
@@ -136,14 +138,24 @@ def prepare_config(cfg: FeatureConfig, uniform_k: int | None = None):
     )
 
 
-def flow_kind_from_prepared(uvs: np.ndarray, kind: str, size: int) -> np.ndarray:
-    """Turn prepared raw ``(S, S, 3)`` (u, v, strain) into one flow kind (see module docstring)."""
+def flow_kind_from_prepared(
+    uvs: np.ndarray, kind: str, size: int, global_motion: str = "none", strain_scheme: str = "central"
+) -> np.ndarray:
+    """Turn prepared raw ``(S, S, 3)`` (u, v, strain) into one flow kind (see module docstring).
+
+    ``global_motion`` (:mod:`merkit.motion.global_motion`) is taken out of (u, v) first; the
+    strain channel is then recomputed from the compensated flow with ``strain_scheme``.
+    """
     import cv2
 
     from merkit.motion.descriptors import biwoof
-    from merkit.motion.strain import normalize_channels
+    from merkit.motion.global_motion import remove_global_motion
+    from merkit.motion.strain import normalize_channels, optical_strain
 
     uvs = np.asarray(uvs, dtype=np.float32)
+    if global_motion != "none":
+        flow = remove_global_motion(uvs[..., :2], global_motion)
+        uvs = np.dstack([flow, optical_strain(flow, strain_scheme)]).astype(np.float32)
     if kind == "biwoof":
         return biwoof(uvs[..., :2], uvs[..., 2])
     stack = _resize_flow(uvs[..., :2].copy(), size)
@@ -163,7 +175,8 @@ def compute_sample_features(sample, kinds: Sequence[str], cfg: FeatureConfig, ca
 
     out = {}
     onset, apex, offset = sample.onset_index, sample.apex_index, sample.offset_index
-    settings = {k: v for k, v in asdict(cfg).items() if k not in ("cache_dir", "workers")}
+    # global_motion only acts on the flow kinds; leaving it out keeps these cache entries valid
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("cache_dir", "workers", "global_motion")}
     for kind in kinds:
         picked = [onset, apex] if kind == "rgb_apex" else list(range(onset, offset + 1))
         files = [sample.frame_paths[i] for i in picked]
@@ -232,18 +245,21 @@ class SampleFeatureProvider:
         if flow_kinds:
             prepared = self._prepared(table, samples, prepare_config(self.cfg), cache)
             for kind in flow_kinds:
-                values = np.stack([flow_kind_from_prepared(p, kind, self.cfg.size) for p in prepared])
+                values = np.stack([self._flow_kind(p, kind) for p in prepared])
                 out[kind] = FeatureSet(keys, values.astype(np.float32), kind)
         for kind in [k for k in kinds if k in UNIFORM_KINDS]:
             prepared = self._prepared(table, samples, prepare_config(self.cfg, UNIFORM_KINDS[kind]), cache)
             values = np.stack([
-                np.concatenate([flow_kind_from_prepared(m, "flow_uv_strain", self.cfg.size) for m in p]) for p in prepared
+                np.concatenate([self._flow_kind(m, "flow_uv_strain") for m in p]) for p in prepared
             ])
             out[kind] = FeatureSet(keys, values.astype(np.float32), kind)
         frame_kinds = [k for k in kinds if k not in FLOW_KINDS and k not in UNIFORM_KINDS]
         if frame_kinds:
             out.update(self._frame_kinds(samples, keys, frame_kinds, cache))
         return out
+
+    def _flow_kind(self, uvs: np.ndarray, kind: str) -> np.ndarray:
+        return flow_kind_from_prepared(uvs, kind, self.cfg.size, self.cfg.global_motion, self.cfg.strain_scheme)
 
     def _prepared(self, table, samples, pcfg, cache) -> list[np.ndarray]:
         """Raw prepared motion features of every sample under ``pcfg``, through the cache."""
