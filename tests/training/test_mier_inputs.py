@@ -47,3 +47,14 @@ def test_model_option_inputs_selects_the_feature_kind():
     assert feature_kind(cfg.model.name, cfg.model.options) == "flow_uv_strain_uniform2"
     assert feature_kind("mier_cvt") == "flow_uv_strain"
     assert feature_kind("biwoof_svm", {"inputs": "x"}) == "biwoof"
+
+
+def test_demo_runs_mier_cvt_at_224(tmp_path):
+    from merkit.training.demo import demo_configs
+
+    configs = demo_configs(tmp_path)
+    cfg = config_from_dict(configs["MiER-CvT"])
+    assert cfg.model.name == "mier_cvt" and cfg.features.size == 224
+    # the same prepared flow as STSTNet (one flow computation per sample for the whole demo)
+    assert cfg.features.face_size == config_from_dict(configs["STSTNet"]).features.face_size
+    assert cfg.protocol.select_on_test is False

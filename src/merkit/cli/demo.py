@@ -1,4 +1,4 @@
-"""``merkit demo``: SynthME small -> features -> composite LOSO for STSTNet and Bi-WOOF + SVM -> report."""
+"""``merkit demo``: SynthME small -> features -> composite LOSO for STSTNet, MiER-CvT and Bi-WOOF + SVM -> report."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from merkit.cli._app import app
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1), help="Processes.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def demo_command(out_dir: Path, preset: str, seeds: str, workers: int, no_progress: bool) -> None:
-    """Generate SynthME, train and evaluate two baselines honestly, write the report."""
+    """Generate SynthME, train and evaluate STSTNet, MiER-CvT and Bi-WOOF + SVM honestly, write the report."""
     from merkit.errors import ConfigError
     from merkit.training.demo import run_demo
 
