@@ -1,0 +1,96 @@
+"""MiER-CvT on CPU: per-sample inference latency and training throughput, beside references.
+
+``latency``: median wall time of one forward pass at batch 1 (eval mode,
+``torch.no_grad``, ``--threads`` torch threads) for MiER-CvT and the flow
+baselines at their specified inputs, printed beside the seeds' own CPU
+figures (35.4 ms MobileViT, seed 003; 37.9 ms ShuffleNetV2 + ViT, seed 002;
+their hardware is not ours, so the ratio is indicative only).
+
+``train``: samples/s of the real trainer (AdamW, weighted loss, flow-aware
+augmentation, one torch thread as each process-pool worker uses) for
+``mier_cvt`` and ``mier_cvt_id`` (the identity head and its reversed
+gradient), with the ratio against STSTNet on the same machine.
+
+    .venv/bin/python benchmarks/bench_mier_cvt.py latency [--threads 2] [--repeats 50]
+    .venv/bin/python benchmarks/bench_mier_cvt.py train [--n 96] [--epochs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from merkit.models import create_model, model_info
+from merkit.training.config import TrainConfig
+from merkit.training.trainer import fit_model
+
+MODELS = ("mier_cvt", "ststnet", "off_apexnet")
+#: the seeds' reported CPU inference time per sample (ms); hardware not stated alike
+REFERENCES = {"MobileViT (seed 003)": 35.4, "ShuffleNetV2 + ViT (seed 002)": 37.9}
+
+
+def latency(threads: int, repeats: int) -> None:
+    torch.set_num_threads(threads)
+    ref = REFERENCES["MobileViT (seed 003)"]
+    print(f"| model | input | params | GMACs | ms / sample (median of {repeats}) | ratio vs 35.4 ms |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name in MODELS:
+        info = model_info(name)
+        model = create_model(name).eval()
+        x = torch.rand(1, *info.input_size)
+        times = []
+        with torch.no_grad():
+            for _ in range(5):
+                model(x)
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                model(x)
+                times.append((time.perf_counter() - t0) * 1000)
+        ms = statistics.median(times)
+        size = "x".join(map(str, info.input_size))
+        print(f"| {name} | {size} | {info.params:,} | {info.gmacs:.4f} | {ms:.2f} | {ms / ref:.2f} |")
+    for name, ms in REFERENCES.items():
+        print(f"| {name}, as reported | - | - | - | {ms:.1f} | {ms / ref:.2f} |")
+
+
+def train(n: int, epochs: int) -> None:
+    rng = np.random.default_rng(0)
+    subjects = np.array([f"casme2/sub{i % 13:02d}" for i in range(n)], dtype=object)
+    rows = {}
+    for name, shape, batch in (("ststnet", (3, 28, 28), 16), ("mier_cvt", (3, 224, 224), 16),
+                               ("mier_cvt_id", (3, 224, 224), 16)):
+        x = rng.random((n, *shape), dtype=np.float32)
+        y = rng.integers(0, 3, n)
+        cfg = TrainConfig(epochs=epochs, batch_size=batch, device="cpu", progress=False, threads=1)
+        torch.manual_seed(0)
+        history = fit_model(create_model(name), x, y, cfg, seed=0, subjects=subjects)
+        rows[name] = history.samples_per_second
+    print("| model | input | batch | samples/s (1 thread) | ratio vs STSTNet |")
+    print("|---|---|---:|---:|---:|")
+    for name, sps in rows.items():
+        shape = "3x28x28" if name == "ststnet" else "3x224x224"
+        print(f"| {name} | {shape} | 16 | {sps:.1f} | {sps / rows['ststnet']:.4f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    lat = sub.add_parser("latency")
+    lat.add_argument("--threads", type=int, default=2)
+    lat.add_argument("--repeats", type=int, default=50)
+    tr = sub.add_parser("train")
+    tr.add_argument("--n", type=int, default=96)
+    tr.add_argument("--epochs", type=int, default=2)
+    args = parser.parse_args()
+    if args.what == "latency":
+        latency(args.threads, args.repeats)
+    else:
+        train(args.n, args.epochs)
+
+
+if __name__ == "__main__":
+    main()
