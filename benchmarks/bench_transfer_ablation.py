@@ -49,10 +49,21 @@ def main() -> None:
     parser.add_argument("--macro-epochs", type=int, default=8)
     parser.add_argument("--micro-epochs", type=int, default=12)
     parser.add_argument("--micro-lr", type=float, default=0.001)
+    parser.add_argument("--macro-optimizer", default="sgd", help="paper: sgd (momentum 0.9)")
+    parser.add_argument("--macro-lr", type=float, default=0.01, help="paper: 0.01")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="processes for face detection")
     parser.add_argument("--out", default="runs/bench_transfer_ablation.json")
+    parser.add_argument("--combine", nargs="+", default=[],
+                        help="only print the table of earlier --out files (one seed each, run in parallel)")
     args = parser.parse_args()
+    if args.combine:
+        rows: dict[str, list[dict]] = {}
+        for path in args.combine:
+            for name, entry in json.loads(Path(path).read_text())["summary"].items():
+                rows.setdefault(name, []).extend(entry["runs"])
+        print_table(rows, f"combined {args.combine}")
+        return
 
     start = time.perf_counter()
     table, _ = load_table(DataConfig(source="synth", synth_root=args.synth_root, synth_preset="small"), args.workers)
@@ -68,7 +79,8 @@ def main() -> None:
 
     micro = PhaseConfig(epochs=args.micro_epochs, batch_size=32, lr=args.micro_lr, optimizer="adam",
                         weight_decay=0.01, threads=args.threads, device="cpu")
-    macro = PhaseConfig(epochs=args.macro_epochs, batch_size=32, lr=0.01, optimizer="sgd", schedule="best_val",
+    macro = PhaseConfig(epochs=args.macro_epochs, batch_size=32, lr=args.macro_lr, optimizer=args.macro_optimizer,
+                        schedule="best_val",
                         patience=args.macro_epochs, threads=args.threads, device="cpu")
     opts = {"input_size": [args.size, args.size]}
     rows: dict[str, list[dict]] = {}
@@ -106,10 +118,17 @@ def main() -> None:
                 print(f"seed {seed} {name:24s} UF1 {rep.uf1:.4f} UAR {rep.uar:.4f} "
                       f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
+    summary = print_table(rows, f"{args.model} at {args.size}px, seeds {args.seeds}, macro {args.macro_epochs} ep "
+                                f"({args.macro_optimizer} {args.macro_lr}), micro {args.micro_epochs} ep")
+    print(f"total {time.perf_counter() - start:.0f} s")
+    write_json(Path(args.out), {"args": vars(args), "phase1": phase1, "summary": summary})
+
+
+def print_table(rows: dict[str, list[dict]], title: str) -> dict:
+    """Mean +- std over seeds per configuration, and the difference to 'no transfer + softmax'."""
     ref = rows["no transfer + softmax"]
-    print(f"\n{args.model} at {args.size}px, {len(args.seeds)} seeds {args.seeds}, macro {args.macro_epochs} ep, "
-          f"micro {args.micro_epochs} ep; mean +- std over seeds; diff vs 'no transfer + softmax'")
-    print(f"{'configuration':26s} {'UF1':>16s} {'UAR':>16s} {'dUF1':>7s} {'dUAR':>7s}")
+    print(f"\n{title}; mean +- std over seeds; diff vs 'no transfer + softmax'")
+    print(f"{'configuration':26s} {'UF1':>16s} {'UAR':>16s} {'dUF1':>7s} {'dUAR':>7s}  seeds")
     summary = {}
     for name, runs in rows.items():
         uf1, uar = np.array([r["uf1"] for r in runs]), np.array([r["uar"] for r in runs])
@@ -118,9 +137,8 @@ def main() -> None:
         summary[name] = {"uf1_mean": uf1.mean(), "uf1_std": uf1.std(ddof=1) if len(uf1) > 1 else 0.0,
                          "uar_mean": uar.mean(), "uar_std": uar.std(ddof=1) if len(uar) > 1 else 0.0, "runs": runs}
         print(f"{name:26s} {uf1.mean():.4f} +- {summary[name]['uf1_std']:.4f} {uar.mean():.4f} +- "
-              f"{summary[name]['uar_std']:.4f} {d_uf1:+7.4f} {d_uar:+7.4f}")
-    print(f"total {time.perf_counter() - start:.0f} s")
-    write_json(Path(args.out), {"args": vars(args), "phase1": phase1, "summary": summary})
+              f"{summary[name]['uar_std']:.4f} {d_uf1:+7.4f} {d_uar:+7.4f}  {[r['seed'] for r in runs]}")
+    return summary
 
 
 if __name__ == "__main__":
