@@ -105,3 +105,16 @@ def test_lbptop_svm_separates_motion_directions(tmp_path):
             textures[s] = cv2.GaussianBlur(noise, (0, 0), 1.5) * 3 - 255
     feats = [lbp_top(_texture_clip(c, textures[s], rng), length=None, grid=(2, 2), overlap=0.0) for s, c, _ in rows]
     assert _uf1(tmp_path, _write(tmp_path / "lbp.npz", rows, "lbptop", feats), "lbptop_svm", "lbp") > 0.8
+
+
+def test_auto_global_motion_is_affine_for_biwoof_only():
+    from merkit.errors import ConfigError
+    from merkit.training.config import FeatureConfig
+    from merkit.training.features import global_motion_for
+
+    assert FeatureConfig().global_motion == "auto"
+    assert global_motion_for("biwoof", "auto") == "affine"
+    assert {global_motion_for(k, "auto") for k in ("flow_uv_strain", "flow_uv")} == {"none"}
+    assert global_motion_for("flow_uv", "median") == "median" and global_motion_for("biwoof", "none") == "none"
+    with pytest.raises(ConfigError, match=r"features.global_motion must be one of \['affine', 'auto', 'median', 'none'\]"):
+        FeatureConfig(global_motion="rigid")

@@ -14,7 +14,9 @@ from merkit.training.experiment import run_experiment
 
 def _write_config(path, features, out_dir, **sections):
     lines = ["[data]", 'source = "npz"', f'features_file = "{features}"', "[run]", f'out_dir = "{out_dir}"',
-             "seeds = [0, 1]", "bootstrap = 200", "[train]", "epochs = 8", "lr = 0.01", "progress = false"]
+             "seeds = [0, 1]", "bootstrap = 200", "[train]", "epochs = 8", "lr = 0.01", "progress = false",
+             "threads = 1"]  # one torch thread: tiny batches gain nothing from more, and on a loaded
+    # CI machine intra-op threads wait on each other (this test took 40-400 s with the default)
     path.write_text("\n".join(lines) + "\n")
     return path
 

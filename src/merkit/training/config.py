@@ -106,9 +106,11 @@ class FeatureConfig:
         align: align faces with dlib landmarks before computing flow (False: use frames as they are).
         strain_scheme: derivative scheme of the optical strain.
         global_motion: global (head) motion taken out of the onset -> apex flow before the flow kinds
-            are built (:mod:`merkit.motion.global_motion`): ``"affine"`` (default; the references
-            ran on per-frame registered crops, merkit aligns on the onset only), ``"median"`` or
-            ``"none"``. Strain is recomputed from the compensated flow.
+            are built (:mod:`merkit.motion.global_motion`; the references ran on per-frame registered
+            crops, merkit aligns on the onset only): ``"affine"``, ``"median"``, ``"none"``, or
+            ``"auto"`` (default): ``"affine"`` for Bi-WOOF, whose orientation histograms a moving
+            head swamps, ``"none"`` for the min-max scaled CNN inputs, which are translation-invariant
+            already (docs/training.md has the measurements). Strain is recomputed from the compensated flow.
         cache_dir: feature cache root ("" -> ``$MERKIT_CACHE_DIR`` or ``~/.cache/merkit``).
         workers: processes computing features (1: in this process).
     """
@@ -119,7 +121,7 @@ class FeatureConfig:
     rgb_size: int = 112
     align: bool = True
     strain_scheme: str = "central"
-    global_motion: str = "affine"
+    global_motion: str = "auto"
     cache_dir: str = ""
     workers: int = 1
 
@@ -128,7 +130,7 @@ class FeatureConfig:
         _positive("features.workers", self.workers)
         _positive("features.size", self.size)
         _positive("features.rgb_size", self.rgb_size)
-        _choice("features.global_motion", self.global_motion, ("none", "median", "affine"))
+        _choice("features.global_motion", self.global_motion, ("auto", "none", "median", "affine"))
 
 
 @dataclass(frozen=True)

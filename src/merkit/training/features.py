@@ -32,7 +32,8 @@ Bi-WOOF is computed from those. ``rgb_apex`` and ``lbptop`` align the apex
 Order of operations for flow inputs (a choice the papers leave open): flow
 and strain are computed on the ``face_size`` crop, the global (head) motion
 named by ``features.global_motion`` is taken out of the flow and strain is
-recomputed from what is left (:mod:`merkit.motion.global_motion`), then the channels are
+recomputed from what is left (:mod:`merkit.motion.global_motion`; the default
+``"auto"`` does so for Bi-WOOF only, see :func:`global_motion_for`), then the channels are
 area-resized to ``size`` (u and v rescaled to the new pixel size), then
 min-max scaled per sample and channel. Frame-based kinds are stored per
 sample and kind in the :class:`~merkit.cache.FeatureCache`, keyed by the
@@ -136,6 +137,17 @@ def prepare_config(cfg: FeatureConfig, uniform_k: int | None = None):
         channels=("u", "v", "strain"), **frames, flow=cfg.flow, size=cfg.face_size,
         align="eye_line" if cfg.align else "none", normalize="raw", strain_scheme=cfg.strain_scheme,
     )
+
+
+def global_motion_for(kind: str, setting: str) -> str:
+    """The global-motion model applied to flow kind ``kind`` under ``features.global_motion = setting``.
+
+    ``"auto"`` is ``"affine"`` for ``biwoof`` and ``"none"`` for the min-max scaled kinds (min-max
+    scaling already removes a translation; Bi-WOOF's orientation histograms do not).
+    """
+    if setting != "auto":
+        return setting
+    return "affine" if kind == "biwoof" else "none"
 
 
 def flow_kind_from_prepared(
@@ -259,7 +271,8 @@ class SampleFeatureProvider:
         return out
 
     def _flow_kind(self, uvs: np.ndarray, kind: str) -> np.ndarray:
-        return flow_kind_from_prepared(uvs, kind, self.cfg.size, self.cfg.global_motion, self.cfg.strain_scheme)
+        return flow_kind_from_prepared(uvs, kind, self.cfg.size, global_motion_for(kind, self.cfg.global_motion),
+                                       self.cfg.strain_scheme)
 
     def _prepared(self, table, samples, pcfg, cache) -> list[np.ndarray]:
         """Raw prepared motion features of every sample under ``pcfg``, through the cache."""
