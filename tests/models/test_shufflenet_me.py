@@ -173,7 +173,7 @@ def test_vit_block_option_errors():
 
 def test_downsampling_transfer_from_a_flow_model_to_a_gray_model():
     torch.manual_seed(0)
-    flow_model = create_model("shufflenet_v2_me_vit", in_chans=3, inputs="flow_image")
+    flow_model = create_model("shufflenet_v2_me_vit", in_chans=3)
     face_model = create_model("shufflenet_v2_me_vit")
     state = flow_model.transfer_state_dict("downsampling")
     assert all(k.startswith(("conv1.", "stage2.", "stage3.", "stage4.")) for k in state)

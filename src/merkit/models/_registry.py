@@ -47,6 +47,8 @@ INPUT_KINDS: dict[str, str] = {
     "rgb_apex": "the apex frame as RGB, scaled to [0, 1]",
     "gray_clip": "T aligned gray frames of one clip as channels (B, T, H, W), grey level / 255 - 0.5 (MOL)",
     "gray_apex_masked": "the aligned apex frame as grey levels scaled to [0, 1], eye regions set to 0",
+    "seed002_flow_then_face": "seed 002 two phases: onset->apex flow images (3, H, W) in [0, 1], then the aligned "
+    "gray apex face (1, H, W) in [0, 1] with eyes and non-face masked to 0",
 }
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}

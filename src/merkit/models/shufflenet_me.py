@@ -114,7 +114,8 @@ class ShuffleNetME(nn.Module):
         vit_fuse_groups: fusion groups of (vit_pre, vit_post).
         vit_local, vit_fuse, vit_proj: block options (:class:`~merkit.models.layers.LiteViTBlock`).
         drop_rate: dropout before the classifier.
-        inputs: the feature kind in ``default_cfg`` (``gray_apex_masked`` for fine-tuning).
+        inputs: the input kind in ``default_cfg``: ``seed002_flow_then_face`` (flow images in
+            pre-training, the masked gray face in fine-tuning; :mod:`merkit.training.two_phase`).
 
     Shape:
         x: ``(B, in_chans, H, W)`` float32 in [0, 1] -> logits ``(B, num_classes)``.
@@ -148,7 +149,7 @@ class ShuffleNetME(nn.Module):
         vit_fuse: str = "dw_grouped",
         vit_proj: str = "linear",
         drop_rate: float = 0.5,
-        inputs: str = "gray_apex_masked",
+        inputs: str = "seed002_flow_then_face",
     ) -> None:
         super().__init__()
         from torchvision.models import shufflenet_v2_x1_0

@@ -142,7 +142,7 @@ def shuffle_labels(table: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 #: Input kinds whose method prepares its own data and fit-predict: kind -> module with
 #: ``build_features(cfg, prepared_table)`` and ``build_fit_predict(cfg, features)``.
-METHOD_MODULES = {"gray_clip": "merkit.training.mol"}
+METHOD_MODULES = {"gray_clip": "merkit.training.mol", "seed002_flow_then_face": "merkit.training.two_phase"}
 
 
 def method_module(kind: str):
