@@ -1,0 +1,201 @@
+"""MOL training: clip sampling, targets from the face/motion pipelines, joint loss, fit-predict per video."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from merkit.cache import FeatureCache
+from merkit.data import Sample
+from merkit.errors import ConfigError, ShapeError
+from merkit.evaluation.protocols import Fold
+from merkit.evaluation.runner import FoldTask
+from merkit.training.config import TrainConfig
+from merkit.training.mol import (
+    MOLFitPredict,
+    MOLMethodConfig,
+    clip_batch,
+    fit_mol,
+    mol_loss,
+    predict_videos,
+    split_options,
+)
+from merkit.training.mol_data import MIRROR_68, MOLDataConfig, MOLVideo, MOLVideoSet, clip_offsets, prepare_video
+from tests.training.conftest import labelled_table  # noqa: E402
+
+CLASSES = ("negative", "positive", "surprise")
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    """skimage's astronaut portrait (public domain), 512x512 RGB: a real face for dlib."""
+    from skimage import data
+
+    return data.astronaut()
+
+
+def test_clip_offsets_follow_the_code():
+    # 20 frames, T = 8: interval 2 -> clips at offsets 0 and 1
+    clips = clip_offsets(20, 8)
+    assert clips.tolist() == [list(range(0, 16, 2)), list(range(1, 17, 2))]
+    assert clip_offsets(40, 8, max_clips=2).tolist() == [list(range(0, 40, 5)), list(range(4, 44, 5))[:8]]
+    assert clip_offsets(5, 8).shape == (1, 8)  # short video: stretched, indices repeat
+    assert clip_offsets(5, 8).max() == 4
+
+
+def test_mirror_68_is_an_involution_that_swaps_eyes():
+    m = np.array(MIRROR_68)
+    assert sorted(m.tolist()) == list(range(68)) and (m[m] == np.arange(68)).all()
+    assert m[36] == 45 and m[48] == 54 and m[30] == 30 and m[0] == 16
+
+
+def test_split_options_drops_heads_with_zero_weight():
+    method, arch = split_options({"lambda_of": 0, "lambda_ldm": 0.5, "fusion": "add", "steps": 5})
+    assert method.steps == 5 and arch == {"fusion": "add", "flow_head": False, "landmark_head": True, "img_size": 128}
+    with pytest.raises(ConfigError, match="optimizer"):
+        MOLMethodConfig(optimizer="sgd")
+
+
+def test_mol_loss_matches_hand_computation():
+    b, t = 2, 3
+    logits = torch.zeros(b, 3)
+    labels = torch.tensor([0, 2])
+    flow_pred = torch.ones(b, t - 1, 2, 4, 4)
+    flow_true = torch.zeros(b, t - 1, 2, 4, 4)
+    marks = torch.zeros(b, t, 68, 2)
+    marks[..., 42:48, 0] = 10.0  # inter-ocular distance 10 px on every frame
+    pred_marks = marks[:, 1:].clone()
+    pred_marks[..., 0] += 1.0  # 1 px error in x on all points
+    out = {"logits": logits, "flow": flow_pred, "landmarks": pred_marks}
+    total, parts = mol_loss(out, labels, flow_true, marks, lambda_of=10.0, lambda_ldm=0.1)
+    ce = np.log(3.0)
+    flow = 1.0 / (t - 1)  # MSE 1, divided by T - 1 as the code does
+    ldm = (b * (t - 1) * 68 * 1.0 / 10.0) / (b * 68)  # summed L1 / IOD, over frames and batch, / (B * 68)
+    assert parts["ce"] == pytest.approx(ce) and parts["flow"] == pytest.approx(flow)
+    assert parts["landmarks"] == pytest.approx(ldm)
+    assert float(total) == pytest.approx(ce + 10 * flow + 0.1 * ldm, rel=1e-6)
+    with pytest.raises(ShapeError, match="flow targets"):
+        mol_loss(out, labels, flow_true[:, :1], marks, 1.0, 0.0)
+
+
+def _video(key, label_idx, rng, size=72, n_frames=8, t=4):
+    """A video whose class is a bright square's row and motion direction, with exact flow targets."""
+    frames = rng.integers(60, 90, size=(n_frames, size, size)).astype(np.uint8)
+    dx = (1, 0, -1)[label_idx]
+    y0 = 8 + 20 * label_idx
+    for f in range(n_frames):
+        x0 = 20 + dx * f
+        frames[f, y0 : y0 + 14, x0 : x0 + 14] = 220
+    clips = clip_offsets(n_frames, t)
+    flows = np.zeros((len(clips), t - 1, 2, size, size), dtype=np.float16)
+    flows[:, :, 0, y0 : y0 + 14, 20:34] = dx * (n_frames // t)
+    marks = np.tile(rng.uniform(20, 50, size=(1, 68, 2)), (n_frames, 1, 1)).astype(np.float32)
+    marks[:, 42:48, 0] += 15.0
+    return MOLVideo(key, frames, marks, clips, flows, np.eye(2, 3), 0, n_frames // 2)
+
+
+def _video_set(table, seed=0, t=4):
+    rng = np.random.default_rng(seed)
+    videos = [_video(k, CLASSES.index(lab), rng, t=t) for k, lab in zip(table["sample_key"], table["label"])]
+    return MOLVideoSet(videos, MOLDataConfig(num_frames=t, align_size=72, crop_size=64))
+
+
+def test_clip_batch_crops_and_flips_consistently():
+    rng = np.random.default_rng(0)
+    video = _video("v", 0, rng)
+    x, flows, marks = clip_batch([video], [0], 64, None)
+    assert x.shape == (1, 4, 64, 64) and flows.shape == (1, 3, 2, 64, 64) and marks.shape == (1, 4, 68, 2)
+    assert torch.allclose(marks[0], torch.from_numpy(video.landmarks[video.clips[0]] - 4.0))
+    flipped = None
+    for seed in range(20):  # find a draw that flips (p = 0.5)
+        xf, ff, mf = clip_batch([video], [0], 64, np.random.default_rng(seed), hflip=True)
+        oy, ox = np.random.default_rng(seed).integers(0, 9, 2)
+        plain = video.frames[video.clips[0], oy : oy + 64, ox : ox + 64] / 255.0 - 0.5
+        if not np.allclose(xf[0].numpy(), plain):
+            flipped = (xf, ff, mf, plain, ox)
+            break
+    assert flipped is not None
+    xf, ff, mf, plain, ox = flipped
+    assert np.allclose(xf[0].numpy(), plain[..., ::-1])
+    assert (ff[0, :, 0] <= 0).all() and ff[0, :, 0].min() < 0  # rightward motion becomes leftward
+    truth = video.landmarks[video.clips[0]][:, list(MIRROR_68)] - np.array([ox, 0], dtype=np.float32)
+    assert np.allclose(mf[0, ..., 0].numpy(), 63 - truth[..., 0], atol=1e-4)
+
+
+def _small_options(steps=40):
+    return {"steps": steps, "align_size": 72, "crop_size": 64, "num_frames": 4, "max_clips": 2}
+
+
+def test_fit_predict_one_row_per_video_and_never_reads_test_labels():
+    table = labelled_table(n_subjects=2, clips=4)
+    table = table[table["label"].isin(CLASSES)].reset_index(drop=True)
+    videos = _video_set(table)
+    method, arch = split_options({**_small_options(steps=15), "lambda_of": 0.0})
+    train = TrainConfig(lr=1e-3, batch_size=4, progress=False, threads=1, weight_decay=1e-3)
+    fp = MOLFitPredict(arch, method, train, videos)
+    subjects = table["subject_key"].to_numpy()
+    test = np.flatnonzero(subjects == subjects[0])
+    rest = np.flatnonzero(subjects != subjects[0])
+    task = FoldTask(Fold("f", rest, test), 0, rest, np.array([], dtype=np.int64), CLASSES)
+    probs = fp(table, task)
+    assert probs.shape == (len(test), 3) and np.allclose(probs.sum(1), 1)
+    # the test rows' labels are not used: scrambling them gives the same predictions
+    scrambled = table.copy()
+    scrambled.loc[test, "label"] = np.roll(scrambled.loc[test, "label"].to_numpy(), 1)
+    assert np.allclose(MOLFitPredict(arch, method, train, videos)(scrambled, task), probs)
+
+
+def _fit(options, steps, batch, seed=0):
+    from merkit.models import create_model
+
+    table = labelled_table(n_subjects=2, clips=4)
+    table = table[table["label"].isin(CLASSES)].reset_index(drop=True)
+    videos = _video_set(table, t=options.get("num_frames", 4)).take(table["sample_key"])
+    labels = np.array([CLASSES.index(lab) for lab in table["label"]])
+    method, arch = split_options({**_small_options(steps=steps), **options})
+    torch.manual_seed(seed)
+    model = create_model("mol", num_classes=3, **arch)
+    train = TrainConfig(lr=1e-3, batch_size=batch, weight_decay=1e-3, progress=False, threads=1)
+    return model, fit_mol(model, videos, labels, method, train, seed=seed), videos, labels, method
+
+
+def test_landmark_head_and_recognition_learn():
+    model, history, videos, labels, method = _fit({"lambda_of": 0.0}, steps=80, batch=8)
+    first = np.mean([p["landmarks"] for p in history.parts[:4]])
+    last = np.mean([p["landmarks"] for p in history.parts[-4:]])
+    assert last < 0.5 * first
+    probs = predict_videos(model, videos, method)
+    assert (probs.argmax(1) == labels).mean() > 0.7  # training videos: the moving square is easy
+
+
+def test_flow_head_learns():
+    # one pair per clip (T = 2) keeps the 39.7 M-parameter flow head affordable on a CPU
+    model, history, *_ = _fit({"lambda_ldm": 0.0, "num_frames": 2}, steps=8, batch=2)
+    flow = [p["flow"] for p in history.parts]
+    assert np.mean(flow[-3:]) < np.mean(flow[:3])
+    assert all(np.isfinite(flow))
+
+
+def test_prepare_video_uses_face_and_flow_pipelines(tmp_path, astronaut):
+    # 8 frames of a real face photo translated right by 1 px per frame
+    rgb = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
+    paths = []
+    for i in range(8):
+        m = np.float32([[1, 0, i], [0, 1, 0]])
+        frame = cv2.warpAffine(rgb, m, (256, 256), borderMode=cv2.BORDER_REFLECT)
+        paths.append(tmp_path / f"img{i}.png")
+        cv2.imwrite(str(paths[-1]), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    sample = Sample("casme2", "sub01", "EP01", [str(p) for p in paths], list(range(1, 9)), 1, 4, 8, 200.0,
+                    emotion="happiness")
+    cfg = MOLDataConfig(num_frames=4, align_size=64, crop_size=64, flow="dis")
+    cache = FeatureCache(tmp_path / "cache")
+    video = prepare_video(sample, cfg, cache)
+    assert video.frames.shape == (8, 64, 64) and video.frames.dtype == np.uint8
+    assert video.landmarks.shape == (8, 68, 2) and video.clips.tolist() == [[0, 2, 4, 6], [1, 3, 5, 7]]
+    assert video.flows.shape == (2, 3, 2, 64, 64)
+    scale = np.hypot(*video.matrix[:, 0])  # crop pixels per source pixel
+    u = video.flows[:, :, 0, 16:48, 16:48].astype(np.float32)
+    assert abs(float(np.median(u)) - 2 * scale) < 0.35  # 2 source px per clip step, in crop pixels
+    assert np.median(np.diff(video.landmarks[:, 30, 0])) == pytest.approx(scale, abs=0.35)  # nose tip follows
+    again = prepare_video(sample, cfg, cache)  # served from the cache
+    assert np.array_equal(again.flows, video.flows) and np.array_equal(again.frames, video.frames)
