@@ -199,3 +199,18 @@ def test_prepare_video_uses_face_and_flow_pipelines(tmp_path, astronaut):
     assert np.median(np.diff(video.landmarks[:, 30, 0])) == pytest.approx(scale, abs=0.35)  # nose tip follows
     again = prepare_video(sample, cfg, cache)  # served from the cache
     assert np.array_equal(again.flows, video.flows) and np.array_equal(again.frames, video.frames)
+
+
+@pytest.mark.parametrize("path", sorted(__import__("pathlib").Path(__file__).parents[2].joinpath("configs", "mol")
+                                        .glob("*.toml")), ids=lambda p: p.stem)
+def test_ready_configs_load_and_build(path):
+    from merkit.models.mol import MOL
+    from merkit.training.config import load_config
+
+    cfg = load_config(path)
+    assert cfg.model.name == "mol" and not cfg.protocol.select_on_test
+    method, arch = split_options(cfg.model.options)
+    heads = {"flow_head": arch.pop("flow_head"), "landmark_head": arch.pop("landmark_head")}
+    assert heads == {"flow_head": method.lambda_of > 0, "landmark_head": method.lambda_ldm > 0}
+    model = MOL(**arch)  # the auxiliary heads are fixed-size; their construction is tested elsewhere
+    assert model.num_frames == arch.get("num_frames", 8)
