@@ -13,6 +13,12 @@ gradient), with the ratio against STSTNet on the same machine.
 
     .venv/bin/python benchmarks/bench_mier_cvt.py latency [--threads 2] [--repeats 50]
     .venv/bin/python benchmarks/bench_mier_cvt.py train [--n 96] [--epochs 2]
+    .venv/bin/python benchmarks/bench_mier_cvt.py compare "NAME=RUN_DIR[,RUN_DIR...]" ...
+
+``compare`` pools the seeds of finished run directories (one method may be
+split over several directories, one per seed) into the paper's table layout
+(:func:`merkit.evaluation.report.format_table`: Full and per-source UF1/UAR,
+mean +- sample std over seeds), then the seeds' Full UF1 and UAR.
 """
 
 from __future__ import annotations
@@ -34,7 +40,10 @@ REFERENCES = {"MobileViT (seed 003)": 35.4, "ShuffleNetV2 + ViT (seed 002)": 37.
 
 
 def latency(threads: int, repeats: int) -> None:
+    import os
+
     torch.set_num_threads(threads)
+    print(f"torch threads {threads}; load average before: {os.getloadavg()[0]:.1f}")
     ref = REFERENCES["MobileViT (seed 003)"]
     print(f"| model | input | params | GMACs | ms / sample (median of {repeats}) | ratio vs 35.4 ms |")
     print("|---|---|---:|---:|---:|---:|")
@@ -76,6 +85,45 @@ def train(n: int, epochs: int) -> None:
         print(f"| {name} | {shape} | 16 | {sps:.1f} | {sps / rows['ststnet']:.4f} |")
 
 
+def compare(specs: list[str]) -> None:
+    import json
+    from pathlib import Path
+
+    from merkit.evaluation.report import format_table
+
+    rows, datasets, per_seed_lines = {}, [], []
+    for spec in specs:
+        name, dirs = spec.split("=", 1)
+        reports = {}
+        for d in dirs.split(","):
+            metrics = json.loads((Path(d) / "metrics.json").read_text())
+            if metrics.get("select_on_test"):
+                name += " (SELECT-ON-TEST)"
+            datasets += [x for x in metrics["datasets"] if x not in datasets]
+            twice = set(reports) & set(metrics["per_seed"])
+            if twice:
+                raise SystemExit(f"{name}: seed(s) {sorted(twice)} appear in two run directories ({d}).")
+            reports.update(metrics["per_seed"])
+        summary = {}
+        for scope in ["full"] + datasets:
+            summary[scope] = {}
+            for score in ("uf1", "uar"):
+                values = [r["pooled"][score] if scope == "full" else r["per_dataset"][scope][score]
+                          for r in reports.values() if scope == "full" or scope in r["per_dataset"]]
+                values = np.array([np.nan if v is None else v for v in values], dtype=float)
+                values = values[~np.isnan(values)]
+                summary[scope][score] = {"mean": float(values.mean()) if values.size else None,
+                                         "std": float(values.std(ddof=1)) if values.size > 1 else 0.0,
+                                         "n_seeds": int(values.size)}
+        rows[name] = summary
+        cells = ", ".join(f"seed {k}: {r['pooled']['uf1']:.4f} / {r['pooled']['uar']:.4f}" for k, r in sorted(reports.items()))
+        per_seed_lines.append(f"- {name}: {cells}")
+    print(format_table(rows, datasets))
+    print()
+    print("Full UF1 / UAR per seed:")
+    print("\n".join(per_seed_lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -85,9 +133,13 @@ def main() -> None:
     tr = sub.add_parser("train")
     tr.add_argument("--n", type=int, default=96)
     tr.add_argument("--epochs", type=int, default=2)
+    cmp = sub.add_parser("compare")
+    cmp.add_argument("runs", nargs="+", help="NAME=RUN_DIR[,RUN_DIR...]")
     args = parser.parse_args()
     if args.what == "latency":
         latency(args.threads, args.repeats)
+    elif args.what == "compare":
+        compare(args.runs)
     else:
         train(args.n, args.epochs)
 
