@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--C", type=float, default=1.0, help="SVM C (one value: the diagnosis selects nothing)")
     parser.add_argument("--skip-lbptop", action="store_true", help="Bi-WOOF only (LBP-TOP takes minutes)")
+    parser.add_argument("--shuffles", type=int, default=0,
+                        help="also score Bi-WOOF (prepared flow, affine) on this many label permutations: chance level")
     args = parser.parse_args()
 
     cfg = config_from_dict({"data": {"synth_root": args.synth}, "features": {"workers": args.workers,
@@ -118,6 +120,11 @@ def main() -> None:
             uf1, acc = _loso_uf1(x, y, groups, args.C)
             ref = uf1 if ref is None else ref
             print(f"| Bi-WOOF | {name} | {model} | {uf1:.3f} | {uf1 / ref:.2f} | {acc:.2f} |")
+    if args.shuffles:
+        x = np.stack([biwoof(remove_global_motion(f, "affine")) for f in fields["prepared TV-L1 flow"]])
+        chance = [_loso_uf1(x, np.random.default_rng(k).permutation(y), groups, args.C)[0] for k in range(args.shuffles)]
+        print(f"\nBi-WOOF (prepared flow, affine) on {args.shuffles} label permutations: LOSO UF1 mean "
+              f"{np.mean(chance):.3f}, std {np.std(chance):.3f}, max {np.max(chance):.3f}\n")
     if not args.skip_lbptop:
         clips["real frames (engine)"] = list(provider.many(table, ["lbptop"])["lbptop"].values)
         ref = None
