@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from merkit.motion.descriptors import lbp_top
+from merkit.motion.strain import optical_strain
 from merkit.training.config import config_from_dict
 from merkit.training.experiment import run_experiment
 from merkit.training.features import flow_kind_from_prepared
@@ -51,8 +52,6 @@ def _prepared_flow(label, rng, noise=0.05):
     head = np.stack([z * (np.cos(a) * x - np.sin(a) * y) - x, z * (np.sin(a) * x + np.cos(a) * y) - y], -1)
     head += rng.uniform(-3, 3, size=2)
     flow = (local + head + rng.normal(0, noise, (S, S, 2))).astype(np.float32)
-    from merkit.motion.strain import optical_strain
-
     return np.dstack([flow, optical_strain(flow)])
 
 
@@ -93,7 +92,6 @@ def _texture_clip(label, texture, rng, frames=10):
     return np.clip(np.stack(out), 0, 255)
 
 
-@pytest.mark.slow
 def test_lbptop_svm_separates_motion_directions(tmp_path):
     import cv2
 
