@@ -38,8 +38,12 @@ def test_table4_rows_have_the_reconstructed_sizes(row, params_m):
     assert model(torch.randn(2, 3, 224, 224)).shape == (2, 3)
 
 
-@pytest.mark.parametrize("projection", ["linear", "conv_bn", "dw_bn"])
-@pytest.mark.parametrize("classifier_input", ["seqsoftmax_x", "seqsoftmax_g", "cls_token"])
+# Table 6 rows: each projection with the class token, and dw_bn with each SeqSoftmax variant
+@pytest.mark.parametrize(
+    "projection, classifier_input",
+    [("linear", "cls_token"), ("conv_bn", "cls_token"), ("dw_bn", "cls_token"),
+     ("dw_bn", "seqsoftmax_g"), ("dw_bn", "seqsoftmax_x")],
+)
 def test_ablations_forward_and_backward(projection, classifier_input):
     model = MiERCvT(projection=projection, classifier_input=classifier_input, num_classes=5)
     x = torch.randn(2, 3, 224, 224)
