@@ -137,3 +137,24 @@ def test_bad_fit_predict_output_and_changed_config_are_refused(table, tmp_path):
     run_protocol(data, protocol, NearestCentroid(), tmp_path / "r", config={"lr": 1})
     with pytest.raises(ConfigError, match=r"keys \['lr'\] differ"):
         run_protocol(data, protocol, NearestCentroid(), tmp_path / "r", config={"lr": 2})
+
+
+def test_shuffled_label_check_draws_a_fresh_permutation_per_seed(table, tmp_path):
+    data = with_feature(table)
+    protocol = create_protocol("megc2019_composite")
+    seeds = (0, 1, 2)
+    real = run_protocol(data, protocol, NearestCentroid(), tmp_path / "real", seeds=seeds)
+    shuffled = run_protocol(data, protocol, NearestCentroid(), tmp_path / "shuffled", seeds=seeds,
+                            label_shuffle_seed=5)
+    truth = RunDirectory(tmp_path / "real").read_predictions().set_index(["seed", "sample_key"])["true_label"]
+    perm = RunDirectory(tmp_path / "shuffled").read_predictions().set_index(["seed", "sample_key"])["true_label"]
+    per_seed = {s: perm.xs(s).sort_index() for s in seeds}
+    # every seed keeps the class counts but has its own labelling
+    for s in seeds:
+        assert per_seed[s].value_counts().to_dict() == truth.xs(s).value_counts().to_dict()
+        assert (per_seed[s] != truth.xs(s).sort_index()).any()
+    assert not per_seed[0].equals(per_seed[1]) and not per_seed[1].equals(per_seed[2])
+    # the feature carries the real class, so only the real labels score well above chance
+    assert real["summary"]["full"]["uf1"]["mean"] > 0.7
+    assert shuffled["summary"]["full"]["uf1"]["mean"] < 0.55
+    assert RunDirectory(tmp_path / "shuffled").read_config()["label_shuffle_seed"] == 5

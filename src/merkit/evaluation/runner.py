@@ -45,6 +45,7 @@ __all__ = [
     "rescore_run",
     "seed_everything",
     "fold_seed",
+    "permute_labels",
 ]
 
 log = logging.getLogger(__name__)
@@ -110,23 +111,39 @@ def seed_everything(seed: int) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-class _FoldJob:
-    """Picklable callable: run one fold and return its prediction rows."""
+def permute_labels(table: pd.DataFrame, shuffle_seed: int, seed: int) -> pd.DataFrame:
+    """``table`` with its ``label`` column permuted over all rows, one permutation per run seed.
 
-    def __init__(self, table: pd.DataFrame, fit_predict: FitPredict) -> None:
-        self.table = table
+    The chance-level check: the permutation is drawn from ``(shuffle_seed, seed)``, so each run
+    seed trains and scores against its own random labelling and the spread over seeds measures
+    chance, not one lucky (or unlucky) draw. Class counts are unchanged.
+    """
+    rng = np.random.default_rng([int(shuffle_seed), int(seed)])
+    return table.assign(label=table["label"].to_numpy()[rng.permutation(len(table))])
+
+
+class _FoldJob:
+    """Picklable callable: run one fold and return its prediction rows.
+
+    ``tables`` maps a run seed to the table its folds read (the same table for every seed,
+    except in the shuffled-label check); ``None`` as a key is the default.
+    """
+
+    def __init__(self, tables: dict, fit_predict: FitPredict) -> None:
+        self.tables = tables
         self.fit_predict = fit_predict
 
     def __call__(self, task: FoldTask) -> pd.DataFrame:
         seed_everything(fold_seed(task.seed, task.fold.name))
-        probs = np.asarray(self.fit_predict(self.table, task), dtype=np.float64)
+        table = self.tables.get(task.seed, self.tables.get(None))
+        probs = np.asarray(self.fit_predict(table, task), dtype=np.float64)
         expected = (len(task.test_idx), len(task.classes))
         if probs.shape != expected:
             raise ShapeError(
                 f"fold {task.fold.name!r}: fit_predict returned probabilities of shape {probs.shape}; "
                 f"expected {expected} (test samples, classes)."
             )
-        return _prediction_rows(self.table, task, probs)
+        return _prediction_rows(table, task, probs)
 
 
 def _prediction_rows(table: pd.DataFrame, task: FoldTask, probs: np.ndarray) -> pd.DataFrame:
@@ -162,6 +179,7 @@ def run_protocol(
     executor: Executor | None = None,
     method_name: str = "model",
     progress: bool = False,
+    label_shuffle_seed: int | None = None,
 ) -> dict:
     """Run ``fit_predict`` over every (seed, fold) of ``protocol`` and score the run.
 
@@ -180,6 +198,9 @@ def run_protocol(
         executor: fold executor (default: in-process).
         method_name: the row name in the report table.
         progress: show a progress bar over fold runs (stderr).
+        label_shuffle_seed: when given, the shuffled-label (chance) check: each run seed permutes
+            the labels of the prepared table with its own permutation (:func:`permute_labels`);
+            true labels in the predictions are the permuted ones. Stored in ``config.yaml``.
 
     Returns:
         The metrics dict also written to ``metrics.json``.
@@ -197,6 +218,8 @@ def run_protocol(
         "val_fraction": float(val_fraction),
         "method_name": method_name,
     }
+    if label_shuffle_seed is not None:
+        full_config["label_shuffle_seed"] = int(label_shuffle_seed)
     run.write_config(full_config)
     run.write_environment()
 
@@ -210,7 +233,11 @@ def run_protocol(
             pending.append(_make_task(prepared, fold, int(seed), protocol.classes, select_on_test, val_fraction))
     log.info("%d of %d fold runs to do", len(pending), len(seeds) * len(folds))
 
-    job = _FoldJob(prepared, fit_predict)
+    if label_shuffle_seed is None:
+        tables = {None: prepared}
+    else:
+        tables = {int(s): permute_labels(prepared, label_shuffle_seed, s) for s in seeds}
+    job = _FoldJob(tables, fit_predict)
     executor = executor or InProcessExecutor()
     from tqdm.auto import tqdm
 

@@ -73,8 +73,9 @@ class DataConfig:
             (``"official"``: the packaged MEGC2019 list; empty: load every sample of ``roots`` and
             label it by the protocol's label set).
         features_file: the ``.npz`` of ``source="npz"``.
-        shuffle_labels: permute the labels over the whole table (seeded) before the protocol runs;
-            a sanity check that must score at chance level.
+        shuffle_labels: the chance-level check: each run seed permutes the labels of the prepared
+            table with its own permutation (drawn from ``synth_seed`` and the run seed); must
+            score at chance, and the spread over seeds is the spread of chance.
     """
 
     source: str = "synth"

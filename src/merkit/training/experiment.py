@@ -3,12 +3,13 @@
 :func:`run_experiment` is what ``merkit train`` calls:
 
 1. build the sample table (:func:`load_table`): SynthME, licensed datasets or a feature file;
-2. optionally permute the labels (``data.shuffle_labels``, the chance-level check);
-3. compute the model's inputs once (:mod:`merkit.training.features`);
-4. run the protocol's folds for every seed through the chosen executor
+2. compute the model's inputs once (:mod:`merkit.training.features`);
+3. run the protocol's folds for every seed through the chosen executor
    (``merkit.evaluation.runner.run_protocol``: per-fold predictions,
-   resumable run directory, metrics, report);
-5. add a subject-level bootstrap interval (``bootstrap.json``) and the
+   resumable run directory, metrics, report); with ``data.shuffle_labels``
+   each seed first permutes the labels with its own permutation (the
+   chance-level check);
+4. add a subject-level bootstrap interval (``bootstrap.json``) and the
    resolved configuration.
 """
 
@@ -132,14 +133,6 @@ def load_table(cfg: DataConfig, workers: int = 1) -> tuple[pd.DataFrame, dict[st
     return pd.concat(tables, ignore_index=True), None
 
 
-def shuffle_labels(table: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Permute ``label`` (or ``emotion`` when unlabelled) over the whole table, seeded."""
-    rng = np.random.default_rng(seed)
-    column = "label" if "label" in table.columns and table["label"].notna().all() else "emotion"
-    values = table[column].to_numpy().copy()
-    return table.assign(**{column: values[rng.permutation(len(values))]})
-
-
 #: Input kinds whose method prepares its own data and fit-predict: kind -> module with
 #: ``build_features(cfg, prepared_table)`` and ``build_fit_predict(cfg, features)``.
 METHOD_MODULES = {"gray_clip": "merkit.training.mol", "seed002_flow_then_face": "merkit.training.two_phase"}
@@ -188,8 +181,6 @@ def run_experiment(
                     f"{sorted(loaded)!r}."
                 )
             features = loaded[kind]
-    if cfg.data.shuffle_labels:
-        table = shuffle_labels(table, cfg.data.synth_seed)
     protocol = create_protocol(cfg.protocol.name, label_set=cfg.protocol.label_set, **cfg.protocol.options)
     prepared = protocol.prepare(table)
     if features is None and method_module(kind) is not None:
@@ -221,6 +212,7 @@ def run_experiment(
         executor=executor,
         method_name=method,
         progress=cfg.run.executor == "process" and progress,
+        label_shuffle_seed=cfg.data.synth_seed if cfg.data.shuffle_labels else None,
     )
     ci = None
     if cfg.run.bootstrap:
@@ -229,5 +221,3 @@ def run_experiment(
         write_json(Path(cfg.run.out_dir) / "bootstrap.json", ci)
     return ExperimentResult(Path(cfg.run.out_dir), metrics, ci)
 
-
-__all__ += ["shuffle_labels"]
