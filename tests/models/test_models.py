@@ -60,6 +60,18 @@ def test_ststnet_exact_layout():
     assert model.num_features == 400
 
 
+def test_ststnet_flow_only_ablation_reads_two_channels():
+    model = create_model("ststnet", inputs="flow_uv")
+    assert model.default_cfg["inputs"] == "flow_uv" and model.default_cfg["input_size"][0] == 2
+    # only the three first convolutions lose one input channel each: 1683 - 9 * (3 + 5 + 8)
+    assert sum(p.numel() for p in model.parameters()) == 1683 - 9 * 16
+    assert model(torch.rand(2, 2, 28, 28)).shape == (2, 3)
+    with pytest.raises(ConfigError, match="does not match inputs='flow_uv'"):
+        create_model("ststnet", inputs="flow_uv", in_chans=3)
+    with pytest.raises(ConfigError, match="inputs must be one of"):
+        create_model("ststnet", inputs="rgb_apex")
+
+
 def test_model_info_counts_macs_of_a_linear_layer():
     # conv/matmul MACs: STSTNet's FC alone is 400*3 MACs; the whole net must be more than that
     info = model_info("ststnet")

@@ -6,6 +6,10 @@ with 3, 5 and 8 output channels on the same 3-channel input, each followed by
 ReLU -> BatchNorm -> MaxPool 3x3 stride 3 padding 1 -> Dropout 0.5; the 16
 concatenated channels are average-pooled 2x2 and flattened (400 values at
 28x28) into one linear layer. About 1.7 K parameters.
+
+The ``inputs`` option exists for the strain ablation of the SynthME difficulty
+ladder: ``"flow_uv"`` trains the same network on (u, v) alone, so that flow
+only and flow + strain are compared with everything else held fixed.
 """
 
 from __future__ import annotations
@@ -15,9 +19,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from merkit.errors import ConfigError
 from merkit.models._registry import conv_out, register_model
 
-__all__ = ["STSTNet", "ststnet"]
+__all__ = ["STSTNet", "ststnet", "STSTNET_INPUTS"]
+
+#: Feature kinds STSTNet can read -> channel count.
+STSTNET_INPUTS = {"flow_uv_strain": 3, "flow_uv": 2}
 
 
 class STSTNet(nn.Module):
@@ -25,27 +33,37 @@ class STSTNet(nn.Module):
 
     Args:
         num_classes: output classes.
-        in_chans: input channels (3: u, v, strain).
+        in_chans: input channels; None (default) takes them from ``inputs``.
         input_size: ``(H, W)`` of the input; sets :attr:`num_features`.
         stream_channels: output channels of the three streams.
         drop_rate: dropout after each stream's pooling (0.5 in the reference).
+        inputs: the feature kind read: ``"flow_uv_strain"`` (the published input, default) or
+            ``"flow_uv"`` (flow only, the strain ablation).
 
     Shape:
-        x: ``(B, 3, 28, 28)`` float32, channels (u, v, strain) each min-max scaled to [0, 1]
+        x: ``(B, C, 28, 28)`` float32, channels (u, v, strain) (or (u, v)) each min-max scaled to [0, 1]
         -> logits ``(B, num_classes)``.
     """
 
     def __init__(
         self,
         num_classes: int = 3,
-        in_chans: int = 3,
+        in_chans: int | None = None,
         input_size: tuple[int, int] = (28, 28),
         stream_channels: tuple[int, ...] = (3, 5, 8),
         drop_rate: float = 0.5,
+        inputs: str = "flow_uv_strain",
     ) -> None:
         super().__init__()
+        if inputs not in STSTNET_INPUTS:
+            raise ConfigError(f"STSTNet inputs must be one of {sorted(STSTNET_INPUTS)!r}; got {inputs!r}.")
+        if in_chans is None:
+            in_chans = STSTNET_INPUTS[inputs]
+        elif in_chans != STSTNET_INPUTS[inputs]:
+            raise ConfigError(f"STSTNet in_chans={in_chans} does not match inputs={inputs!r} "
+                              f"({STSTNET_INPUTS[inputs]} channels); give one of them.")
         self.num_classes = num_classes
-        self.default_cfg = {"input_size": (in_chans, *input_size), "inputs": "flow_uv_strain", "num_classes": 3}
+        self.default_cfg = {"input_size": (in_chans, *input_size), "inputs": inputs, "num_classes": 3}
         self.streams = nn.ModuleList(
             nn.Sequential(
                 nn.Conv2d(in_chans, c, kernel_size=3, padding=2),
@@ -62,7 +80,7 @@ class STSTNet(nn.Module):
         self.fc = nn.Linear(self.num_features, num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """``(B, 3, H, W)`` -> ``(B, num_features)`` (400 at 28x28)."""
+        """``(B, C, H, W)`` -> ``(B, num_features)`` (400 at 28x28)."""
         x = torch.cat([stream(x) for stream in self.streams], dim=1)
         return torch.flatten(self.pool(x), 1)
 
