@@ -91,14 +91,28 @@ def _task(table, test_subject):
     return FoldTask(Fold(test_subject, train, test), 0, np.setdiff1d(train, val), val, CLASSES)
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Restore torch's thread count after a fit-predict that sets ``train.threads=1``.
+
+    One thread is what every process-pool worker of the engine uses; with torch's
+    default (all cores) on a loaded 2-core CI machine, the tiny convolutions here
+    spend most of their time with threads waiting for each other (48 s instead of 3 s).
+    """
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("head", ["hinge", "svc", "softmax"])
-def test_two_phase_predicts_without_reading_test_labels(head):
+def test_two_phase_predicts_without_reading_test_labels(head, one_torch_thread):
     table = labelled_table(3, 5)
     raw = _raw(table)
     # the full path (pre-training + transfer) once; the other heads only differ after it
     opts = TwoPhaseOptions(model="shufflenet_v2_me", size=SIZE, head=head, pretrain=head == "hinge", pretrain_epochs=1,
                            svc_C=(0.1, 1.0))
-    train = TrainConfig(epochs=2, batch_size=16, schedule="early_stopping", patience=5, progress=False, device="cpu")
+    train = TrainConfig(epochs=2, batch_size=16, schedule="early_stopping", patience=5, progress=False, device="cpu",
+                        threads=1)
     fp = TwoPhaseFitPredict(opts, train, raw)
     task = _task(table, "casme2/sub01")
     seed_everything(1)
