@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Seed 002, Table 2 directions on SynthME `small`, honest composite LOSO, seeds 0 1 2, one core.
+#
+# Reduced CPU scale (fixed from the cost of one fold, before any score was seen; the same for every row):
+#   64 px faces and flow images (paper: 224), 10 pre-training + 10 fine-tuning epochs, fixed schedule
+#   (last epoch kept; fit + validation subjects all train), batch 16, Adam 1e-3 both phases, L2 0.2,
+#   TV-L1 (paper's flow), mask "mer", HSV flow images, sklearn SVC row with C = 1 (no validation set
+#   to choose C under the fixed schedule). One in-process worker, one torch thread.
+#
+# Usage: benchmarks/seed002_table2_synthme.sh OUT_DIR [SYNTHME_ROOT]
+# then:  .venv/bin/python benchmarks/bench_mier_cvt.py compare "ROW=OUT_DIR/ROW" ...   (printed at the end)
+set -euo pipefail
+out=${1:?usage: $0 OUT_DIR [SYNTHME_ROOT]}
+synth=${2:-data/synthme_small}
+here=$(cd "$(dirname "$0")/.." && pwd)
+merkit="$here/.venv/bin/merkit"
+common=(--no-progress
+  --set data.source=synth --set "data.synth_root=$synth"
+  --set "features.cache_dir=$out/cache" --set features.workers=1
+  --set train.epochs=10 --set train.batch_size=16 --set train.lr=0.001 --set train.schedule=fixed --set train.threads=1
+  --set run.executor=inprocess --set run.workers=1 --set "run.seeds=[0, 1, 2]")
+opts="size: 64, mask: mer, flow_image: hsv, pretrain_epochs: 10, pretrain_lr: 0.001, l2: 0.2"
+# row name | config | model.options
+rows=(
+  "nopretrain|seed002_shufflenet_nopretrain|{pretrain: false, head: hinge, $opts}"
+  "nosvm|seed002_shufflenet_nosvm|{pretrain: true, head: softmax, $opts}"
+  "hinge|seed002_shufflenet|{pretrain: true, head: hinge, $opts}"
+  "cbam|seed002_shufflenet_cbam|{pretrain: true, head: hinge, cbam_position: conv5, $opts}"
+  "vit|seed002_shufflenet_vit|{pretrain: true, head: hinge, $opts}"
+  "vit_svc|seed002_shufflenet_vit_svc|{pretrain: true, head: svc, svc_C: [1.0], $opts}"
+)
+mkdir -p "$out"
+for row in "${rows[@]}"; do
+  IFS="|" read -r name config options <<<"$row"
+  echo "== $name $(date -u +%H:%M:%S) $(uptime)"
+  /usr/bin/time -f "$name: %e s wall, %U s user, %S s sys" "$merkit" train --config "$here/configs/$config.toml" \
+    "${common[@]}" --set "model.options=$options" --set "run.out_dir=$out/$name" --set "run.method_name=$name" \
+    > "$out/$name.log" 2>&1 || { echo "$name failed, see $out/$name.log"; tail -5 "$out/$name.log"; exit 1; }
+  tail -1 "$out/$name.log"
+done
+echo "== done $(date -u +%H:%M:%S) $(uptime)"
