@@ -133,3 +133,13 @@ def test_two_phase_predicts_without_reading_test_labels(head, one_torch_thread):
 
 def test_encode_face_scale():
     assert encode_face(np.full((1, 2, 2), 255, np.uint8)).tolist() == [[[[1.0, 1.0], [1.0, 1.0]]]]
+
+
+def test_numeric_options_accept_yaml_exponent_strings_and_name_bad_values():
+    # `--set model.options={pretrain_lr: 1e-3}` arrives as the string '1e-3' (YAML 1.1 needs a dot)
+    o = TwoPhaseOptions.from_model_config("shufflenet_v2_me", {"pretrain_lr": "1e-3", "size": "64"})
+    assert o.pretrain_lr == 0.001 and o.size == 64 and isinstance(o.size, int)
+    with pytest.raises(ConfigError, match=re.escape("model.options.pretrain_lr must be a number; got 'fast'")):
+        TwoPhaseOptions.from_model_config("shufflenet_v2_me", {"pretrain_lr": "fast"})
+    with pytest.raises(ConfigError, match=re.escape("model.options.pretrain_epochs must be an integer; got 2.5")):
+        TwoPhaseOptions(pretrain_epochs=2.5)

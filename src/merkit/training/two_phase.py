@@ -74,6 +74,10 @@ BALANCES = ("flip_equal", "none")
 LR_SCHEDULES = ("plateau", "constant")
 
 
+_NUMERIC = {"size": int, "pretrain_epochs": int, "pretrain_lr": float, "hinge_margin": float, "hinge_p": int,
+            "l2": float, "plateau_patience": int}
+
+
 @dataclass(frozen=True)
 class TwoPhaseOptions:
     """The method's options (the keys of ``model.options`` that are not constructor options).
@@ -118,6 +122,17 @@ class TwoPhaseOptions:
     plateau_patience: int = 5
 
     def __post_init__(self) -> None:
+        # YAML 1.1 reads `1e-3` (no dot) as a string; top-level --set values are coerced the same way
+        for name, kind in _NUMERIC.items():
+            value = getattr(self, name)
+            try:
+                number = kind(float(value)) if isinstance(value, str) else value
+            except ValueError:
+                number = None
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or (kind is int and number != int(number)):
+                raise ConfigError(f"model.options.{name} must be a{'n integer' if kind is int else ' number'}; "
+                                  f"got {value!r}.")
+            object.__setattr__(self, name, kind(number))
         for name, value, choices in (("head", self.head, HEADS), ("balance", self.balance, BALANCES),
                                      ("lr_schedule", self.lr_schedule, LR_SCHEDULES),
                                      ("flow_image", self.flow_image, FLOW_IMAGES)):
