@@ -10,17 +10,20 @@ from merkit.synth.actions import AU_BLOBS, CLASS_AU_COMBOS, dense_field, evaluat
 from merkit.synth.clip import warp_by_flow
 from merkit.synth.config import CameraConfig, SourceConfig, SynthConfig, get_preset, list_presets
 from merkit.synth.generate import DATASET_DIRS, GENERATOR_VERSION, GROUNDTRUTH_DIR, SynthManifest, generate
+from merkit.synth.truth import ClipMotion, SynthTruth
 
 __all__ = [
     "AU_BLOBS",
     "CLASS_AU_COMBOS",
     "CameraConfig",
+    "ClipMotion",
     "DATASET_DIRS",
     "GENERATOR_VERSION",
     "GROUNDTRUTH_DIR",
     "SourceConfig",
     "SynthConfig",
     "SynthManifest",
+    "SynthTruth",
     "dense_field",
     "evaluate_blobs",
     "generate",

@@ -32,7 +32,7 @@ from merkit.errors import ShapeError
 from merkit.synth.actions import Blob, dense_field, evaluate_blobs
 
 __all__ = ["Component", "HeadMotion", "Illumination", "ClipFrames", "warp_by_flow", "raised_cosine_profile",
-           "bump_profile", "render_clip"]
+           "bump_profile", "onset_field", "pair_field", "render_clip"]
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,79 @@ def bump_profile(times_s: np.ndarray, start_s: float, duration_s: float, peak_at
     return out
 
 
+def onset_field(
+    fields: Sequence[np.ndarray],
+    profiles: Sequence[np.ndarray],
+    head: HeadMotion,
+    head_weight: np.ndarray,
+    t: int,
+) -> np.ndarray:
+    """The full forward field ``H_t`` from the onset frame to frame ``t`` (module docstring).
+
+    This is the field :func:`render_clip` warps the onset image with, so
+    ``warp_by_flow(onset_clean, onset_field(..., t))`` is the noise-free frame ``t``.
+
+    Args:
+        fields: one (H, W, 2) float32 dense blob field per component (:func:`dense_field`), pixels.
+        profiles: one (T,) activation per component, already relative to the onset
+            (``profile - profile[onset_index]``).
+        head: the rigid head motion.
+        head_weight: (H, W) float32 in [0, 1], how much each pixel follows the head.
+        t: 0-based frame position in the clip.
+
+    Returns:
+        (H, W, 2) float32 forward displacement (u, v) on the onset grid, pixels.
+    """
+    h, w = head_weight.shape
+    nonrigid = np.zeros((h, w, 2), np.float32)
+    for f, r in zip(fields, profiles):
+        if r[t] != 0.0:
+            nonrigid += np.float32(r[t]) * f
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    (a, b, c), (d, e, g) = head.matrix(t).astype(np.float32)
+    sx, sy = gx + nonrigid[..., 0], gy + nonrigid[..., 1]
+    # The head's rigid motion, faded out towards the static background.
+    flow = np.empty((h, w, 2), np.float32)
+    flow[..., 0] = nonrigid[..., 0] + head_weight * ((a - 1) * sx + b * sy + c)
+    flow[..., 1] = nonrigid[..., 1] + head_weight * (d * sx + (e - 1) * sy + g)
+    return flow
+
+
+def pair_field(field_from: np.ndarray, field_to: np.ndarray, iterations: int = 8) -> np.ndarray:
+    """Forward field between two frames ``i`` and ``j`` of a clip, on frame ``i``'s grid.
+
+    With ``H_i``, ``H_j`` the onset fields of the two frames (:func:`onset_field`),
+    the skin point at onset position ``x`` is at ``y = x + H_i(x)`` in frame ``i``
+    and at ``x + H_j(x)`` in frame ``j``. The result ``F`` satisfies
+    ``F(y) = H_j(x) - H_i(x)``, the convention of ``cv2.calcOpticalFlow*(frame_i, frame_j)``
+    and of :func:`warp_by_flow` (``warp_by_flow(clean_i, F)`` is ``clean_j``). ``x`` is
+    found from ``y`` by the same fixed-point inversion as :func:`warp_by_flow`.
+
+    Args:
+        field_from: (H, W, 2) float32 ``H_i``, pixels.
+        field_to: (H, W, 2) float32 ``H_j``, pixels.
+        iterations: fixed-point iterations of the inversion of ``x -> x + H_i(x)``.
+
+    Returns:
+        (H, W, 2) float32 forward displacement (u, v) from frame ``i`` to frame ``j``, pixels.
+
+    Raises:
+        ShapeError: if the fields are not two (H, W, 2) arrays of the same shape.
+    """
+    if field_from.ndim != 3 or field_from.shape[2] != 2 or field_from.shape != field_to.shape:
+        raise ShapeError(f"pair_field needs two (H, W, 2) fields of the same shape; got {tuple(field_from.shape)} "
+                         f"and {tuple(field_to.shape)}.")
+    hi = np.ascontiguousarray(field_from, dtype=np.float32)
+    h, w = hi.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    mx, my = gx - hi[..., 0], gy - hi[..., 1]
+    for _ in range(iterations - 1):
+        f = cv2.remap(hi, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        mx, my = gx - f[..., 0], gy - f[..., 1]
+    diff = np.ascontiguousarray(field_to, dtype=np.float32) - hi
+    return cv2.remap(diff, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def render_clip(
     reference: np.ndarray,
     landmarks: np.ndarray,
@@ -225,19 +298,12 @@ def render_clip(
     frames, lms = [], np.zeros((n, 68, 2), np.float32)
     flow_apex = au_apex = clean_apex = None
     for t in range(n):
-        nonrigid = np.zeros((h, w, 2), np.float32)
         lm_move = np.zeros((68, 2))
-        for f, at_lm, r in zip(fields, at_landmarks, rel):
+        for at_lm, r in zip(at_landmarks, rel):
             if r[t] != 0.0:
-                nonrigid += np.float32(r[t]) * f
                 lm_move += r[t] * at_lm
         m = head.matrix(t)
-        (a, b, c), (d, e, g) = m.astype(np.float32)
-        sx, sy = gx + nonrigid[..., 0], gy + nonrigid[..., 1]
-        # The head's rigid motion, faded out towards the static background.
-        flow = np.empty((h, w, 2), np.float32)
-        flow[..., 0] = nonrigid[..., 0] + weight * ((a - 1) * sx + b * sy + c)
-        flow[..., 1] = nonrigid[..., 1] + weight * (d * sx + (e - 1) * sy + g)
+        flow = onset_field(fields, rel, head, weight, t)
         clean = reference if t == onset_index else warp_by_flow(reference, flow, iterations)
         pts = landmarks + lm_move
         lms[t] = pts + lm_weight[:, None] * (pts @ m[:, :2].T + m[:, 2] - pts)

@@ -99,8 +99,51 @@ def _background(cam: CameraConfig, rng: np.random.Generator) -> np.ndarray:
     return np.clip(bg * (1 + ramp + tex), 0, 1)
 
 
+@dataclass(frozen=True)
+class ClipScene:
+    """Everything :func:`~merkit.synth.clip.render_clip` films, before any frame is drawn.
+
+    Attributes:
+        reference: (H, W[, 3]) float32 noise-free onset image, grey levels 0..255.
+        landmarks: (68, 2) onset landmarks, frame pixels.
+        components: the class-AU component first, then the optional blink and habit.
+        head: rigid head motion relative to the onset.
+        light: per-frame illumination.
+        head_weight: (H, W) float32 in [0, 1], how much each pixel follows the head.
+        onset_index, apex_index: 0-based positions of onset and true apex among the frames.
+        rng: the clip's generator, advanced past every draw above (the sensor noise comes next).
+        info: the geometry entries of the ground-truth ``clip.json``.
+    """
+
+    reference: np.ndarray
+    landmarks: np.ndarray
+    components: list[Component]
+    head: HeadMotion
+    light: Illumination
+    head_weight: np.ndarray
+    onset_index: int
+    apex_index: int
+    rng: np.random.Generator
+    info: dict[str, Any]
+
+
 def _render_clip(plan: ClipPlan, face: FaceImage, identity: Identity, cam: CameraConfig, cfg: SynthConfig,
                  background: np.ndarray) -> tuple[ClipFrames, dict[str, Any]]:
+    scene = clip_scene(plan, face, identity, cam, background)
+    result = render_clip(scene.reference, scene.landmarks, scene.components, scene.head, scene.light,
+                         onset_index=scene.onset_index, apex_index=scene.apex_index,
+                         noise_sigma=cam.noise_sigma, shot_noise=cam.shot_noise, rng=scene.rng,
+                         head_weight=scene.head_weight, iterations=cfg.flow_iterations)
+    return result, scene.info
+
+
+def clip_scene(plan: ClipPlan, face: FaceImage, identity: Identity, cam: CameraConfig,
+               background: np.ndarray) -> ClipScene:
+    """Place the face and draw every motion and lighting parameter of one planned clip.
+
+    The single source of a clip's geometry: :func:`generate` films it, and
+    :mod:`merkit.synth.truth` rebuilds the true motion between any two frames from it.
+    """
     rng = np.random.default_rng([*plan.seed, 7])
     w, h = cam.frame_size
     iod = face.iod_px * (1 + rng.uniform(-cam.iod_jitter, cam.iod_jitter))
@@ -149,9 +192,6 @@ def _render_clip(plan: ClipPlan, face: FaceImage, identity: Identity, cam: Camer
     light = Illumination(gain=1 + rng.normal(0, cam.illumination_drift) * ramp + flicker,
                          grad_x=rng.normal(0, cam.illumination_gradient) * (1 + ramp),
                          grad_y=rng.normal(0, cam.illumination_gradient) * (1 + ramp))
-    result = render_clip(reference, lm, components, head, light, onset_index=onset_i, apex_index=apex_i,
-                         noise_sigma=cam.noise_sigma, shot_noise=cam.shot_noise, rng=rng,
-                         head_weight=head_weight, iterations=cfg.flow_iterations)
     info = {
         "iod_px": float(iod),
         "au_peak_used_px": peak_used,
@@ -164,7 +204,8 @@ def _render_clip(plan: ClipPlan, face: FaceImage, identity: Identity, cam: Camer
         "head_scale": head.scale.round(6).tolist(),
         "gain": light.gain.round(5).tolist(),
     }
-    return result, info
+    return ClipScene(reference=reference, landmarks=lm, components=components, head=head, light=light,
+                     head_weight=head_weight, onset_index=onset_i, apex_index=apex_i, rng=rng, info=info)
 
 
 def _encode(image: np.ndarray, cam: CameraConfig) -> bytes:
@@ -198,12 +239,19 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(tmp, array)
 
 
+def subject_stage(subject: SubjectPlan, cfg: SynthConfig) -> tuple[FaceImage, np.ndarray]:
+    """The subject's upright face and the camera's background, shared by all its clips."""
+    cam = cfg.sources[subject.source].camera
+    face = render_face(subject.identity, cam.iod_px)
+    background = _background(cam, np.random.default_rng([subject.seed[0], subject.seed[1], 99]))
+    return face, background
+
+
 def _render_subject(job: tuple[SubjectPlan, SynthConfig, str]) -> list[dict[str, Any]]:
     subject, cfg, out_dir = job
     out = Path(out_dir)
     cam = cfg.sources[subject.source].camera
-    face = render_face(subject.identity, cam.iod_px)
-    background = _background(cam, np.random.default_rng([subject.seed[0], subject.seed[1], 99]))
+    face, background = subject_stage(subject, cfg)
     rows = []
     for plan in subject.clips:
         result, info = _render_clip(plan, face, subject.identity, cam, cfg, background)
