@@ -78,6 +78,24 @@ def test_mol_loss_matches_hand_computation():
         mol_loss(out, labels, flow_true[:, :1], marks, 1.0, 0.0)
 
 
+def test_lambda_ce_zero_trains_the_auxiliary_heads_alone():
+    # the paper's "MOL w/o MER": no gradient reaches the classifier, the heads still get theirs
+    torch.manual_seed(0)
+    from merkit.models import create_model
+
+    model = create_model("mol", num_classes=3, num_frames=2, img_size=64, flow_head=False, landmark_head=True)
+    x = torch.randn(2, 2, 64, 64)
+    marks = torch.rand(2, 2, 68, 2) * 60
+    marks[..., 42:48, 0] += 20.0
+    total, parts = mol_loss(model.forward_joint(x), torch.tensor([0, 1]), None, marks, 0.0, 0.1, lambda_ce=0.0)
+    total.backward()
+    assert parts["ce"] > 0 and float(total.detach()) == pytest.approx(0.1 * parts["landmarks"], rel=1e-6)
+    assert all(p.grad is None or float(p.grad.abs().max()) == 0.0 for p in model.head.parameters())
+    assert float(model.landmark_head.parameters().__next__().grad.abs().max()) > 0
+    with pytest.raises(ConfigError, match="all 0: nothing would be trained"):
+        MOLMethodConfig(lambda_ce=0.0, lambda_of=0.0, lambda_ldm=0.0)
+
+
 def _video(key, label_idx, rng, size=72, n_frames=8, t=4):
     """A video whose class is a bright square's row and motion direction, with exact flow targets."""
     frames = rng.integers(60, 90, size=(n_frames, size, size)).astype(np.uint8)

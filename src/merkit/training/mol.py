@@ -3,7 +3,8 @@
 The method of seed 001 (CYF-cuber/MOL ``train.py``; architectures.md sections
 3.3-3.4; ``docs/models/mol.md``) inside the engine's runner:
 
-* loss ``L = CE + lambda_of * L_OFE + lambda_ldm * L_FLD`` (:func:`mol_loss`):
+* loss ``L = lambda_ce * CE + lambda_of * L_OFE + lambda_ldm * L_FLD`` (:func:`mol_loss`; ``lambda_ce = 1``,
+  0 for the paper's "w/o MER" rows):
   ``L_OFE`` is the mean squared error between predicted and TV-L1 flow of the
   T - 1 pairs, divided by T - 1 as the code does; ``L_FLD`` is, per frame and
   sample, the summed L1 landmark error divided by the ground truth's
@@ -57,6 +58,8 @@ class MOLMethodConfig:
     """MOL's training settings (read from ``model.options`` next to the architecture options).
 
     Attributes:
+        lambda_ce: weight of the recognition loss (1; 0 trains the auxiliary heads alone, the paper's
+            "MOL w/o MER" rows of Tables XIV and XV).
         lambda_of: weight of the flow loss (10; 0 drops the flow head).
         lambda_ldm: weight of the landmark loss (0.1 README, 0.5 code default; 0 drops the head).
         steps: optimisation steps per fold (1000 code; 0: ``train.epochs`` passes over the clips).
@@ -70,6 +73,7 @@ class MOLMethodConfig:
 
     lambda_of: float = 10.0
     lambda_ldm: float = 0.1
+    lambda_ce: float = 1.0
     steps: int = 1000
     eval_every: int = 100
     hflip: bool = False
@@ -83,8 +87,11 @@ class MOLMethodConfig:
     crop_size: int = 128
 
     def __post_init__(self) -> None:
-        if self.lambda_of < 0 or self.lambda_ldm < 0:
-            raise ConfigError(f"MOL lambda_of and lambda_ldm must be >= 0; got {self.lambda_of}, {self.lambda_ldm}.")
+        if self.lambda_of < 0 or self.lambda_ldm < 0 or self.lambda_ce < 0:
+            raise ConfigError(f"MOL lambda_of, lambda_ldm and lambda_ce must be >= 0; got {self.lambda_of}, "
+                              f"{self.lambda_ldm}, {self.lambda_ce}.")
+        if self.lambda_ce == 0 and self.lambda_of == 0 and self.lambda_ldm == 0:
+            raise ConfigError("MOL lambda_ce, lambda_of and lambda_ldm are all 0: nothing would be trained.")
         if self.steps < 0 or self.eval_every < 1:
             raise ConfigError(f"MOL steps must be >= 0 and eval_every >= 1; got {self.steps}, {self.eval_every}.")
         if self.optimizer not in ("adamw", "adam"):
@@ -110,7 +117,7 @@ def split_options(options: dict) -> tuple[MOLMethodConfig, dict]:
 
 def mol_loss(
     out: dict, labels: torch.Tensor, flows: torch.Tensor | None, landmarks: torch.Tensor | None,
-    lambda_of: float, lambda_ldm: float, class_weight: torch.Tensor | None = None,
+    lambda_of: float, lambda_ldm: float, class_weight: torch.Tensor | None = None, lambda_ce: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The joint loss (module docstring).
 
@@ -122,12 +129,13 @@ def mol_loss(
             (frames 1..T-1 are supervised; needed if ``lambda_ldm > 0``).
         lambda_of, lambda_ldm: loss weights.
         class_weight: optional ``(K,)`` cross-entropy weights.
+        lambda_ce: weight of the cross-entropy (0: auxiliary tasks only; ``ce`` is still reported).
 
     Returns:
         ``(total, parts)`` with the float values of ``ce``, ``flow`` and ``landmarks``.
     """
     ce = F.cross_entropy(out["logits"].float(), labels, weight=class_weight)
-    total, parts = ce, {"ce": float(ce.detach())}
+    total, parts = lambda_ce * ce, {"ce": float(ce.detach())}
     if lambda_of > 0:
         pred = out["flow"].float()
         if flows is None or pred.shape != flows.shape:
@@ -253,7 +261,7 @@ def fit_mol(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             out = model.forward_joint(x.to(device))
         loss, parts = mol_loss(out, y, flows.to(device), marks.to(device), method.lambda_of, method.lambda_ldm,
-                               weight)
+                               weight, lambda_ce=method.lambda_ce)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
