@@ -14,8 +14,9 @@ CPU scale (stated in BENCHMARKS.md): the apex crop side (``--size``) and the
 epochs are reduced from the paper's 256 px / 100 epochs so three seeds fit
 in a shared 2-core machine.
 
-    .venv/bin/python benchmarks/bench_transfer_ablation.py --size 64 --seeds 0 1 2 \\
-        --macro-epochs 8 --micro-epochs 12 --out runs/bench_transfer_ablation.json
+    .venv/bin/python benchmarks/bench_transfer_ablation.py --model mobilevit_xxs_me --size 64 --seeds 0 1 2 \\
+        --macro-epochs 20 --micro-epochs 20 --macro-optimizer adam --macro-lr 0.001 --threads 1 --workers 1 \\
+        --out runs/bench_transfer_ablation.json
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--synth-root", default="data/synthme_small")
     parser.add_argument("--macro-root", default="data/synthme_macro")
+    parser.add_argument("--macro-subjects", type=int, default=48, help="identities of the SynthME macro set")
     parser.add_argument("--model", default="mobilevit_s_me")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -72,7 +74,7 @@ def main() -> None:
     folds = protocol.folds(prepared)
     provider = GrayApexProvider(GrayApexConfig(size=args.size, workers=args.workers))
     features = provider.for_samples(prepared)
-    macro_table = load_macro_table(MacroDataConfig(synth_root=args.macro_root, synth_subjects=12))
+    macro_table = load_macro_table(MacroDataConfig(synth_root=args.macro_root, synth_subjects=args.macro_subjects))
     macro_x, kept = provider.for_images(macro_table)
     print(f"micro: {len(prepared)} samples, {len(folds)} folds; macro: {len(kept)} of {len(macro_table)} images "
           f"with a face; inputs {args.size}px ({time.perf_counter() - start:.0f} s)", flush=True)

@@ -111,3 +111,20 @@ def test_cli_transfer_is_registered(capsys):
 
     assert main(["transfer", "--help"]) == 0
     assert "--config" in capsys.readouterr().out
+
+
+def test_a_macro_set_written_with_other_settings_is_refused(tmp_path):
+    from merkit.training.transfer_experiment import MacroDataConfig, load_macro_table
+
+    root = tmp_path / "macro"
+    # an older set: other generator settings than MacroDataConfig asks for (e.g. the first, subtler defaults)
+    generate_macro(root, MacroConfig(n_subjects=1, takes_per_class=1, frames_per_take=1, camera_preset="tiny",
+                                     peak_iod=0.12, blob_scale=1.0), seed=1000)
+    cfg = MacroDataConfig(synth_root=str(root), synth_subjects=1, synth_takes=1, synth_frames=1, synth_camera="tiny")
+    with pytest.raises(ConfigError, match=r"blob_scale: 1\.0 on disk, 3\.0 wanted.*peak_iod: 0\.12 on disk"):
+        load_macro_table(cfg)
+    with pytest.raises(ConfigError, match=r"seed: 1000 on disk, 5 wanted"):
+        load_macro_table(MacroDataConfig(**{**cfg.__dict__, "synth_seed": 5}))
+    generate_macro(root, MacroConfig(n_subjects=1, takes_per_class=1, frames_per_take=1, camera_preset="tiny"),
+                   seed=1000, overwrite=True)
+    assert len(load_macro_table(cfg)) == 3  # the matching set is read

@@ -65,7 +65,7 @@ class MacroDataConfig:
     sources: tuple = ()
     synth_root: str = ""
     synth_seed: int = 1000
-    synth_subjects: int = 12
+    synth_subjects: int = 48
     synth_takes: int = 3
     synth_frames: int = 3
     synth_camera: str = "small"
@@ -179,17 +179,38 @@ def load_macro_table(cfg: MacroDataConfig) -> pd.DataFrame:
 
     tables = []
     if cfg.synth_root:
-        root = Path(cfg.synth_root)
-        if not (root / "macro_manifest.json").is_file():
-            from merkit.synth.macro import MacroConfig, generate_macro
+        from merkit.synth.macro import MacroConfig, generate_macro
 
-            generate_macro(root, MacroConfig(n_subjects=cfg.synth_subjects, takes_per_class=cfg.synth_takes,
-                                             frames_per_take=cfg.synth_frames, camera_preset=cfg.synth_camera),
-                           seed=cfg.synth_seed)
+        root = Path(cfg.synth_root)
+        wanted = MacroConfig(n_subjects=cfg.synth_subjects, takes_per_class=cfg.synth_takes,
+                             frames_per_take=cfg.synth_frames, camera_preset=cfg.synth_camera)
+        manifest = root / "macro_manifest.json"
+        if not manifest.is_file():
+            generate_macro(root, wanted, seed=cfg.synth_seed)
+        else:
+            _check_macro_manifest(manifest, wanted, cfg.synth_seed)
         tables.append(load_macro("image_folder", root, dataset="synthme_macro"))
     for src in cfg.sources:
         tables.append(load_macro(src["name"], src["root"], **dict(src.get("options", {}))))
     return pd.concat(tables, ignore_index=True)
+
+
+def _check_macro_manifest(path: Path, wanted, seed: int) -> None:
+    """Refuse a SynthME macro set written with other settings (e.g. an older generator's defaults).
+
+    Without this, a set left from an earlier run would be used silently in place of the one the
+    config asks for (seen in practice: a 12-identity set with the first, too subtle, defaults).
+    """
+    import json
+
+    saved = json.loads(path.read_text())
+    expected = {**dataclasses.asdict(wanted), "seed": int(seed)}
+    got = {**saved.get("config", {}), "seed": saved.get("seed")}
+    diff = {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
+    if diff:
+        detail = ", ".join(f"{k}: {a!r} on disk, {b!r} wanted" for k, (a, b) in sorted(diff.items()))
+        raise ConfigError(f"the SynthME macro set {str(path.parent)!r} was written with other settings ({detail}); "
+                          f"delete it so it is regenerated, or point macro_data.synth_root to another folder.")
 
 
 def run_transfer_experiment(cfg: TransferExperiment, table: pd.DataFrame | None = None) -> dict:
