@@ -1,0 +1,246 @@
+"""Do MOL's auxiliary heads really learn? Flow EPE and landmark NME against SynthME's truth.
+
+The check of issue 9 in the direction of seed 001's Tables XIV (optical-flow EPE) and XV
+(landmark NME): train (a) MOL joint (CE + flow + landmark losses) and (b) MOL without the
+recognition loss (``lambda_ce = 0``, the paper's "w/o MER"), same seed, steps and data, on
+the training subjects of SynthME; then score both heads on held-out subjects against the
+generator's exact motion (:class:`merkit.synth.SynthTruth`) and true landmarks, before
+training (init) and after. References on the same pixels: the zero flow and the TV-L1 flow
+the head is trained on (EPE); the training set's mean landmark shape and dlib (NME).
+
+Data: the MOL preparation of :mod:`merkit.training.mol_data` (aligned 144x144 gray faces on
+the onset transform, dlib landmarks on every frame), read from the feature cache, then
+reduced for the CPU: frames halved to 72x72 (area), landmarks and the alignment matrix
+scaled with them, ``frames`` T-frame clips (``clip_offsets``, ``max_clips``), TV-L1 (OpenCV
+defaults) recomputed between the consecutive frames of every clip at 72x72; the network sees
+``size`` x ``size`` crops (random in training, centre for scoring).
+
+Truth in the network's coordinates: the true forward field between the two frames of every
+pair (frame pixels, :meth:`~merkit.synth.truth.ClipMotion.pair_field`) is resampled on the
+aligned grid through the clip's alignment ``M`` and its vectors are mapped by ``M``'s linear
+part; pixels whose source lies outside the frame are left out. True landmarks are mapped by
+``M``. NME is the mean point error over the ground truth's inter-ocular distance (eye-centre
+distance, as MOL's loss), in percent; failure = NME > 10 %.
+
+    python benchmarks/bench_mol_aux.py --root /tmp/mol9/synth-small --cache /tmp/mol9/cache \\
+        --steps 240 --batch 4 --frames 4 --size 64 --lr 1e-3 --threads 1 --out runs/bench_mol_aux.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from merkit._io import write_json
+from merkit.data.composite import MEGC2019Composite
+from merkit.models import create_model
+from merkit.motion import compute_flow, create_flow
+from merkit.synth import SynthTruth
+from merkit.synth.clip import pair_field
+from merkit.training.config import TrainConfig
+from merkit.training.methods import encode_labels
+from merkit.training.mol import MOLMethodConfig, clip_batch, fit_mol
+from merkit.training.mol_data import MOLDataConfig, MOLVideo, clip_offsets, inter_ocular, prepare_videos
+
+log = logging.getLogger("bench_mol_aux")
+CLASSES = ("negative", "positive", "surprise")
+
+
+def halve(video: MOLVideo, frames: int, max_clips: int, flow_method) -> MOLVideo:
+    """The reduced-scale copy of a prepared 144x144 video (module docstring)."""
+    small = np.stack([cv2.resize(f, (f.shape[1] // 2, f.shape[0] // 2), interpolation=cv2.INTER_AREA)
+                      for f in video.frames])
+    # pixel centres: x in the 144 grid sits at (x + 0.5) / 2 - 0.5 in the 72 grid
+    marks = (video.landmarks + 0.5) / 2 - 0.5
+    down = np.array([[0.5, 0.0, -0.25], [0.0, 0.5, -0.25], [0.0, 0.0, 1.0]])
+    matrix = (down @ np.vstack([video.matrix, [0.0, 0.0, 1.0]]))[:2]
+    clips = clip_offsets(len(small), frames, max_clips)
+    flows = np.empty((len(clips), frames - 1, 2, *small.shape[1:]), dtype=np.float16)
+    done: dict[tuple[int, int], np.ndarray] = {}
+    for c, idx in enumerate(clips):
+        for t in range(frames - 1):
+            pair = (int(idx[t]), int(idx[t + 1]))
+            if pair not in done:
+                done[pair] = compute_flow(small[pair[0]], small[pair[1]], flow_method).transpose(2, 0, 1)
+            flows[c, t] = done[pair]
+    return MOLVideo(video.key, small, marks.astype(np.float32), clips, flows, matrix, video.onset_index,
+                    video.apex_index)
+
+
+def aligned_truth(truth: SynthTruth, video: MOLVideo, frame_numbers, crop: int) -> tuple[np.ndarray, np.ndarray]:
+    """True flow of every pair of every clip and true landmarks of every clip frame, in crop pixels.
+
+    ``frame_numbers`` are the on-disk numbers of the video's frames (the sample's; the loader may
+    keep a sub-range of the clip folder), which place them among the generator's frames.
+
+    Returns:
+        ``flows`` ``(n_clips, T - 1, 2, crop, crop)`` float32 (NaN where the source is outside the
+        frame) and ``marks`` ``(n_clips, T, 68, 2)`` float32.
+    """
+    dataset, subject, clip = video.key.split("/")
+    motion = truth.motion(dataset, subject, clip)
+    if len(frame_numbers) != len(video.frames):
+        raise SystemExit(f"{video.key}: {len(video.frames)} prepared frames but {len(frame_numbers)} frame numbers.")
+    where = {n: t for t, n in enumerate(motion.frame_numbers)}
+    position = np.array([where[int(n)] for n in frame_numbers])  # video frame -> generator frame
+    size = video.frames.shape[-1]
+    off = (size - crop) // 2
+    lin = video.matrix[:, :2]
+    onset = {t: motion.onset_field(position[t]) for t in np.unique(video.clips)}
+    flows = np.empty((len(video.clips), video.clips.shape[1] - 1, 2, crop, crop), np.float32)
+    for c, idx in enumerate(video.clips):
+        for t in range(len(idx) - 1):
+            field = pair_field(onset[idx[t]], onset[idx[t + 1]], motion.iterations)
+            warped = cv2.warpAffine(field, video.matrix, (size, size), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=(np.nan, np.nan))
+            vec = warped @ lin.T.astype(np.float32)
+            flows[c, t] = vec[off : off + crop, off : off + crop].transpose(2, 0, 1)
+    marks = truth.landmarks(dataset, subject, clip).astype(np.float64) @ lin.T + video.matrix[:, 2]
+    marks = (marks - off).astype(np.float32)
+    return flows, marks[position][video.clips]
+
+
+def nme_percent(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Per-frame NME in percent: mean point distance / true inter-ocular distance; ``(..., 68, 2)`` -> ``(...)``."""
+    return 100 * np.linalg.norm(pred - true, axis=-1).mean(-1) / inter_ocular(true)
+
+
+@torch.no_grad()
+def score(model, videos, truths, mean_shape=None) -> dict:
+    """Flow EPE and landmark NME of the model's heads on held-out videos (centre crops)."""
+    model.eval()
+    epe_sum = moving_sum = 0.0
+    n_pix = n_moving = 0
+    refs = {"zero": [0.0, 0.0], "tvl1": [0.0, 0.0]}
+    nme, nme_dlib, nme_mean = [], [], []
+    for video, (true_flow, true_marks) in zip(videos, truths):
+        crop = true_flow.shape[-1]
+        x, tvl1, dlib = clip_batch([video] * len(video.clips), list(range(len(video.clips))), crop, None)
+        out = model.forward_joint(x)
+        pred = out["flow"].float().numpy()
+        valid = np.isfinite(true_flow).all(2)  # (n_clips, T - 1, crop, crop)
+        moving = valid & (np.linalg.norm(np.nan_to_num(true_flow), axis=2) >= 0.2)
+        err = np.linalg.norm(pred - np.nan_to_num(true_flow), axis=2)
+        epe_sum += float(err[valid].sum())
+        moving_sum += float(err[moving].sum())
+        n_pix += int(valid.sum())
+        n_moving += int(moving.sum())
+        for name, ref in (("zero", np.zeros_like(pred)), ("tvl1", tvl1.numpy())):
+            e = np.linalg.norm(ref - np.nan_to_num(true_flow), axis=2)
+            refs[name][0] += float(e[valid].sum())
+            refs[name][1] += float(e[moving].sum())
+        truth1 = true_marks[:, 1:]
+        nme.append(nme_percent(out["landmarks"].float().numpy(), truth1).ravel())
+        nme_dlib.append(nme_percent(dlib.numpy()[:, 1:], truth1).ravel())
+        if mean_shape is not None:
+            nme_mean.append(nme_percent(np.broadcast_to(mean_shape, truth1.shape), truth1).ravel())
+    nme, nme_dlib = np.concatenate(nme), np.concatenate(nme_dlib)
+    result = {
+        "epe": epe_sum / n_pix, "epe_moving": moving_sum / max(n_moving, 1),
+        "epe_zero": refs["zero"][0] / n_pix, "epe_zero_moving": refs["zero"][1] / max(n_moving, 1),
+        "epe_tvl1": refs["tvl1"][0] / n_pix, "epe_tvl1_moving": refs["tvl1"][1] / max(n_moving, 1),
+        "moving_fraction": n_moving / n_pix,
+        "nme": float(nme.mean()), "failure": float((nme > 10).mean() * 100),
+        "nme_dlib": float(nme_dlib.mean()), "failure_dlib": float((nme_dlib > 10).mean() * 100),
+    }
+    if nme_mean:
+        m = np.concatenate(nme_mean)
+        result.update(nme_mean_shape=float(m.mean()), failure_mean_shape=float((m > 10).mean() * 100))
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", default="data/synthme_small", help="SynthME tree (preset small)")
+    ap.add_argument("--cache", default="", help="feature cache of the 144x144 MOL preparation")
+    ap.add_argument("--steps", type=int, default=240)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--frames", type=int, default=4, help="T, frames per clip")
+    ap.add_argument("--size", type=int, default=64, help="network input side (crop of the 72x72 faces)")
+    ap.add_argument("--max-clips", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=1e-3,
+                    help="AdamW learning rate (the code's is 1e-4; 1e-3 chosen by --pilot training losses, "
+                         "see BENCHMARKS.md)")
+    ap.add_argument("--held-out", type=int, default=4, help="subjects held out for scoring (seeded draw)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--variants", default="joint,no_mer", help="comma list of joint, no_mer")
+    ap.add_argument("--pilot", action="store_true",
+                    help="train only and print the training losses (no held-out scoring): for choosing --lr "
+                         "on the training subjects alone")
+    ap.add_argument("--out", default="runs/bench_mol_aux.json")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+
+    root = Path(args.root)
+    table = MEGC2019Composite(root, gt_csv=root / "combined_3class_gt.csv", casme2_variant="raw",
+                              smic_variant="raw").load()
+    t0 = time.perf_counter()
+    full = prepare_videos(table, MOLDataConfig(num_frames=8, max_clips=2, flow="tvl1", cache_dir=args.cache))
+    prep_s = time.perf_counter() - t0
+    tvl1 = create_flow("tvl1")
+    t0 = time.perf_counter()
+    videos = {k: halve(v, args.frames, args.max_clips, tvl1) for k, v in full.videos.items()}
+    reduce_s = time.perf_counter() - t0
+    log.info("prepared %d videos (cache read %.0f s, reduction + TV-L1 %.0f s)", len(videos), prep_s, reduce_s)
+
+    subjects = np.array(sorted(table["subject_key"].unique()))
+    held = set(np.random.default_rng(args.seed).permutation(subjects)[: args.held_out].tolist())
+    train_idx = np.flatnonzero(~table["subject_key"].isin(held).to_numpy())
+    test_idx = np.flatnonzero(table["subject_key"].isin(held).to_numpy())
+    keys = table["sample_key"].to_numpy()
+    train_videos, test_videos = [videos[k] for k in keys[train_idx]], [videos[k] for k in keys[test_idx]]
+    labels = encode_labels(table, train_idx, CLASSES)
+    if args.pilot:
+        test_videos = []
+    truth = SynthTruth(root)
+    t0 = time.perf_counter()
+    numbers = dict(zip(table["sample_key"], table["frame_numbers"]))
+    truths = [aligned_truth(truth, v, numbers[v.key], args.size) for v in test_videos]
+    log.info("truth for %d held-out videos in %.0f s", len(test_videos), time.perf_counter() - t0)
+    off = (videos[keys[0]].frames.shape[-1] - args.size) // 2
+    mean_shape = np.concatenate([v.landmarks for v in train_videos]).mean(0) - off  # centre-crop pixels
+
+    train = TrainConfig(lr=args.lr, weight_decay=1e-3, batch_size=args.batch, threads=args.threads, device="cpu",
+                        amp=False, progress=False, schedule="fixed", imbalance="weighted_loss")
+    results = {"settings": vars(args), "held_out_subjects": sorted(held), "n_train_videos": len(train_videos),
+               "n_test_videos": len(test_videos), "prepare_s": prep_s, "reduce_s": reduce_s, "variants": {}}
+    out = Path(args.out)
+    for variant in args.variants.split(","):
+        method = MOLMethodConfig(lambda_of=10.0, lambda_ldm=0.1, lambda_ce={"joint": 1.0, "no_mer": 0.0}[variant],
+                                 steps=args.steps, crop_size=args.size, align_size=videos[keys[0]].frames.shape[-1])
+        torch.manual_seed(args.seed)
+        model = create_model("mol", num_classes=3, num_frames=args.frames, img_size=args.size, flow_head=True,
+                             landmark_head=True)
+        init = score(model, test_videos, truths, mean_shape) if test_videos else {}
+        log.info("%s init: %s", variant, init)
+        history = fit_mol(model, train_videos, labels, method, train, seed=args.seed)
+        after = score(model, test_videos, truths, mean_shape) if test_videos else {}
+        log.info("%s after %d steps (%.0f s): %s", variant, args.steps, history.seconds, after)
+        tail = history.parts[-20:]
+        results["variants"][variant] = {
+            "init": init, "trained": after, "train_seconds": history.seconds,
+            "last20_loss": {k: float(np.mean([p[k] for p in tail])) for k in tail[0]},
+            "first20_loss": {k: float(np.mean([p[k] for p in history.parts[:20]])) for k in tail[0]},
+            "loss_curve": history.parts,
+        }
+        write_json(out, results)  # after each variant, so a cut-off run keeps what it has
+    for variant, res in results["variants"].items():
+        curve = res["loss_curve"]
+        print(variant, "first 5 steps", {k: round(float(np.mean([p[k] for p in curve[:5]])), 4) for k in curve[0]},
+              "last 5 steps", {k: round(float(np.mean([p[k] for p in curve[-5:]])), 4) for k in curve[0]})
+        if res["init"]:
+            print(json.dumps({k: res[k] for k in ("init", "trained", "train_seconds")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
