@@ -75,8 +75,18 @@ def test_vit_blocks_sit_before_and_after_stage4():
     assert seen == {"vit_pre": (1, 232, 14, 14), "vit_post": (1, 464, 7, 7)}
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test, restored afterwards: on a loaded 2-core machine two threads
+    mostly wait for each other on these small convolutions (7-9 s per model instead of ~1 s)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("name", ["shufflenet_v2_me", "shufflenet_v2_me_cbam", "shufflenet_v2_me_vit"])
-def test_small_input_forward_backward(name):
+def test_small_input_forward_backward(name, one_torch_thread):
     torch.manual_seed(0)
     model = create_model(name, num_classes=5, input_size=(64, 64))
     x = torch.rand(3, 1, 64, 64)
