@@ -19,9 +19,11 @@ defaults, with ``peak_iod=0.12``) it held the poses to 1.4-7 px, so subtle
 that HOG + logistic regression told the classes apart only 75 % of the time
 (subject-held-out, 64 px eye-masked crops) and MobileViT phase 1 stayed near
 chance. With the defaults the poses reach 5-17 px (median 12) and the same
-HOG check reaches 0.90 (docs/models/mobilevit_me.md, "Phase 1 diagnosis"). The frames of a take are the apex pose scaled by
-``1 - k * hold_decay`` (k = 0 for the last frame) with fresh sensor noise
-and a small head jitter, as consecutive frames at a posed apex.
+HOG check reaches 0.90 (docs/models/mobilevit_me.md, "Phase 1 diagnosis").
+
+The frames of a take are the apex pose scaled by ``1 - k * hold_decay``
+(k = 0 for the last frame) with fresh sensor noise and a small head
+jitter, as consecutive frames at a posed apex.
 
 Identities are drawn from a seed stream disjoint from the micro generator's
 (``[seed, 0x3AC0, j]``), so macro subjects are other people than the SynthME
