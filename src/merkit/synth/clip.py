@@ -134,6 +134,16 @@ def warp_by_flow(image: np.ndarray, flow: np.ndarray, iterations: int = 8) -> np
             f"flow must have shape (H, W, 2) = ({image.shape[0]}, {image.shape[1]}, 2) to match the image; "
             f"got {tuple(flow.shape)}."
         )
+    mx, my = _inverse_map(flow, iterations)
+    return cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _inverse_map(flow: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sampling maps ``(mx, my)`` of the inverse of ``x -> x + flow(x)``, by fixed-point iteration.
+
+    ``flow`` is (H, W, 2); the result, used with ``cv2.remap``, pulls from the first grid the
+    point that ``flow`` moves onto each target pixel.
+    """
     flow = np.ascontiguousarray(flow, dtype=np.float32)
     h, w = flow.shape[:2]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
@@ -141,7 +151,7 @@ def warp_by_flow(image: np.ndarray, flow: np.ndarray, iterations: int = 8) -> np
     for _ in range(iterations - 1):
         f = cv2.remap(flow, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         mx, my = gx - f[..., 0], gy - f[..., 1]
-    return cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return mx, my
 
 
 def raised_cosine_profile(frame_numbers: Sequence[int], onset: int, apex: int, offset: int) -> np.ndarray:
@@ -238,14 +248,8 @@ def pair_field(field_from: np.ndarray, field_to: np.ndarray, iterations: int = 8
     if field_from.ndim != 3 or field_from.shape[2] != 2 or field_from.shape != field_to.shape:
         raise ShapeError(f"pair_field needs two (H, W, 2) fields of the same shape; got {tuple(field_from.shape)} "
                          f"and {tuple(field_to.shape)}.")
-    hi = np.ascontiguousarray(field_from, dtype=np.float32)
-    h, w = hi.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    mx, my = gx - hi[..., 0], gy - hi[..., 1]
-    for _ in range(iterations - 1):
-        f = cv2.remap(hi, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        mx, my = gx - f[..., 0], gy - f[..., 1]
-    diff = np.ascontiguousarray(field_to, dtype=np.float32) - hi
+    mx, my = _inverse_map(field_from, iterations)
+    diff = np.ascontiguousarray(field_to, dtype=np.float32) - np.asarray(field_from, dtype=np.float32)
     return cv2.remap(diff, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
