@@ -186,6 +186,27 @@ def test_landmark_head_and_recognition_learn():
     assert (probs.argmax(1) == labels).mean() > 0.7  # training videos: the moving square is easy
 
 
+def test_on_step_sees_every_step_and_training_resumes_in_train_mode():
+    seen = []
+
+    def observe(step, model):
+        seen.append((step, model.training))
+        model.eval()  # an observer that scores the model leaves it in eval mode
+
+    from merkit.models import create_model
+
+    table = labelled_table(n_subjects=2, clips=4)
+    table = table[table["label"].isin(CLASSES)].reset_index(drop=True)
+    videos = _video_set(table).take(table["sample_key"])
+    labels = np.array([CLASSES.index(lab) for lab in table["label"]])
+    method, arch = split_options({**_small_options(steps=3), "lambda_of": 0.0})
+    model = create_model("mol", num_classes=3, **arch)
+    train = TrainConfig(lr=1e-3, batch_size=2, progress=False, threads=1)
+    fit_mol(model, videos, labels, method, train, seed=0, on_step=observe)
+    assert seen == [(1, True), (2, True), (3, True)]  # dropout was on at every step despite the observer
+    assert not model.training
+
+
 def test_flow_head_learns():
     # one pair per clip (T = 2) keeps the 39.7 M-parameter flow head affordable on a CPU
     model, history, *_ = _fit({"lambda_ldm": 0.0, "num_frames": 2}, steps=8, batch=2)

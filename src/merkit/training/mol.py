@@ -35,6 +35,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -215,10 +216,14 @@ def _class_weights(y: np.ndarray, k: int) -> np.ndarray:
 def fit_mol(
     model, videos: list[MOLVideo], labels: np.ndarray, method: MOLMethodConfig, train: TrainConfig, *, seed: int,
     val_videos: list[MOLVideo] | None = None, val_labels: np.ndarray | None = None,
+    on_step: Callable[[int, torch.nn.Module], None] | None = None,
 ) -> MOLHistory:
     """Train a MOL model (built with the heads the loss weights need) in place; returns the history.
 
     The model ends in eval mode on the CPU with the kept weights (last step, or best validation UF1).
+    ``on_step(step, model)``, if given, is called after every optimiser step (1-based) with the
+    model on its training device; whatever it does to the mode, training resumes in train mode.
+    It observes (learning curves); it must not feed anything back into training.
     """
     from merkit.training.trainer import macro_f1, resolve_device
 
@@ -267,6 +272,9 @@ def fit_mol(
         optimizer.step()
         history.loss.append(float(loss.detach()))
         history.parts.append(parts)
+        if on_step is not None:
+            on_step(step, model)
+            model.train()
         if early and (step % method.eval_every == 0 or step == steps):
             probs = predict_videos(model, val_videos, method, device=device)
             uf1 = macro_f1(np.asarray(val_labels), probs.argmax(1), k)
