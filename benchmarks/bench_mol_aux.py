@@ -10,10 +10,12 @@ the head is trained on (EPE); the training set's mean landmark shape and dlib (N
 
 Data: the MOL preparation of :mod:`merkit.training.mol_data` (aligned 144x144 gray faces on
 the onset transform, dlib landmarks on every frame), read from the feature cache, then
-reduced for the CPU: frames halved to 72x72 (area), landmarks and the alignment matrix
-scaled with them, ``frames`` T-frame clips (``clip_offsets``, ``max_clips``), TV-L1 (OpenCV
-defaults) recomputed between the consecutive frames of every clip at 72x72; the network sees
-``size`` x ``size`` crops (random in training, centre for scoring).
+for the CPU by default halved to 72x72 (area; ``--align 144`` keeps the paper's 144), landmarks
+and the alignment matrix scaled with them, ``frames`` T-frame clips (``clip_offsets``,
+``max_clips``), TV-L1 (OpenCV defaults) recomputed between the consecutive frames of every clip
+at that size; the network sees ``size`` x ``size`` crops (random in training, centre for scoring).
+The paper's scale on a GPU: ``--align 144 --size 128 --frames 8 --batch 32 --steps 1000
+--device cuda``.
 
 Truth in the network's coordinates: the true forward field between the two frames of every
 pair (frame pixels, :meth:`~merkit.synth.truth.ClipMotion.pair_field`) is resampled on the
@@ -57,14 +59,18 @@ log = logging.getLogger("bench_mol_aux")
 CLASSES = ("negative", "positive", "surprise")
 
 
-def halve(video: MOLVideo, frames: int, max_clips: int, flow_method) -> MOLVideo:
-    """The reduced-scale copy of a prepared 144x144 video (module docstring)."""
-    small = np.stack([cv2.resize(f, (f.shape[1] // 2, f.shape[0] // 2), interpolation=cv2.INTER_AREA)
-                      for f in video.frames])
-    # pixel centres: x in the 144 grid sits at (x + 0.5) / 2 - 0.5 in the 72 grid
-    marks = (video.landmarks + 0.5) / 2 - 0.5
-    down = np.array([[0.5, 0.0, -0.25], [0.0, 0.5, -0.25], [0.0, 0.0, 1.0]])
-    matrix = (down @ np.vstack([video.matrix, [0.0, 0.0, 1.0]]))[:2]
+def rescale(video: MOLVideo, frames: int, max_clips: int, flow_method, factor: int) -> MOLVideo:
+    """The copy of a prepared 144x144 video at ``144 / factor`` px with ``frames``-frame clips (module docstring)."""
+    if factor == 1:
+        small, marks, matrix = video.frames, video.landmarks, video.matrix
+    else:
+        small = np.stack([cv2.resize(f, (f.shape[1] // factor, f.shape[0] // factor), interpolation=cv2.INTER_AREA)
+                          for f in video.frames])
+        # pixel centres: x in the 144 grid sits at (x + 0.5) / factor - 0.5 in the smaller grid
+        shift = 0.5 / factor - 0.5
+        marks = (video.landmarks + 0.5) / factor - 0.5
+        down = np.array([[1 / factor, 0.0, shift], [0.0, 1 / factor, shift], [0.0, 0.0, 1.0]])
+        matrix = (down @ np.vstack([video.matrix, [0.0, 0.0, 1.0]]))[:2]
     clips = clip_offsets(len(small), frames, max_clips)
     flows = np.empty((len(clips), frames - 1, 2, *small.shape[1:]), dtype=np.float16)
     done: dict[tuple[int, int], np.ndarray] = {}
@@ -120,6 +126,7 @@ def nme_percent(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
 def score(model, videos, truths, mean_shape=None) -> dict:
     """Flow EPE and landmark NME of the model's heads on held-out videos (centre crops)."""
     model.eval()
+    device = next(model.parameters()).device
     epe_sum = moving_sum = 0.0
     n_pix = n_moving = 0
     refs = {"zero": [0.0, 0.0], "tvl1": [0.0, 0.0]}
@@ -127,8 +134,8 @@ def score(model, videos, truths, mean_shape=None) -> dict:
     for video, (true_flow, true_marks) in zip(videos, truths):
         crop = true_flow.shape[-1]
         x, tvl1, dlib = clip_batch([video] * len(video.clips), list(range(len(video.clips))), crop, None)
-        out = model.forward_joint(x)
-        pred = out["flow"].float().numpy()
+        out = {k: v.float().cpu() for k, v in model.forward_joint(x.to(device)).items()}
+        pred = out["flow"].numpy()
         valid = np.isfinite(true_flow).all(2)  # (n_clips, T - 1, crop, crop)
         moving = valid & (np.linalg.norm(np.nan_to_num(true_flow), axis=2) >= 0.2)
         err = np.linalg.norm(pred - np.nan_to_num(true_flow), axis=2)
@@ -167,7 +174,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=240)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--frames", type=int, default=4, help="T, frames per clip")
-    ap.add_argument("--size", type=int, default=64, help="network input side (crop of the 72x72 faces)")
+    ap.add_argument("--size", type=int, default=64, help="network input side (crop of the --align faces)")
     ap.add_argument("--max-clips", type=int, default=2)
     ap.add_argument("--lr", type=float, default=1e-3,
                     help="AdamW learning rate (the code's is 1e-4; 1e-3 chosen by --pilot training losses, "
@@ -175,6 +182,10 @@ def main() -> None:
     ap.add_argument("--held-out", type=int, default=4, help="subjects held out for scoring (seeded draw)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--align", type=int, choices=(72, 144), default=72,
+                    help="side of the aligned faces the crops come from: 72 (halved, CPU scale) or 144 (the "
+                         "paper's, for --size 128)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, ... (training and scoring)")
     ap.add_argument("--variants", default="joint,no_mer", help="comma list of joint, no_mer")
     ap.add_argument("--pilot", action="store_true",
                     help="train only and print the training losses (no held-out scoring): for choosing --lr "
@@ -196,7 +207,9 @@ def main() -> None:
     prep_s = time.perf_counter() - t0
     tvl1 = create_flow("tvl1")
     t0 = time.perf_counter()
-    videos = {k: halve(v, args.frames, args.max_clips, tvl1) for k, v in full.videos.items()}
+    if args.size > args.align:
+        raise SystemExit(f"--size {args.size} does not fit in --align {args.align} faces.")
+    videos = {k: rescale(v, args.frames, args.max_clips, tvl1, 144 // args.align) for k, v in full.videos.items()}
     reduce_s = time.perf_counter() - t0
     log.info("prepared %d videos (cache read %.0f s, reduction + TV-L1 %.0f s)", len(videos), prep_s, reduce_s)
 
@@ -217,7 +230,7 @@ def main() -> None:
     off = (videos[keys[0]].frames.shape[-1] - args.size) // 2
     mean_shape = np.concatenate([v.landmarks for v in train_videos]).mean(0) - off  # centre-crop pixels
 
-    train = TrainConfig(lr=args.lr, weight_decay=1e-3, batch_size=args.batch, threads=args.threads, device="cpu",
+    train = TrainConfig(lr=args.lr, weight_decay=1e-3, batch_size=args.batch, threads=args.threads, device=args.device,
                         amp=False, progress=False, schedule="fixed", imbalance="weighted_loss")
     results = {"settings": vars(args), "held_out_subjects": sorted(held), "n_train_videos": len(train_videos),
                "n_test_videos": len(test_videos), "prepare_s": prep_s, "reduce_s": reduce_s, "variants": {}}
