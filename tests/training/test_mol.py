@@ -240,6 +240,31 @@ def test_prepare_video_uses_face_and_flow_pipelines(tmp_path, astronaut):
     assert np.array_equal(again.flows, video.flows) and np.array_equal(again.frames, video.frames)
 
 
+def test_onset_apex_clips_are_the_onset_and_the_apex(tmp_path, astronaut):
+    # 8 frames of a real face photo translated right by 1 px per frame; onset = frame 2, apex = frame 6
+    rgb = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
+    paths = []
+    for i in range(8):
+        frame = cv2.warpAffine(rgb, np.float32([[1, 0, i], [0, 1, 0]]), (256, 256), borderMode=cv2.BORDER_REFLECT)
+        paths.append(tmp_path / f"img{i}.png")
+        cv2.imwrite(str(paths[-1]), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    sample = Sample("casme2", "sub01", "EP01", [str(p) for p in paths], list(range(1, 9)), 3, 7, 8, 200.0,
+                    emotion="happiness")
+    cache = FeatureCache(tmp_path / "cache")
+    pair = prepare_video(sample, MOLDataConfig(num_frames=2, align_size=64, crop_size=64, flow="dis",
+                                               frames="onset_apex", max_clips=3), cache)
+    assert len(pair.frames) == 5 and pair.clips.tolist() == [[0, 4]]  # frames 3..7; max_clips does not apply
+    assert (pair.onset_index, pair.apex_index) == (0, 4)
+    scale = np.hypot(*pair.matrix[:, 0])
+    u = pair.flows[0, 0, 0, 16:48, 16:48].astype(np.float32)
+    assert abs(float(np.median(u)) - 4 * scale) < 0.5  # onset -> apex: 4 source px
+    three = prepare_video(sample, MOLDataConfig(num_frames=3, align_size=64, crop_size=64, flow="dis",
+                                                frames="onset_apex"), cache)
+    assert three.clips.tolist() == [[0, 2, 4]]
+    with pytest.raises(ConfigError, match="onset_apex"):
+        MOLDataConfig(frames="apex")
+
+
 @pytest.mark.parametrize("path", sorted(__import__("pathlib").Path(__file__).parents[2].joinpath("configs", "mol")
                                         .glob("*.toml")), ids=lambda p: p.stem)
 def test_ready_configs_load_and_build(path):

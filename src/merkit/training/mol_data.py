@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 CACHE_NAMESPACE = "mol_video"
 _VERSION = 1
 
+#: Where a video's clips are drawn from (:attr:`MOLDataConfig.frames`).
+FRAME_RANGES = ("video", "onset_offset", "onset_apex")
+
 #: Mirror partner of each of the 68 iBUG points (for horizontal flips).
 MIRROR_68: tuple[int, ...] = tuple(
     list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30] + [35, 34, 33, 32, 31]
@@ -62,7 +65,11 @@ class MOLDataConfig:
         box_enlarge: MOL alignment box enlargement (2.5).
         flow: registered flow method of the targets (``"tvl1"``: OpenCV defaults, as MOL).
         max_clips: temporal offsets kept per video (0: all ``len // T`` of them, as the code).
-        frames: ``"video"`` (every frame of the clip folder, as the code) or ``"onset_offset"``.
+        frames: which frames clips are drawn from: ``"video"`` (every frame of the clip folder, as
+            the code), ``"onset_offset"`` (the annotated interval, sampled the same way) or
+            ``"onset_apex"`` (one clip per video: T frames evenly spaced from the onset to the apex,
+            both included; with T = 2 exactly the onset and the apex, the paper's 2-frame row of
+            Table XIII; ``max_clips`` does not apply).
         cache_dir: feature cache root ("" -> default).
     """
 
@@ -82,8 +89,8 @@ class MOLDataConfig:
             raise ConfigError(f"MOL crop_size ({self.crop_size}) must be in (0, align_size={self.align_size}].")
         if self.max_clips < 0:
             raise ConfigError(f"MOL max_clips must be >= 0 (0: all); got {self.max_clips}.")
-        if self.frames not in ("video", "onset_offset"):
-            raise ConfigError(f"MOL frames must be 'video' or 'onset_offset'; got {self.frames!r}.")
+        if self.frames not in FRAME_RANGES:
+            raise ConfigError(f"MOL frames must be one of {', '.join(map(repr, FRAME_RANGES))}; got {self.frames!r}.")
 
     def settings(self) -> dict:
         """Settings that shape the prepared data (cache key)."""
@@ -154,8 +161,10 @@ def prepare_video(sample, cfg: MOLDataConfig, cache: FeatureCache | None = None)
     from merkit.face import AlignConfig, align_clip
     from merkit.motion import compute_flow, create_flow
 
-    first, last = (0, len(sample.frame_paths) - 1) if cfg.frames == "video" else (sample.onset_index,
-                                                                                   sample.offset_index)
+    from merkit.motion import uniform_indices
+
+    first, last = {"video": (0, len(sample.frame_paths) - 1), "onset_offset": (sample.onset_index, sample.offset_index),
+                   "onset_apex": (sample.onset_index, sample.apex_index)}[cfg.frames]
     files = [str(p) for p in sample.frame_paths[first : last + 1]]
     flow_method = create_flow(cfg.flow)
     settings = {"data": cfg.settings(), "flow": flow_method.settings(), "version": _VERSION}
@@ -169,7 +178,10 @@ def prepare_video(sample, cfg: MOLDataConfig, cache: FeatureCache | None = None)
                         border_value=128, landmarks="every_frame")
     source = ImageFiles(files, fps=sample.fps, name=sample.key, color="rgb")
     clip = align_clip(source, align, reference_index=onset, cache=cache)
-    clips = clip_offsets(len(clip), cfg.num_frames, cfg.max_clips)
+    if cfg.frames == "onset_apex":
+        clips = uniform_indices(0, len(clip) - 1, cfg.num_frames)[None]
+    else:
+        clips = clip_offsets(len(clip), cfg.num_frames, cfg.max_clips)
     done: dict[tuple[int, int], np.ndarray] = {}
     flows = np.empty((len(clips), cfg.num_frames - 1, 2, cfg.align_size, cfg.align_size), dtype=np.float16)
     for c, idx in enumerate(clips):
