@@ -2,8 +2,9 @@
 
 The check of issue 9 in the direction of seed 001's Tables XIV (optical-flow EPE) and XV
 (landmark NME): train (a) MOL joint (CE + flow + landmark losses) and (b) MOL without the
-recognition loss (``lambda_ce = 0``, the paper's "w/o MER"), same seed, steps and data, on
-the training subjects of SynthME; then score both heads on held-out subjects against the
+recognition loss (``lambda_ce = 0``, the paper's "w/o MER"), and optionally the tables' other
+rows (``VARIANTS``: without the landmark or the flow head, with or without MER), same seed,
+steps and data, on the training subjects of SynthME; then score the heads on held-out subjects against the
 generator's exact motion (:class:`merkit.synth.SynthTruth`) and true landmarks, before
 training (init) and after. References on the same pixels: the zero flow and the TV-L1 flow
 the head is trained on (EPE); the training set's mean landmark shape and dlib (NME).
@@ -124,47 +125,57 @@ def nme_percent(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def score(model, videos, truths, mean_shape=None) -> dict:
-    """Flow EPE and landmark NME of the model's heads on held-out videos (centre crops)."""
+    """Flow EPE and landmark NME of the model's heads (those it has) on held-out videos (centre crops)."""
     model.eval()
     device = next(model.parameters()).device
-    epe_sum = moving_sum = 0.0
+    sums = {"epe": [0.0, 0.0], "zero": [0.0, 0.0], "tvl1": [0.0, 0.0]}  # (all valid pixels, moving pixels)
     n_pix = n_moving = 0
-    refs = {"zero": [0.0, 0.0], "tvl1": [0.0, 0.0]}
-    nme, nme_dlib, nme_mean = [], [], []
+    marks: dict[str, list[np.ndarray]] = {"nme": [], "dlib": [], "mean_shape": []}
     for video, (true_flow, true_marks) in zip(videos, truths):
         crop = true_flow.shape[-1]
         x, tvl1, dlib = clip_batch([video] * len(video.clips), list(range(len(video.clips))), crop, None)
         out = {k: v.float().cpu() for k, v in model.forward_joint(x.to(device)).items()}
-        pred = out["flow"].numpy()
         valid = np.isfinite(true_flow).all(2)  # (n_clips, T - 1, crop, crop)
         moving = valid & (np.linalg.norm(np.nan_to_num(true_flow), axis=2) >= 0.2)
-        err = np.linalg.norm(pred - np.nan_to_num(true_flow), axis=2)
-        epe_sum += float(err[valid].sum())
-        moving_sum += float(err[moving].sum())
         n_pix += int(valid.sum())
         n_moving += int(moving.sum())
-        for name, ref in (("zero", np.zeros_like(pred)), ("tvl1", tvl1.numpy())):
-            e = np.linalg.norm(ref - np.nan_to_num(true_flow), axis=2)
-            refs[name][0] += float(e[valid].sum())
-            refs[name][1] += float(e[moving].sum())
+        flows = {"zero": np.zeros_like(true_flow), "tvl1": tvl1.numpy()}
+        if "flow" in out:
+            flows["epe"] = out["flow"].numpy()
+        for name, pred in flows.items():
+            err = np.linalg.norm(pred - np.nan_to_num(true_flow), axis=2)
+            sums[name][0] += float(err[valid].sum())
+            sums[name][1] += float(err[moving].sum())
         truth1 = true_marks[:, 1:]
-        nme.append(nme_percent(out["landmarks"].float().numpy(), truth1).ravel())
-        nme_dlib.append(nme_percent(dlib.numpy()[:, 1:], truth1).ravel())
+        if "landmarks" in out:
+            marks["nme"].append(nme_percent(out["landmarks"].numpy(), truth1).ravel())
+        marks["dlib"].append(nme_percent(dlib.numpy()[:, 1:], truth1).ravel())
         if mean_shape is not None:
-            nme_mean.append(nme_percent(np.broadcast_to(mean_shape, truth1.shape), truth1).ravel())
-    nme, nme_dlib = np.concatenate(nme), np.concatenate(nme_dlib)
-    result = {
-        "epe": epe_sum / n_pix, "epe_moving": moving_sum / max(n_moving, 1),
-        "epe_zero": refs["zero"][0] / n_pix, "epe_zero_moving": refs["zero"][1] / max(n_moving, 1),
-        "epe_tvl1": refs["tvl1"][0] / n_pix, "epe_tvl1_moving": refs["tvl1"][1] / max(n_moving, 1),
-        "moving_fraction": n_moving / n_pix,
-        "nme": float(nme.mean()), "failure": float((nme > 10).mean() * 100),
-        "nme_dlib": float(nme_dlib.mean()), "failure_dlib": float((nme_dlib > 10).mean() * 100),
-    }
-    if nme_mean:
-        m = np.concatenate(nme_mean)
-        result.update(nme_mean_shape=float(m.mean()), failure_mean_shape=float((m > 10).mean() * 100))
+            marks["mean_shape"].append(nme_percent(np.broadcast_to(mean_shape, truth1.shape), truth1).ravel())
+    result = {"moving_fraction": n_moving / n_pix}
+    for name, (total, on_moving) in sums.items():
+        if name == "epe" and model.flow_head is None:
+            continue
+        key = "epe" if name == "epe" else f"epe_{name}"
+        result[key], result[f"{key}_moving"] = total / n_pix, on_moving / max(n_moving, 1)
+    for name, per_frame in marks.items():
+        if per_frame:
+            values = np.concatenate(per_frame)
+            key = "" if name == "nme" else f"_{name}"
+            result[f"nme{key}"] = float(values.mean())
+            result[f"failure{key}"] = float((values > 10).mean() * 100)
     return result
+
+
+#: Loss weights (lambda_ce, lambda_of, lambda_ldm) of the rows of seed 001's Tables XIV and XV.
+VARIANTS = {
+    "joint": (1.0, 10.0, 0.1),  # MOL
+    "no_mer": (0.0, 10.0, 0.1),  # w/o MER
+    "no_fld": (1.0, 10.0, 0.0),  # w/o FLD (Table XIV only: no landmark head)
+    "no_mer_fld": (0.0, 10.0, 0.0),  # w/o MER & FLD (Table XIV)
+    "no_ofe": (1.0, 0.0, 0.1),  # w/o OFE (Table XV only: no flow head)
+    "no_mer_ofe": (0.0, 0.0, 0.1),  # w/o MER & OFE (Table XV)
+}
 
 
 def main() -> None:
@@ -186,7 +197,7 @@ def main() -> None:
                     help="side of the aligned faces the crops come from: 72 (halved, CPU scale) or 144 (the "
                          "paper's, for --size 128)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda, ... (training and scoring)")
-    ap.add_argument("--variants", default="joint,no_mer", help="comma list of joint, no_mer")
+    ap.add_argument("--variants", default="joint,no_mer", help="comma list of " + ", ".join(VARIANTS))
     ap.add_argument("--pilot", action="store_true",
                     help="train only and print the training losses (no held-out scoring): for choosing --lr "
                          "on the training subjects alone")
@@ -236,11 +247,14 @@ def main() -> None:
                "n_test_videos": len(test_videos), "prepare_s": prep_s, "reduce_s": reduce_s, "variants": {}}
     out = Path(args.out)
     for variant in args.variants.split(","):
-        method = MOLMethodConfig(lambda_of=10.0, lambda_ldm=0.1, lambda_ce={"joint": 1.0, "no_mer": 0.0}[variant],
-                                 steps=args.steps, crop_size=args.size, align_size=videos[keys[0]].frames.shape[-1])
+        if variant not in VARIANTS:
+            raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}.")
+        lambda_ce, lambda_of, lambda_ldm = VARIANTS[variant]
+        method = MOLMethodConfig(lambda_of=lambda_of, lambda_ldm=lambda_ldm, lambda_ce=lambda_ce, steps=args.steps,
+                                 crop_size=args.size, align_size=videos[keys[0]].frames.shape[-1])
         torch.manual_seed(args.seed)
-        model = create_model("mol", num_classes=3, num_frames=args.frames, img_size=args.size, flow_head=True,
-                             landmark_head=True)
+        model = create_model("mol", num_classes=3, num_frames=args.frames, img_size=args.size,
+                             flow_head=lambda_of > 0, landmark_head=lambda_ldm > 0)
         init = score(model, test_videos, truths, mean_shape) if test_videos else {}
         log.info("%s init: %s", variant, init)
         curve: list[dict] = []
@@ -254,7 +268,7 @@ def main() -> None:
             curve.append({"step": step, "train_seconds": t - clock["start"] - clock["scoring"],
                           **score(net, test_videos, truths, mean_shape)})
             clock["scoring"] += time.perf_counter() - t
-            log.info("%s step %d: %s", variant, step, {k: round(curve[-1][k], 3) for k in ("epe", "nme", "failure")})
+            log.info("%s step %d: %s", variant, step, {k: round(curve[-1][k], 3) for k in ("epe", "nme", "failure") if k in curve[-1]})
             write_json(out, results)
 
         history = fit_mol(model, train_videos, labels, method, train, seed=args.seed, on_step=observe)

@@ -159,9 +159,7 @@ def prepare_video(sample, cfg: MOLDataConfig, cache: FeatureCache | None = None)
     """
     from merkit.data.frames import ImageFiles
     from merkit.face import AlignConfig, align_clip
-    from merkit.motion import compute_flow, create_flow
-
-    from merkit.motion import uniform_indices
+    from merkit.motion import compute_flow, create_flow, uniform_indices
 
     first, last = {"video": (0, len(sample.frame_paths) - 1), "onset_offset": (sample.onset_index, sample.offset_index),
                    "onset_apex": (sample.onset_index, sample.apex_index)}[cfg.frames]
