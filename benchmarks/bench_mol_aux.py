@@ -204,6 +204,9 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=0,
                     help="also score the held-out subjects every N steps (a learning curve, recorded only: "
                          "nothing is chosen from it; the final row is always the last step)")
+    ap.add_argument("--score-train", action="store_true",
+                    help="also score the trained heads on the training videos (seen identities): tells a head "
+                         "that did not learn from one that does not carry over to new subjects")
     ap.add_argument("--out", default="runs/bench_mol_aux.json")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -237,6 +240,7 @@ def main() -> None:
     t0 = time.perf_counter()
     numbers = dict(zip(table["sample_key"], table["frame_numbers"]))
     truths = [aligned_truth(truth, v, numbers[v.key], args.size) for v in test_videos]
+    train_truths = [aligned_truth(truth, v, numbers[v.key], args.size) for v in train_videos] if args.score_train else []
     log.info("truth for %d held-out videos in %.0f s", len(test_videos), time.perf_counter() - t0)
     off = (videos[keys[0]].frames.shape[-1] - args.size) // 2
     mean_shape = np.concatenate([v.landmarks for v in train_videos]).mean(0) - off  # centre-crop pixels
@@ -274,6 +278,9 @@ def main() -> None:
         history = fit_mol(model, train_videos, labels, method, train, seed=args.seed, on_step=observe)
         train_seconds = history.seconds - clock["scoring"]
         after = score(model, test_videos, truths, mean_shape) if test_videos else {}
+        if train_truths:
+            record["trained_on_training_videos"] = score(model, train_videos, train_truths, mean_shape)
+            log.info("%s on its training videos: %s", variant, record["trained_on_training_videos"])
         log.info("%s after %d steps (%.0f s): %s", variant, args.steps, train_seconds, after)
         tail = history.parts[-20:]
         record.update({
