@@ -78,21 +78,9 @@ def features(videos, size: int, flow_method) -> tuple[dict[str, np.ndarray], np.
     return {k: np.stack(v) for k, v in rows.items()}, np.array(shifts)
 
 
-def _loso(x: np.ndarray, labels: np.ndarray, folds, classes, c: float):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from merkit.evaluation.metrics import compute_metrics
-
-    pred = np.empty(len(labels), dtype=object)
-    for train_idx, test_idx in folds:
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000, class_weight="balanced"))
-        pred[test_idx] = clf.fit(x[train_idx], labels[train_idx]).predict(x[test_idx])
-    return compute_metrics(list(labels), list(pred), classes)
-
-
 def main() -> None:
+    from bench_apex_probe import _loso  # the same subject-held-out linear probe (this folder is on sys.path)
+
     from merkit.evaluation.protocols import create_protocol
     from merkit.motion import create_flow
     from merkit.training.config import DataConfig
