@@ -47,7 +47,7 @@ import os
 import re
 import time
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -57,7 +57,7 @@ import numpy as np
 from merkit._io import atomic_path
 from merkit.errors import ConfigError, ShapeError
 
-__all__ = ["CACHE_FORMAT", "CacheInfo", "FeatureCache", "default_cache_dir"]
+__all__ = ["CACHE_FORMAT", "CacheInfo", "FeatureCache", "default_cache_dir", "memoise"]
 
 log = logging.getLogger(__name__)
 
@@ -339,6 +339,31 @@ class FeatureCache:
             ]
             found.append((ns_dir, entries))
         return found
+
+
+def memoise(
+    cache: FeatureCache | None,
+    namespace: str,
+    settings: Mapping[str, Any],
+    inputs: Sequence[str | os.PathLike],
+    compute: Callable[[], Mapping[str, np.ndarray]],
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """The arrays of ``compute()``, read from ``cache`` when an entry for these settings and inputs exists.
+
+    The one memoisation recipe of every cached preparation step: key from
+    ``(namespace, settings, inputs)`` (:meth:`FeatureCache.key`), load on a hit,
+    otherwise compute, store atomically and return. ``cache=None`` always computes.
+    """
+    if cache is None:
+        return dict(compute())
+    key = cache.key(namespace, settings, inputs)
+    hit = cache.load(key)
+    if hit is not None:
+        return hit
+    arrays = dict(compute())
+    cache.save(key, arrays, meta=meta)
+    return {k: np.asarray(v) for k, v in arrays.items()}
 
 
 def _check_namespace(namespace: str) -> None:

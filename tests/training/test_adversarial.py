@@ -8,11 +8,12 @@ from merkit.models import create_model
 from merkit.training.adversarial import IdentityAdversary, build_identity_adversary
 from merkit.training.config import TrainConfig
 from merkit.training.features import FeatureSet
-from merkit.training.methods import TorchFitPredict
-from merkit.training.trainer import fit_model, predict_proba
+from merkit.training.loop import predict_proba
+from merkit.training.methods import get_method
+from merkit.training.methods.supervised import fit_supervised as fit_model
 
 from tests.training.conftest import labelled_table
-from tests.training.test_trainer import _task
+from tests.training.test_methods import _task
 
 # one stage (Table 4 row 11) on 32x32 inputs: 2x2 tokens, fast enough for CPU tests
 TINY = {"stages": "row11", "img_size": 32, "drop_path_rate": 0.0}
@@ -78,13 +79,14 @@ def test_reversal_reaches_the_model_only_after_the_schedule_starts():
     adv, history = train("mier_cvt_id", 1)
     for (name, a), b in zip(plain.state_dict().items(), adv.state_dict().values()):
         assert torch.equal(a, b), name
-    assert history.identity_subjects == tuple(f"casme2/sub{i:02d}" for i in range(4))
-    assert len(history.identity_loss) == 1 and history.identity_loss[0] > 0
+    assert history.extra["identity_subjects"] == tuple(f"casme2/sub{i:02d}" for i in range(4))
+    identity = [p["identity"] for p in history.parts]  # one step per epoch here
+    assert len(identity) == 1 and identity[0] > 0
     # later steps have alpha > 0: the reversed identity gradient changes the feature extractor
     plain, _ = train("mier_cvt", 3)
     adv, history = train("mier_cvt_id", 3)
     assert not torch.equal(plain.stages[0].embed.weight, adv.stages[0].embed.weight)
-    assert len(history.identity_loss) == 3
+    assert len([p["identity"] for p in history.parts]) == 3
     assert predict_proba(adv, x).shape == (24, 3)
 
 
@@ -96,7 +98,7 @@ def test_plain_models_train_as_before_with_or_without_subjects():
         seed_everything(3)
         model = create_model("ststnet")
         history = fit_model(model, np.resize(x[:, :, :28, :28], (16, 3, 28, 28)), y, cfg, seed=3, subjects=s)
-        assert history.identity_loss == [] and history.identity_subjects == ()
+        assert all(p == {} for p in history.parts) and "identity_subjects" not in history.extra
         out.append(model.state_dict())
     assert all(torch.equal(a, b) for a, b in zip(out[0].values(), out[1].values()))
 
@@ -107,13 +109,18 @@ def test_identity_classes_are_the_folds_training_subjects_never_the_test_subject
     rng = np.random.default_rng(0)
     features = FeatureSet(table["sample_key"], rng.uniform(0, 1, (len(table), 3, 32, 32)).astype(np.float32))
     cfg = TrainConfig(epochs=2, batch_size=16, schedule=schedule, patience=2, progress=False)
-    fp = TorchFitPredict("mier_cvt_id", TINY, cfg, features)
+    from merkit.training.config import FeatureConfig
+    from merkit.training.methods.base import NoOptions
+
+    fp = get_method("supervised")("mier_cvt_id", TINY, NoOptions(), cfg, FeatureConfig(), progress=False)
+    fp.inputs = features
     task = _task(table, "casme2/sub01")
     probs = fp(table, task)
     assert probs.shape == (len(task.test_idx), 3)
     history = fp.histories[-1][2]
     subjects = table["subject_key"].to_numpy()
     rows = np.concatenate([task.fit_idx, task.val_idx]) if schedule == "fixed" else task.fit_idx
-    assert history.identity_subjects == tuple(sorted(set(subjects[rows])))
-    assert "casme2/sub01" not in history.identity_subjects
-    assert len(history.identity_subjects) == len(set(subjects[rows])) >= 2
+    identity_subjects = history.extra["identity_subjects"]
+    assert identity_subjects == tuple(sorted(set(subjects[rows])))
+    assert "casme2/sub01" not in identity_subjects
+    assert len(identity_subjects) == len(set(subjects[rows])) >= 2

@@ -42,7 +42,7 @@ def test_merkit_train_end_to_end(tmp_path, feature_file, capsys):
 
 def test_shuffled_labels_score_near_chance(tmp_path, feature_file):
     raw = {"data": {"source": "npz", "features_file": str(feature_file), "shuffle_labels": True},
-           "model": {"name": "biwoof_svm", "options": {"C": [1.0]}},
+           "model": {"name": "biwoof_svm"}, "method": {"options": {"C": [1.0]}},
            "run": {"out_dir": str(tmp_path / "shuffled"), "seeds": [0], "bootstrap": 0}}
     honest = run_experiment(config_from_dict(raw))
     raw["data"]["shuffle_labels"] = False

@@ -21,7 +21,7 @@ class Oracle:
         self.params = params or {}
         self.seen = seen if seen is not None else []
 
-    def with_params(self, **params):
+    def with_train(self, **params):
         return Oracle(self.good_lr, params, self.seen)
 
     def __call__(self, table, task):
@@ -89,6 +89,6 @@ def test_inner_jobs_run_through_a_process_pool():
     assert params["lr"] == 0.1 and scores[0] == pytest.approx(1.0) and scores[1] < 1.0
 
 
-def test_a_method_without_with_params_is_refused():
-    with pytest.raises(ConfigError, match="with_params"):
+def test_a_method_without_with_train_is_refused():
+    with pytest.raises(ConfigError, match="with_train"):
         GridSearchFitPredict(lambda table, task: None, GridSpec())

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from merkit._names import unknown_name
-from merkit.errors import ProtocolError
+from merkit.errors import ProtocolError, UnknownNameError
 
 __all__ = ["LabelSet", "get_label_set", "list_label_sets", "normalise_emotion"]
 
@@ -111,9 +111,16 @@ def list_label_sets() -> list[str]:
     return sorted(_load())
 
 
+#: Label sets renamed so that names say what they are: old name -> new name.
+RENAMED_LABEL_SETS = {"p002_3": "megc3_with_mmew"}
+
+
 def get_label_set(name: str) -> LabelSet:
     """Return the packaged label set ``name`` (``megc3``, ``casme2_5``, ``samm_5``)."""
     sets = _load()
+    if name in RENAMED_LABEL_SETS:
+        raise UnknownNameError(f"label set {name!r} was renamed {RENAMED_LABEL_SETS[name]!r}; "
+                               f"write protocol.label_set = {RENAMED_LABEL_SETS[name]!r}.")
     if name not in sets:
         raise unknown_name("label set", name, sets)
     return sets[name]

@@ -4,7 +4,17 @@ Importing this package registers every model; use :func:`create_model` and
 :func:`list_models` rather than the classes directly.
 """
 
-from merkit.models._registry import INPUT_KINDS, ModelInfo, count_macs, create_model, list_models, model_info, register_model
+from merkit.models._registry import (
+    INPUT_KINDS,
+    ModelInfo,
+    count_macs,
+    create_model,
+    list_models,
+    model_class,
+    model_defaults,
+    model_info,
+    register_model,
+)
 from merkit.models.mier_cvt import MiERCvT
 from merkit.models.mobilevit_me import MobileViTME
 from merkit.models.mol import MOL
@@ -26,6 +36,8 @@ __all__ = [
     "count_macs",
     "create_model",
     "list_models",
+    "model_class",
+    "model_defaults",
     "model_info",
     "register_model",
 ]

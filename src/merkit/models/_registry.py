@@ -34,6 +34,8 @@ __all__ = [
     "create_model",
     "list_models",
     "model_info",
+    "model_class",
+    "model_defaults",
     "count_macs",
 ]
 
@@ -47,7 +49,7 @@ INPUT_KINDS: dict[str, str] = {
     "rgb_apex": "the apex frame as RGB, scaled to [0, 1]",
     "gray_clip": "T aligned gray frames of one clip as channels (B, T, H, W), grey level / 255 - 0.5 (MOL)",
     "gray_apex_masked": "the aligned apex frame as grey levels scaled to [0, 1], eye regions set to 0",
-    "seed002_flow_then_face": "seed 002 two phases: onset->apex flow images (3, H, W) in [0, 1], then the aligned "
+    "flow_image_then_masked_face": "seed 002 two phases: onset->apex flow images (3, H, W) in [0, 1], then the aligned "
     "gray apex face (1, H, W) in [0, 1] with eyes and non-face masked to 0",
 }
 
@@ -90,6 +92,29 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
         return _MODELS[name](**overrides)
     except TypeError as exc:
         raise ConfigError(f"model {name!r}: bad option(s) {sorted(overrides)!r} ({exc}).") from None
+
+
+def model_class(name: str) -> type[nn.Module]:
+    """The class a registered entry point builds (its return annotation), without building it.
+
+    Raises:
+        UnknownNameError: for an unknown name.
+        ConfigError: when the entry point has no class return annotation.
+    """
+    import typing
+
+    if name not in _MODELS:
+        raise unknown_name("model", name, _MODELS, hint="See merkit.models.list_models() or `merkit models`.")
+    cls = typing.get_type_hints(_MODELS[name]).get("return")
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ConfigError(f"model entry point {name!r} must be annotated with the nn.Module class it returns.")
+    return cls
+
+
+def model_defaults(name: str) -> dict[str, str]:
+    """``{"method": ..., "inputs": ...}``: the class-level training method and input kind of model ``name``."""
+    cls = model_class(name)
+    return {"method": getattr(cls, "default_method", "supervised"), "inputs": getattr(cls, "default_inputs", "")}
 
 
 @dataclass(frozen=True)

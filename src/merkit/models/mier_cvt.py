@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -282,6 +282,11 @@ class MiERCvT(nn.Module):
     Shape:
         x: ``(B, in_chans, 224, 224)`` float32 -> logits ``(B, num_classes)``.
     """
+
+    #: How this model is trained by default (``merkit.training.methods``) and what it reads, readable
+    #: without building it (``merkit.models.model_defaults``).
+    default_method: ClassVar[str] = "supervised"
+    default_inputs: ClassVar[str] = "flow_uv_strain"
 
     def __init__(
         self,

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -92,6 +92,11 @@ class MobileViTME(nn.Module):
         >>> model(torch.zeros(2, 1, 64, 64)).shape
         torch.Size([2, 3])
     """
+
+    #: How this model is trained by default (``merkit.training.methods``) and what it reads, readable
+    #: without building it (``merkit.models.model_defaults``).
+    default_method: ClassVar[str] = "macro_transfer"
+    default_inputs: ClassVar[str] = "gray_apex_masked"
 
     def __init__(
         self,

@@ -22,7 +22,7 @@ logits; :meth:`MOL.forward_joint` returns logits, flows and landmarks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -75,6 +75,11 @@ class MOL(nn.Module):
         x: ``(B, T, H, W)`` float32 gray frames (the frames are the channels), H = W = ``img_size``
         -> logits ``(B, num_classes)``.
     """
+
+    #: How this model is trained by default (``merkit.training.methods``) and what it reads, readable
+    #: without building it (``merkit.models.model_defaults``).
+    default_method: ClassVar[str] = "multitask_clips"
+    default_inputs: ClassVar[str] = "gray_clip"
 
     def __init__(
         self,

@@ -14,7 +14,7 @@ default; reconstructed, architectures.md section 6.4 [I]).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -49,6 +49,11 @@ class OffApexNet(nn.Module):
         x: ``(B, 2, 28, 28)`` float32, channels (u, v) each min-max scaled to [0, 1]
         -> logits ``(B, num_classes)``.
     """
+
+    #: How this model is trained by default (``merkit.training.methods``) and what it reads, readable
+    #: without building it (``merkit.models.model_defaults``).
+    default_method: ClassVar[str] = "supervised"
+    default_inputs: ClassVar[str] = "flow_uv"
 
     def __init__(
         self,

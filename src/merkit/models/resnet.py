@@ -13,7 +13,7 @@ inputs of 64x64 or less (as in CIFAR ResNets).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -38,6 +38,11 @@ class ApexResNet(nn.Module):
     Shape:
         x: ``(B, 3, 112, 112)`` float32 RGB in [0, 1] -> logits ``(B, num_classes)``.
     """
+
+    #: How this model is trained by default (``merkit.training.methods``) and what it reads, readable
+    #: without building it (``merkit.models.model_defaults``).
+    default_method: ClassVar[str] = "supervised"
+    default_inputs: ClassVar[str] = "rgb_apex"
 
     def __init__(
         self,

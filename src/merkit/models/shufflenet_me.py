@@ -53,7 +53,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -114,7 +114,7 @@ class ShuffleNetME(nn.Module):
         vit_fuse_groups: fusion groups of (vit_pre, vit_post).
         vit_local, vit_fuse, vit_proj: block options (:class:`~merkit.models.layers.LiteViTBlock`).
         drop_rate: dropout before the classifier.
-        inputs: the input kind in ``default_cfg``: ``seed002_flow_then_face`` (flow images in
+        inputs: the input kind in ``default_cfg``: ``flow_image_then_masked_face`` (flow images in
             pre-training, the masked gray face in fine-tuning; :mod:`merkit.training.two_phase`).
 
     Shape:
@@ -125,6 +125,11 @@ class ShuffleNetME(nn.Module):
         >>> ShuffleNetME(attention="vit")(torch.zeros(2, 1, 64, 64)).shape
         torch.Size([2, 3])
     """
+
+    #: How this model is trained by default (``merkit.training.methods``) and what it reads, readable
+    #: without building it (``merkit.models.model_defaults``).
+    default_method: ClassVar[str] = "flow_pretrain_finetune"
+    default_inputs: ClassVar[str] = "flow_image_then_masked_face"
 
     num_features = 1024
 
@@ -149,7 +154,7 @@ class ShuffleNetME(nn.Module):
         vit_fuse: str = "dw_grouped",
         vit_proj: str = "linear",
         drop_rate: float = 0.5,
-        inputs: str = "seed002_flow_then_face",
+        inputs: str = "flow_image_then_masked_face",
     ) -> None:
         super().__init__()
         from torchvision.models import shufflenet_v2_x1_0

@@ -14,7 +14,7 @@ only and flow + strain are compared with everything else held fixed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -44,6 +44,11 @@ class STSTNet(nn.Module):
         x: ``(B, C, 28, 28)`` float32, channels (u, v, strain) (or (u, v)) each min-max scaled to [0, 1]
         -> logits ``(B, num_classes)``.
     """
+
+    #: How this model is trained by default (``merkit.training.methods``) and what it reads, readable
+    #: without building it (``merkit.models.model_defaults``).
+    default_method: ClassVar[str] = "supervised"
+    default_inputs: ClassVar[str] = "flow_uv_strain"
 
     def __init__(
         self,

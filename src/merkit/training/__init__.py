@@ -1,4 +1,4 @@
-"""Training layer: configuration, features, trainer, SVM baselines, executors, experiments, demo."""
+"""Training layer: configuration, features, the training loop, registered methods, executors, experiments, demo."""
 
 from merkit.training.config import (
     DataConfig,
@@ -15,8 +15,8 @@ from merkit.training.config import (
 from merkit.training.executor import ProcessPoolFoldExecutor
 from merkit.training.experiment import ExperimentResult, run_experiment
 from merkit.training.features import FeatureSet, SampleFeatureProvider
-from merkit.training.methods import SVMFitPredict, TorchFitPredict
-from merkit.training.trainer import fit_model, predict_proba
+from merkit.training.loop import TrainHistory, predict_proba, train_loop
+from merkit.training.methods import Method, create_method, get_method, list_methods, register_method
 
 __all__ = [
     "DataConfig",
@@ -28,14 +28,18 @@ __all__ = [
     "ProcessPoolFoldExecutor",
     "ProtocolConfig",
     "RunConfig",
-    "SVMFitPredict",
+    "Method",
     "SampleFeatureProvider",
-    "TorchFitPredict",
     "TrainConfig",
+    "TrainHistory",
     "apply_overrides",
     "config_from_dict",
-    "fit_model",
+    "create_method",
+    "get_method",
+    "list_methods",
     "load_config",
     "predict_proba",
+    "register_method",
     "run_experiment",
+    "train_loop",
 ]

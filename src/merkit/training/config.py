@@ -1,12 +1,14 @@
 """Experiment configuration: frozen dataclasses per concern, loaded from one TOML or YAML file.
 
-An experiment file has up to six sections, each a :class:`dataclass` with its
+An experiment file has up to eight sections, each a :class:`dataclass` with its
 defaults in code (no inheritance between files)::
 
     [data]      where the samples come from (synthetic or dataset roots)
     [features]  how per-sample inputs are computed (flow method, size, descriptor)
     [model]     which model or classic baseline, with constructor options
+    [method]    how it is trained (default: the model's own method) and that method's options
     [train]     optimiser, schedule, loss weighting, augmentation, device
+    [grid]      optional nested grid search over batch size, lr and epochs (training subjects only)
     [protocol]  evaluation protocol, label set, validation fraction
     [run]       seeds, output folder, fold executor
 
@@ -37,6 +39,8 @@ __all__ = [
     "TrainConfig",
     "ProtocolConfig",
     "RunConfig",
+    "MethodConfig",
+    "GridConfig",
     "ExperimentConfig",
     "load_config",
     "config_from_dict",
@@ -46,6 +50,17 @@ __all__ = [
 
 #: Classic baselines run by the engine besides the registered torch models: name -> descriptor.
 SVM_METHODS = {"lbptop_svm": "lbptop", "biwoof_svm": "biwoof"}
+
+#: Sections of the removed ``merkit transfer`` files, with how to rewrite each for ``merkit train``.
+_REMOVED_SECTIONS = {
+    "transfer": "[transfer] model -> [model] name, model_options -> [model] options, and its other keys "
+                "(transfer, scope, unfreeze, unfreeze_every, head, svc_C, macro_val_fraction) -> "
+                "[method] name = \"macro_transfer\" with those keys in [method] options",
+    "micro": "[micro] (phase 2) -> [train] (same keys: epochs, batch_size, lr, optimizer, ...)",
+    "macro": "[macro] (phase 1) -> [method] options.macro = { ... } (same keys)",
+    "gray_apex": "[gray_apex] size/eye_margin -> [method] options.size / eye_margin; workers/cache_dir -> [features]",
+    "macro_data": "[macro_data] -> [method] options.macro_data = { ... } (same keys)",
+}
 
 
 def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
@@ -162,8 +177,17 @@ class TrainConfig:
             UF1; validation subjects are training subjects, never the test subject, unless the
             run is ``select_on_test``).
         patience: early stopping: epochs without improvement before stopping.
+        steps: optimiser steps (0: ``epochs`` passes over the training items; MOL counts steps).
+        eval_every: with ``steps``, evaluate validation every this many steps (0: after every pass).
+        optimizer: ``"adamw"`` (decoupled weight decay), ``"adam"`` or ``"sgd"``.
+        momentum: SGD momentum.
+        lr_schedule: ``"constant"`` or ``"plateau"`` (halve the lr when the epoch's training loss has
+            not improved for ``plateau_patience`` epochs).
+        plateau_patience: see ``lr_schedule``.
         imbalance: ``"weighted_loss"`` (cross-entropy weighted by inverse class frequency),
-            ``"balanced_sampler"`` (sample each class equally often) or ``"none"``.
+            ``"balanced_sampler"`` (sample each class equally often, with replacement),
+            ``"equal_per_class"`` (each epoch takes the smallest class count from every class, no
+            repeats) or ``"none"``.
         augment: flow-aware augmentation on training batches.
         flip_p: probability of a horizontal flip (u is negated, see ``augment.py``).
         max_shift: largest random translation, as a fraction of the side.
@@ -180,6 +204,12 @@ class TrainConfig:
     weight_decay: float = 1e-2
     schedule: str = "fixed"
     patience: int = 10
+    steps: int = 0
+    eval_every: int = 0
+    optimizer: str = "adamw"
+    momentum: float = 0.9
+    lr_schedule: str = "constant"
+    plateau_patience: int = 5
     imbalance: str = "weighted_loss"
     augment: bool = True
     flip_p: float = 0.5
@@ -193,13 +223,61 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "lr", "patience"):
             _positive(f"train.{key}", getattr(self, key))
-        for key in ("weight_decay", "max_shift", "max_rotation", "threads"):
+        for key in ("weight_decay", "max_shift", "max_rotation", "threads", "steps", "eval_every", "momentum"):
             _positive(f"train.{key}", getattr(self, key), allow_zero=True)
+        _positive("train.plateau_patience", self.plateau_patience)
+        _choice("train.optimizer", self.optimizer, ("adamw", "adam", "sgd"))
+        _choice("train.lr_schedule", self.lr_schedule, ("constant", "plateau"))
         if not 0.0 <= self.flip_p <= 1.0:
             raise ConfigError(f"train.flip_p must be in [0, 1]; got {self.flip_p!r}.")
         _choice("train.schedule", self.schedule, ("fixed", "early_stopping"))
-        _choice("train.imbalance", self.imbalance, ("weighted_loss", "balanced_sampler", "none"))
+        _choice("train.imbalance", self.imbalance, ("weighted_loss", "balanced_sampler", "equal_per_class", "none"))
         _choice("train.device", self.device, ("auto", "cpu", "cuda"))
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """How the model is trained (``merkit.training.methods``; docs/training.md lists each method's options).
+
+    Attributes:
+        name: a registered method (``supervised``, ``descriptor_svm``, ``multitask_clips``,
+            ``flow_pretrain_finetune``, ``macro_transfer``); "" uses the model's default method.
+        options: that method's typed options (unknown keys are errors naming the valid ones).
+    """
+
+    name: str = ""
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """Nested grid search over ``[train]`` batch size, learning rate and epochs (merkit.training.grid_search).
+
+    For every outer fold the candidates are compared on inner folds made of that fold's training
+    subjects only; the best is retrained on all training subjects. Works with every torch method.
+
+    Attributes:
+        enabled: run the search (False: use ``[train]`` as it is).
+        batch_size, lr, epochs: candidate values.
+        inner_folds: subject groups of the inner split.
+    """
+
+    enabled: bool = False
+    batch_size: tuple = (32, 64)
+    lr: tuple = (0.001, 0.007)
+    epochs: tuple = (10, 30)
+    inner_folds: int = 3
+
+    def spec(self):
+        """The :class:`~merkit.training.grid_search.GridSpec` of these settings."""
+        from merkit.training.grid_search import GridSpec
+
+        return GridSpec(batch_size=tuple(self.batch_size), lr=tuple(self.lr), epochs=tuple(self.epochs),
+                        inner_folds=self.inner_folds)
+
+    def __post_init__(self) -> None:
+        if self.enabled:
+            self.spec()  # validates the candidates
 
 
 @dataclass(frozen=True)
@@ -260,7 +338,9 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    grid: GridConfig = field(default_factory=GridConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -282,8 +362,8 @@ _SECTIONS = {f.name: f.type for f in dataclasses.fields(ExperimentConfig)}
 
 def _section_class(name: str) -> type:
     return {
-        "data": DataConfig, "features": FeatureConfig, "model": ModelConfig,
-        "train": TrainConfig, "protocol": ProtocolConfig, "run": RunConfig,
+        "data": DataConfig, "features": FeatureConfig, "model": ModelConfig, "method": MethodConfig,
+        "train": TrainConfig, "grid": GridConfig, "protocol": ProtocolConfig, "run": RunConfig,
     }[name]
 
 
@@ -323,6 +403,11 @@ def config_from_dict(raw: dict, source: str = "config") -> ExperimentConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections; got {type(raw).__name__}.")
     sections = {}
+    removed = [name for name in raw if name in _REMOVED_SECTIONS]
+    if removed:
+        steps = "; ".join(_REMOVED_SECTIONS[name] for name in removed)
+        raise ConfigError(f"{source}: sections {removed!r} belong to the removed `merkit transfer` file format. "
+                          f"Rewrite it as a `merkit train` file: {steps}. See configs/mobilevit_transfer_synthme.toml.")
     for name, content in raw.items():
         if name not in _SECTIONS:
             raise _unknown(f"section in {source}:", name, list(_SECTIONS))

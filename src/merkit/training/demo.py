@@ -74,7 +74,8 @@ def demo_configs(out_dir: Path, preset: str = "small", seeds: tuple[int, ...] = 
         },
         "Bi-WOOF + SVM": {
             **common,
-            "model": {"name": "biwoof_svm", "options": {"C": [0.1, 1.0, 10.0], "kernel": "linear"}},
+            "model": {"name": "biwoof_svm"},
+            "method": {"name": "descriptor_svm", "options": {"C": [0.1, 1.0, 10.0], "kernel": "linear"}},
             "train": {"progress": progress},
             "run": {"seeds": list(seeds), "out_dir": str(out_dir / "runs" / "biwoof_svm"),
                     "method_name": "Bi-WOOF + SVM"},

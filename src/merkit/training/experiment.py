@@ -3,7 +3,8 @@
 :func:`run_experiment` is what ``merkit train`` calls:
 
 1. build the sample table (:func:`load_table`): SynthME, licensed datasets or a feature file;
-2. compute the model's inputs once (:mod:`merkit.training.features`);
+2. build the configured method (:mod:`merkit.training.methods`) and compute its
+   inputs once (``method.prepare``);
 3. run the protocol's folds for every seed through the chosen executor
    (``merkit.evaluation.runner.run_protocol``: per-fold predictions,
    resumable run directory, metrics, report); with ``data.shuffle_labels``
@@ -16,7 +17,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +30,10 @@ from merkit.evaluation.bootstrap import bootstrap_ci
 from merkit.evaluation.protocols import create_protocol
 from merkit.evaluation.rundir import RunDirectory
 from merkit.evaluation.runner import InProcessExecutor, run_protocol
-from merkit.training.config import SVM_METHODS, DataConfig, ExperimentConfig
-from merkit.training.features import FeatureSet, SampleFeatureProvider
+from merkit.training.config import DataConfig, ExperimentConfig
+from merkit.training.features import FeatureSet
 
-__all__ = ["ExperimentResult", "run_experiment", "load_table", "load_feature_file", "feature_kind", "build_fit_predict",
-           "METHOD_MODULES", "method_module"]
+__all__ = ["ExperimentResult", "run_experiment", "load_table", "load_feature_file", "feature_kind", "build_method"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ class ExperimentResult:
 
     Attributes:
         run_dir: the run directory.
-        metrics: the ``metrics.json`` content.
+        metrics: the ``metrics.json`` content (pooled, per dataset, per fold, per seed).
         bootstrap: the ``bootstrap.json`` content (None without bootstrap).
     """
 
@@ -53,16 +52,45 @@ class ExperimentResult:
     metrics: dict
     bootstrap: dict | None
 
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy predictions: one row per sample x seed (``sample_key``, ``subject_key``, ``dataset``,
+        ``fold``, ``seed``, ``true_label``, ``pred_label``, ``prob_<class>``, ``select_on_test``)."""
+        return RunDirectory(self.run_dir).read_predictions().reset_index(drop=True)
 
-def feature_kind(model_name: str, options: dict | None = None) -> str:
-    """The feature kind a model or SVM baseline reads (``options["inputs"]`` when the model takes that option)."""
-    if model_name in SVM_METHODS:
-        return SVM_METHODS[model_name]
+    def metrics_frame(self, by: str = "fold") -> pd.DataFrame:
+        """Tidy metrics: one row per seed x group, ``by`` = ``"fold"``, ``"dataset"`` or ``"seed"`` (pooled).
+
+        Columns: ``seed``, ``fold``/``dataset`` (absent for ``"seed"``), ``n``, ``uf1``, ``uar``,
+        ``accuracy``, ``weighted_f1``.
+        """
+        keys = {"fold": "per_fold", "dataset": "per_dataset"}
+        if by not in (*keys, "seed"):
+            raise ConfigError(f"metrics_frame(by=...) must be 'fold', 'dataset' or 'seed'; got {by!r}.")
+        rows = []
+        for seed, part in self.metrics["per_seed"].items():
+            groups = {None: part["pooled"]} if by == "seed" else part[keys[by]]
+            for group, report in groups.items():
+                row = {"seed": int(seed)}
+                if group is not None:
+                    row[by] = group
+                row.update({k: report.get(k) for k in ("n", "uf1", "uar", "accuracy", "weighted_f1")})
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def feature_kind(model_name: str, options: dict | None = None, method: str = "") -> str:
+    """The input kind a model (or descriptor baseline) reads under its method, without building the model."""
+    from merkit.training.methods import method_name_for
+    from merkit.training.methods.descriptor_svm import DESCRIPTOR_BASELINES
+
+    if model_name in DESCRIPTOR_BASELINES:
+        return DESCRIPTOR_BASELINES[model_name]
     if options and options.get("inputs"):  # e.g. MiER-CvT's Table 5 input rows
         return str(options["inputs"])
-    from merkit.models import create_model
+    from merkit.models import model_defaults
 
-    return create_model(model_name).default_cfg["inputs"]
+    method_name_for(model_name, method)  # fails early on an unknown model
+    return model_defaults(model_name)["inputs"]
 
 
 def load_feature_file(path: str | Path) -> tuple[pd.DataFrame, dict[str, FeatureSet]]:
@@ -133,35 +161,24 @@ def load_table(cfg: DataConfig, workers: int = 1) -> tuple[pd.DataFrame, dict[st
     return pd.concat(tables, ignore_index=True), None
 
 
-#: Input kinds whose method prepares its own data and fit-predict: kind -> module with
-#: ``build_features(cfg, prepared_table)`` and ``build_fit_predict(cfg, features)``.
-METHOD_MODULES = {"gray_clip": "merkit.training.mol", "seed002_flow_then_face": "merkit.training.two_phase"}
+def _executor(cfg: ExperimentConfig):
+    if cfg.run.executor == "process":
+        from merkit.training.executor import ProcessPoolFoldExecutor
+
+        return ProcessPoolFoldExecutor(cfg.run.workers, threads=max(1, cfg.train.threads or 1))
+    return InProcessExecutor()
 
 
-def method_module(kind: str):
-    """The module of :data:`METHOD_MODULES` serving ``kind``, or None (the engine's own features)."""
-    import importlib
+def build_method(cfg: ExperimentConfig, prepared: pd.DataFrame, features: FeatureSet | None = None):
+    """The configured method of ``cfg`` with its inputs for ``prepared`` computed (or ``features`` given)."""
+    from merkit.training.methods import create_method
 
-    name = METHOD_MODULES.get(kind)
-    return None if name is None else importlib.import_module(name)
-
-
-def build_fit_predict(cfg: ExperimentConfig, features: FeatureSet):
-    """The picklable fit-predict callable for ``cfg.model``."""
-    from merkit.training.methods import SVMFitPredict, TorchFitPredict
-
-    if cfg.model.name not in SVM_METHODS:
-        module = method_module(feature_kind(cfg.model.name, cfg.model.options))
-        if module is not None:
-            return module.build_fit_predict(cfg, features)
-    if cfg.model.name in SVM_METHODS:
-        unknown = sorted(set(cfg.model.options) - {"C", "kernel"})
-        if unknown:
-            raise ConfigError(f"model.options {unknown!r} are not SVM options; valid: ['C', 'kernel'].")
-        c = cfg.model.options.get("C", (0.1, 1.0, 10.0))
-        c = tuple(c) if isinstance(c, (list, tuple)) else (c,)
-        return SVMFitPredict(features, C=c, kernel=cfg.model.options.get("kernel", "linear"))
-    return TorchFitPredict(cfg.model.name, cfg.model.options, cfg.train, features)
+    method = create_method(cfg)
+    if features is not None:
+        method.inputs = features
+    else:
+        method.prepare(prepared, tuple(cfg.run.seeds))
+    return method
 
 
 def run_experiment(
@@ -169,9 +186,8 @@ def run_experiment(
     table: pd.DataFrame | None = None,
     features: FeatureSet | None = None,
 ) -> ExperimentResult:
-    """Run ``cfg`` end to end (module docstring); ``table``/``features`` skip steps 1 and 3."""
-    kind = feature_kind(cfg.model.name, cfg.model.options)
-    progress = cfg.train.progress
+    """Run ``cfg`` end to end (module docstring); ``table``/``features`` skip steps 1 and 2."""
+    kind = feature_kind(cfg.model.name, cfg.model.options, cfg.method.name)
     if table is None:
         table, loaded = load_table(cfg.data, cfg.features.workers)
         if loaded is not None:
@@ -183,21 +199,16 @@ def run_experiment(
             features = loaded[kind]
     protocol = create_protocol(cfg.protocol.name, label_set=cfg.protocol.label_set, **cfg.protocol.options)
     prepared = protocol.prepare(table)
-    if features is None and method_module(kind) is not None:
-        features = method_module(kind).build_features(cfg, prepared)
-    if features is None:
-        features = SampleFeatureProvider(cfg.features, progress=cfg.train.progress)(prepared, kind)
+    progress = cfg.train.progress
     if cfg.run.executor == "process":
         # per-epoch bars from parallel workers interleave; the runner shows one bar over folds
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, progress=False))
-    fit_predict = build_fit_predict(cfg, features)
-    if cfg.run.executor == "process":
-        from merkit.training.executor import ProcessPoolFoldExecutor
+    method = build_method(cfg, prepared, features)
+    fit_predict = method
+    if cfg.grid.enabled:
+        from merkit.training.grid_search import GridSearchFitPredict
 
-        executor = ProcessPoolFoldExecutor(cfg.run.workers, threads=max(1, cfg.train.threads or 1))
-    else:
-        executor = InProcessExecutor()
-    method = cfg.run.method_name or cfg.model.name
+        fit_predict = GridSearchFitPredict(method, cfg.grid.spec())
     from merkit import __version__
 
     metrics = run_protocol(
@@ -206,11 +217,11 @@ def run_experiment(
         fit_predict,
         cfg.run.out_dir,
         seeds=cfg.run.seeds,
-        config={"experiment": cfg.to_dict(), "merkit_version": __version__},
+        config={"experiment": cfg.to_dict(), "merkit_version": __version__, "method": method.name},
         select_on_test=cfg.protocol.select_on_test,
         val_fraction=cfg.protocol.val_fraction,
-        executor=executor,
-        method_name=method,
+        executor=_executor(cfg),
+        method_name=cfg.run.method_name or cfg.model.name,
         progress=cfg.run.executor == "process" and progress,
         label_shuffle_seed=cfg.data.synth_seed if cfg.data.shuffle_labels else None,
     )
@@ -220,4 +231,3 @@ def run_experiment(
         ci = bootstrap_ci(predictions, protocol.classes, n_boot=cfg.run.bootstrap)
         write_json(Path(cfg.run.out_dir) / "bootstrap.json", ci)
     return ExperimentResult(Path(cfg.run.out_dir), metrics, ci)
-

@@ -18,9 +18,9 @@ runner's ``map(fn, tasks)`` interface (default: in this process; pass
 when the outer folds run in-process). Inner runs use a fixed schedule: the
 number of epochs is itself searched.
 
-The method being searched is any fit-predict callable with a
-``with_params(batch_size=..., lr=..., epochs=...)`` method returning the
-same method with those settings (:class:`~merkit.training.transfer_fold.TransferFitPredict`).
+The method being searched is any registered method
+(:class:`~merkit.training.methods.base.Method`): ``with_train(batch_size=...,
+lr=..., epochs=...)`` returns the same method with those ``[train]`` settings.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class _InnerJob:
 
 
 def _uf1(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> float:
-    from merkit.training.trainer import macro_f1
+    from merkit.training.loop import macro_f1
 
     return macro_f1(y_true, y_pred, k)
 
@@ -118,14 +118,14 @@ class GridSearchFitPredict:
     """A fit-predict callable that grid-searches its method inside each fold's training subjects.
 
     Args:
-        method: the searched method (has ``with_params``).
+        method: the searched method (has ``with_train``).
         grid: candidates and inner split.
         executor: runs the inner jobs (default: in-process).
     """
 
     def __init__(self, method, grid: GridSpec, executor=None) -> None:
-        if not hasattr(method, "with_params"):
-            raise ConfigError(f"{type(method).__name__} cannot be grid-searched: it has no with_params().")
+        if not hasattr(method, "with_train"):
+            raise ConfigError(f"{type(method).__name__} cannot be grid-searched: it has no with_train().")
         self.method = method
         self.grid = grid
         self.executor = executor
@@ -133,7 +133,7 @@ class GridSearchFitPredict:
 
     def search(self, table: pd.DataFrame, task: FoldTask) -> tuple[dict, list[float]]:
         """Choose the candidate for ``task`` from its training subjects only; returns (params, inner UF1s)."""
-        from merkit.training.methods import encode_labels
+        from merkit.training.methods.base import encode_labels
 
         train_idx = np.sort(np.concatenate([task.fit_idx, task.val_idx])) if not task.select_on_test else task.fit_idx
         inner = inner_subject_folds(table, train_idx, self.grid.inner_folds)
@@ -141,7 +141,7 @@ class GridSearchFitPredict:
         tasks = [(c, FoldTask(fold=f, seed=task.seed, fit_idx=f.train_idx, val_idx=f.train_idx[:0],
                               classes=task.classes))
                  for c in range(len(candidates)) for f in inner]
-        job = _InnerJob(table, [self.method.with_params(**p) for p in candidates])
+        job = _InnerJob(table, [self.method.with_train(**p) for p in candidates])
         executor = self.executor or InProcessExecutor()
         preds: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {c: [] for c in range(len(candidates))}
         for c, idx, probs in executor.map(job, tasks):
@@ -160,4 +160,4 @@ class GridSearchFitPredict:
     def __call__(self, table: pd.DataFrame, task: FoldTask) -> np.ndarray:
         params, scores = self.search(table, task)
         self.choices.append((task.seed, task.fold.name, params, scores))
-        return self.method.with_params(**params)(table, task)
+        return self.method.with_train(**params)(table, task)

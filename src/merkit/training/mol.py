@@ -208,7 +208,7 @@ class MOLHistory:
 
 
 def _class_weights(y: np.ndarray, k: int) -> np.ndarray:
-    from merkit.training.trainer import class_weights
+    from merkit.training.loop import class_weights
 
     return class_weights(y, k)
 
@@ -225,7 +225,7 @@ def fit_mol(
     model on its training device; whatever it does to the mode, training resumes in train mode.
     It observes (learning curves); it must not feed anything back into training.
     """
-    from merkit.training.trainer import macro_f1, resolve_device
+    from merkit.training.loop import macro_f1, resolve_device
 
     if train.threads:
         torch.set_num_threads(train.threads)
@@ -334,7 +334,7 @@ class MOLFitPredict:
 
     def __call__(self, table: pd.DataFrame, task: FoldTask) -> np.ndarray:
         from merkit.models import create_model
-        from merkit.training.methods import encode_labels
+        from merkit.training.methods.base import encode_labels
 
         seed = fold_seed(task.seed, task.fold.name)
         keys = table["sample_key"].to_numpy()
@@ -388,7 +388,7 @@ def pretrain_mol(
     """
     from merkit._io import atomic_path
     from merkit.models import create_model
-    from merkit.training.methods import encode_labels
+    from merkit.training.methods.base import encode_labels
 
     videos = prepare_videos(table, method.data_config(int(arch.get("num_frames", 8)), cache_dir), workers)
     model = create_model("mol", num_classes=len(classes), **arch)

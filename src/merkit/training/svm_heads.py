@@ -186,6 +186,7 @@ class EmbeddingSVC:
         self.chosen_C: float | None = None
         self.model = None
         self._single_class: int | None = None
+        self._x_fit = self._y_fit = None
 
     def _make(self, c: float):
         from sklearn.pipeline import make_pipeline
@@ -196,15 +197,21 @@ class EmbeddingSVC:
                                                    random_state=self.seed))
 
     def fit(
-        self, emb: np.ndarray, y: np.ndarray, emb_val: np.ndarray | None = None, y_val: np.ndarray | None = None
+        self, emb: np.ndarray, y: np.ndarray, emb_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+        refit_with_val: bool = True,
     ) -> EmbeddingSVC:
-        """Fit on ``(M, D)`` embeddings and ``(M,)`` labels; choose ``C`` on the validation rows if given."""
+        """Fit on ``(M, D)`` embeddings and ``(M,)`` labels; choose ``C`` on the validation rows if given.
+
+        ``refit_with_val=False`` keeps the validation rows out of the final fit: required when they are
+        the test subject (``select_on_test`` runs), which must never be trained on.
+        """
         emb, y = np.asarray(emb), np.asarray(y)
         if emb.ndim != 2 or len(emb) != len(y):
             raise ShapeError(f"EmbeddingSVC.fit needs emb (M, D) and y (M,); got {emb.shape}, {y.shape}.")
         has_val = emb_val is not None and y_val is not None and len(y_val) > 0
-        x_all = np.concatenate([emb, emb_val]) if has_val else emb
-        y_all = np.concatenate([y, y_val]) if has_val else y
+        x_all = np.concatenate([emb, emb_val]) if has_val and refit_with_val else emb
+        y_all = np.concatenate([y, y_val]) if has_val and refit_with_val else y
+        self._x_fit, self._y_fit = np.asarray(x_all, dtype=np.float64), np.asarray(y_all, dtype=np.int64)
         if len(np.unique(y_all)) < 2:  # nothing to separate: always predict the one class
             self._single_class, self.chosen_C = int(y_all[0]), self.C[0]
             return self
@@ -217,6 +224,23 @@ class EmbeddingSVC:
         self.chosen_C = best
         self.model = self._make(best).fit(x_all, y_all)
         return self
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The fitted SVC as ``(arrays, info)`` without pickle: the rows it was fitted on and its settings.
+
+        libsvm's solution is a deterministic function of the rows, labels, ``C`` and kernel, so
+        :meth:`from_state` refits it exactly (tested) instead of storing solver internals.
+        """
+        if self.chosen_C is None:
+            raise ConfigError("EmbeddingSVC is not fitted; call fit() first.")
+        info = {"C": self.chosen_C, "kernel": self.kernel, "class_weight": self.class_weight, "seed": self.seed}
+        return {"svc_x": self._x_fit, "svc_y": self._y_fit}, info
+
+    @classmethod
+    def from_state(cls, arrays: dict[str, np.ndarray], info: dict) -> EmbeddingSVC:
+        """Rebuild the SVC written by :meth:`state` (refits on the stored rows)."""
+        svc = cls(C=(float(info["C"]),), kernel=info["kernel"], class_weight=info["class_weight"], seed=info["seed"])
+        return svc.fit(np.asarray(arrays["svc_x"]), np.asarray(arrays["svc_y"], dtype=np.int64))
 
     def decision_scores(self, emb: np.ndarray, num_classes: int) -> np.ndarray:
         """``(M, num_classes)`` one-vs-rest decision values; classes unseen in training get -inf."""

@@ -20,7 +20,7 @@ from torch import nn
 from merkit.errors import ConfigError
 from merkit.evaluation.runner import FoldTask, fold_seed
 from merkit.training.features import FeatureSet
-from merkit.training.methods import encode_labels
+from merkit.training.methods.base import encode_labels
 from merkit.training.transfer import PhaseConfig, TransferConfig, _scores, fit_phase, unfreeze_plan
 
 __all__ = ["TransferFitPredict"]
@@ -50,6 +50,8 @@ class TransferFitPredict:
     def with_params(self, **changes) -> TransferFitPredict:
         """The same method with phase-2 fields replaced (``batch_size``, ``lr``, ``epochs``: grid candidates)."""
         return TransferFitPredict(self.cfg, self.features, self.transfer_states, dataclasses.replace(self.micro, **changes))
+
+    with_train = with_params
 
     def fit_fold(self, table: pd.DataFrame, task: FoldTask) -> nn.Module:
         """Train phase 2 for ``task`` (training subjects only); returns the model in eval mode."""

@@ -63,7 +63,7 @@ from merkit.evaluation.runner import FoldTask, fold_seed
 from merkit.training.config import ExperimentConfig, TrainConfig
 from merkit.training.seed002_inputs import FLOW_IMAGES, RawInputs, Seed002Inputs, compute_raw_inputs, encode_face, encode_flow, flip_raw
 from merkit.training.svm_heads import HEADS, EmbeddingSVC, extract_embeddings, head_loss, l2_penalty, scores_to_proba
-from merkit.training.trainer import macro_f1, resolve_device
+from merkit.training.loop import macro_f1, resolve_device
 
 __all__ = ["TwoPhaseOptions", "TwoPhaseFitPredict", "PhaseHistory", "train_phase", "balanced_epoch_order",
            "expand_by_flipping", "build_features", "build_fit_predict", "KIND", "BALANCES", "LR_SCHEDULES"]
@@ -325,7 +325,7 @@ def predict_scores(model: nn.Module, x: np.ndarray, batch_size: int = 128) -> np
 
 
 def _labels(table: pd.DataFrame, idx: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
-    from merkit.training.methods import encode_labels
+    from merkit.training.methods.base import encode_labels
 
     return encode_labels(table, idx, classes)
 

@@ -1,0 +1,111 @@
+"""Training methods, registered by name as timm registers models.
+
+:func:`register_method` adds a :class:`~merkit.training.methods.base.Method`
+subclass under a name; :func:`create_method` builds the method of an
+experiment config (``[method] name``, else the model's class-level
+``default_method``, :func:`merkit.models.model_defaults`); :func:`list_methods`
+names them all. ``docs/training.md`` describes each method and its options.
+
+=========================  ==========================================================
+``supervised``             a network on precomputed inputs, cross-entropy (+ identity-adversarial)
+``descriptor_svm``         LBP-TOP / Bi-WOOF + SVM
+``multitask_clips``        MOL: raw clips, recognition + optical-flow + landmark heads
+``flow_pretrain_finetune`` flow-image pre-training, masked-face fine-tuning, SVM head (seed 002)
+``macro_transfer``         macro-expression pre-training, progressive unfreezing (seed 003)
+=========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from merkit._names import unknown_name
+from merkit.errors import ConfigError
+
+__all__ = ["register_method", "list_methods", "get_method", "method_name_for", "create_method", "method_from_card",
+           "Method", "FittedModel", "encode_labels"]
+
+from merkit.training.methods.base import FittedModel, Method, encode_labels  # noqa: E402
+
+_METHODS: dict[str, type] = {}
+
+
+def register_method(name: str):
+    """Class decorator registering a Method subclass under ``name`` (sets ``cls.name``)."""
+
+    def wrap(cls: type) -> type:
+        if name in _METHODS and _METHODS[name] is not cls:
+            raise ConfigError(f"method {name!r} is registered twice ({_METHODS[name].__module__} and {cls.__module__}).")
+        cls.name = name
+        _METHODS[name] = cls
+        return cls
+
+    return wrap
+
+
+def list_methods() -> list[str]:
+    """Registered method names, sorted."""
+    return sorted(_METHODS)
+
+
+def get_method(name: str) -> type:
+    """The Method class registered as ``name``."""
+    if name not in _METHODS:
+        raise unknown_name("method", name, _METHODS, hint="See merkit.training.methods.list_methods().")
+    return _METHODS[name]
+
+
+def method_name_for(model: str, method: str = "") -> str:
+    """The method that trains ``model``: ``method`` if given, else the model's default."""
+    if method:
+        return method
+    from merkit.training.methods.descriptor_svm import DESCRIPTOR_BASELINES
+
+    if model in DESCRIPTOR_BASELINES:
+        return "descriptor_svm"
+    from merkit.models import model_defaults
+
+    return model_defaults(model)["method"]
+
+
+def create_method(cfg: Any, progress: bool | None = None) -> Any:
+    """The configured method of an :class:`~merkit.training.config.ExperimentConfig`.
+
+    Raises:
+        UnknownNameError: unknown model or method name.
+        ConfigError: a ``[method] options`` key the method does not have, or a value of the wrong type.
+    """
+    from merkit.training.methods.base import build_options
+
+    import dataclasses
+
+    name = method_name_for(cfg.model.name, cfg.method.name)
+    cls = get_method(name)
+    misplaced = sorted(set(cfg.model.options) & {f.name for f in dataclasses.fields(cls.options_class)})
+    if misplaced:
+        moved = ", ".join(f"{k} = {cfg.model.options[k]!r}" for k in misplaced)
+        raise ConfigError(f"model.options {misplaced!r} are options of method {name!r}, not of model "
+                          f"{cfg.model.name!r}: move them to the [method] section, options = {{ {moved} }}.")
+    options = build_options(cls.options_class, cfg.method.options, "method.options")
+    return cls(cfg.model.name, cfg.model.options, options, cfg.train, cfg.features,
+               cfg.train.progress if progress is None else progress)
+
+
+def method_from_card(card: dict, train: Any = None, features: Any = None) -> Any:
+    """Rebuild the Method a model bundle was trained with, from its card (no code is executed)."""
+    from merkit.training.config import config_from_dict
+    from merkit.training.methods.base import build_options
+
+    cls = get_method(card["method"])
+    options = build_options(cls.options_class, card.get("method_options", {}), "card.method_options")
+    if features is None or train is None:
+        parsed = config_from_dict({"features": card.get("features", {}), "train": card.get("train", {})},
+                                  source="model card")
+        features = features or parsed.features
+        train = train or parsed.train
+    return cls(card["model"], card.get("model_options", {}), options, train, features, progress=False)
+
+
+# Importing a method module registers it (one line per module).
+from merkit.training.methods import supervised as _supervised  # noqa: F401,E402
+from merkit.training.methods import descriptor_svm as _descriptor_svm  # noqa: F401,E402

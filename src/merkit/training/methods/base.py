@@ -1,0 +1,211 @@
+"""The method contract: build inputs for a table, fit a fold, predict from inputs, save and restore.
+
+A *method* is how a model is trained and used (supervised cross-entropy,
+descriptor + SVM, MOL's multi-task clips, flow pre-training then
+fine-tuning, macro-expression transfer). Every method is a subclass of
+:class:`Method`, registered by name (:func:`merkit.training.methods.register_method`),
+with one contract::
+
+    method = create_method(cfg)                  # from an ExperimentConfig
+    inputs = method.prepare(table, seeds)        # once per run: features keyed by sample key
+    fitted = method.fit(table, task)             # one fold: trains on training subjects only
+    proba = fitted.predict_proba(inputs.take(keys))   # (M, K) class probabilities
+
+A :class:`FittedModel` also describes itself for a model bundle:
+``state_arrays()`` (named arrays, written as safetensors) and ``state_info()``
+(JSON), and ``Method.restore(arrays, info)`` rebuilds it without executing
+any stored code.
+
+Honesty is in :func:`merkit.training.loop.fit_rows` and in what a method reads:
+``task.val_idx`` for selection, never the labels of ``task.test_idx``.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import difflib
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import pandas as pd
+
+from merkit.errors import ConfigError
+
+__all__ = ["Inputs", "FittedModel", "Method", "MethodJob", "encode_labels", "build_options", "NoOptions"]
+
+
+class Inputs(Protocol):
+    """Per-sample inputs of a method, keyed by sample key (e.g. :class:`~merkit.training.features.FeatureSet`)."""
+
+    def take(self, sample_keys: Sequence[str]) -> Any: ...
+
+
+class FittedModel(Protocol):
+    """A trained model of one method.
+
+    Attributes:
+        classes: class names, the column order of :meth:`predict_proba`.
+    """
+
+    classes: tuple[str, ...]
+
+    def predict_proba(self, inputs: Any) -> np.ndarray:
+        """``(M, K)`` float64 class probabilities of ``inputs`` (rows of the method's :class:`Inputs`)."""
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Named numeric arrays that, with :meth:`state_info`, restore this model."""
+
+    def state_info(self) -> dict:
+        """JSON-serialisable description needed by ``Method.restore``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    """A method without options of its own."""
+
+
+def encode_labels(table: pd.DataFrame, idx: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """Class indices (int64) of ``table.label`` at row positions ``idx``, in ``classes`` order."""
+    lookup = {c: i for i, c in enumerate(classes)}
+    labels = table["label"].to_numpy()[np.asarray(idx, dtype=np.int64)]
+    try:
+        return np.array([lookup[c] for c in labels], dtype=np.int64)
+    except KeyError as exc:
+        raise ConfigError(f"label {exc.args[0]!r} is not one of the protocol classes {list(classes)!r}.") from None
+
+
+def _check_value(key: str, value: Any, annotation: Any) -> Any:
+    names = {"int": int, "float": float, "bool": bool, "str": str, "dict": dict, "tuple": tuple}
+    expected = names.get(annotation, annotation) if isinstance(annotation, str) else annotation
+    if not isinstance(expected, type):
+        return value
+    if expected is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:  # YAML 1.1 reads 1e-3 (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
+    if expected is tuple and isinstance(value, (list, tuple)):
+        return tuple(value)
+    if expected is tuple and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (value,)
+    if expected is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    ok = isinstance(value, expected) and not (expected in (int, float) and isinstance(value, bool))
+    if not ok:
+        raise ConfigError(f"{key} must be of type {expected.__name__}; got {type(value).__name__} {value!r}.")
+    return value
+
+
+def build_options(cls: type, raw: dict | None, where: str) -> Any:
+    """Validate ``raw`` into the frozen dataclass ``cls``: unknown keys and wrong types are ConfigErrors.
+
+    Args:
+        cls: an options dataclass.
+        raw: the ``[method] options`` table.
+        where: the config location for messages, e.g. ``"method.options"``.
+    """
+    raw = dict(raw or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown key {where}.{key}; valid: {sorted(fields)!r}.{hint}")
+        kwargs[key] = _check_value(f"{where}.{key}", value, fields[key].type)
+    return cls(**kwargs)
+
+
+class Method(abc.ABC):
+    """Base of every registered method (module docstring).
+
+    Subclasses set :attr:`options_class` (a frozen dataclass of the ``[method] options``) and
+    implement :meth:`prepare`, :meth:`fit` and :meth:`restore`.
+
+    Args:
+        model: registered model name (or a descriptor-baseline name for ``descriptor_svm``).
+        model_options: the model's constructor options (``num_classes`` is set from the protocol).
+        options: this method's options (an :attr:`options_class` instance).
+        train: the ``[train]`` settings.
+        features: the ``[features]`` settings.
+        progress: show progress bars.
+    """
+
+    name: ClassVar[str] = ""
+    options_class: ClassVar[type] = NoOptions
+
+    def __init__(self, model: str, model_options: dict, options: Any, train: Any, features: Any,
+                 progress: bool = True) -> None:
+        self.model = model
+        self.model_options = dict(model_options)
+        self.options = options
+        self.train = train
+        self.features = features
+        self.progress = progress
+        self.inputs: Inputs | None = None
+        self.histories: list = []  # (seed, fold, history) of fits run in this process
+
+    # -- the contract ------------------------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def input_kind(self) -> str:
+        """The input kind the method computes (:data:`merkit.models.INPUT_KINDS` or a descriptor)."""
+
+    @abc.abstractmethod
+    def prepare(self, table: pd.DataFrame, seeds: Sequence[int] = (0,)) -> Inputs:
+        """Compute the inputs of every row of ``table`` once per run; keep them in ``self.inputs`` and return them."""
+
+    @abc.abstractmethod
+    def fit(self, table: pd.DataFrame, task: Any) -> FittedModel:
+        """Train on ``task``'s training subjects (selection on ``task.val_idx`` only)."""
+
+    @abc.abstractmethod
+    def restore(self, arrays: dict[str, np.ndarray], info: dict) -> FittedModel:
+        """Rebuild a fitted model from :meth:`FittedModel.state_arrays` / ``state_info``."""
+
+    # -- shared ------------------------------------------------------------------------------
+    def with_train(self, **changes: Any) -> Method:
+        """A copy whose ``[train]`` settings have ``changes`` (grid-search candidates)."""
+        clone = type(self)(self.model, self.model_options, self.options,
+                           dataclasses.replace(self.train, **changes), self.features, self.progress)
+        clone.inputs = self.inputs
+        return clone
+
+    def fit_predict(self, table: pd.DataFrame, task: Any) -> np.ndarray:
+        """The runner's callable: fit on ``task`` and return the test rows' probabilities."""
+        if self.inputs is None:
+            raise ConfigError(f"method {self.name!r}: call prepare(table) before fitting.")
+        fitted = self.fit(table, task)
+        return fitted.predict_proba(self.inputs.take(table["sample_key"].to_numpy()[task.test_idx]))
+
+    __call__ = fit_predict
+
+    def card(self) -> dict:
+        """What a model bundle records about this method (JSON)."""
+        return {
+            "method": self.name,
+            "model": self.model,
+            "model_options": self.model_options,
+            "method_options": _plain(dataclasses.asdict(self.options)),
+            "input_kind": self.input_kind,
+        }
+
+
+class MethodJob:
+    """Picklable fit-predict wrapper (kept for executors that expect a plain callable)."""
+
+    def __init__(self, method: Method) -> None:
+        self.method = method
+
+    def __call__(self, table: pd.DataFrame, task: Any) -> np.ndarray:
+        return self.method.fit_predict(table, task)
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj

@@ -1,0 +1,142 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from merkit.errors import ShapeError
+from merkit.evaluation.runner import seed_everything
+from merkit.models import create_model
+from merkit.training.config import TrainConfig
+from merkit.training.loop import (
+    balanced_epoch_order,
+    class_weights,
+    macro_f1,
+    predict_proba,
+    train_loop,
+    validation_scorer,
+)
+from merkit.training.methods.supervised import fit_supervised
+
+from tests.training.conftest import CLASSES, learnable_features
+
+FAST = TrainConfig(epochs=4, batch_size=16, lr=3e-3, progress=False)
+
+
+def _data(n=48, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    table = pd.DataFrame({"label": [CLASSES[i] for i in y]})
+    return learnable_features(table, seed), y
+
+
+def test_same_seed_same_predictions_on_cpu():
+    x, y = _data()
+    probs = []
+    for _ in range(2):
+        seed_everything(7)
+        model = create_model("ststnet")
+        fit_supervised(model, x, y, FAST, seed=7)
+        probs.append(predict_proba(model, x))
+    np.testing.assert_array_equal(probs[0], probs[1])
+    seed_everything(8)
+    other = create_model("ststnet")
+    fit_supervised(other, x, y, FAST, seed=8)
+    assert not np.array_equal(probs[0], predict_proba(other, x))
+
+
+def test_learns_a_learnable_signal():
+    x, y = _data(96)
+    seed_everything(0)
+    model = create_model("ststnet")
+    history = fit_supervised(model, x, y, TrainConfig(epochs=30, batch_size=32, lr=1e-2, progress=False,
+                                                      augment=False), seed=0)
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert (predict_proba(model, x).argmax(1) == y).mean() > 0.8
+    assert history.samples_per_second > 0
+
+
+def test_early_stopping_keeps_best_validation_epoch():
+    x, y = _data(60)
+    cfg = TrainConfig(epochs=12, batch_size=16, lr=3e-3, schedule="early_stopping", patience=3, progress=False)
+    seed_everything(0)
+    history = fit_supervised(create_model("ststnet"), x[:40], y[:40], cfg, seed=0, x_val=x[40:], y_val=y[40:])
+    assert 1 <= history.best_epoch <= len(history.val_score)
+    assert history.val_score[history.best_epoch - 1] == max(history.val_score)
+    with pytest.raises(ShapeError, match="needs validation rows"):
+        fit_supervised(create_model("ststnet"), x, y, cfg, seed=0)
+
+
+def test_class_weights_and_macro_f1():
+    w = class_weights(np.array([0, 0, 0, 1]), 3)
+    np.testing.assert_allclose(w, [4 / 6, 2.0, 0.0])
+    assert macro_f1(np.array([0, 1, 1]), np.array([0, 1, 0]), 3) == pytest.approx((2 / 3 + 2 / 3) / 2)
+
+
+@pytest.mark.parametrize("imbalance", ["balanced_sampler", "equal_per_class", "none"])
+def test_samplers_run(imbalance):
+    x, y = _data(32)
+    history = fit_supervised(create_model("ststnet"), x, y, TrainConfig(epochs=1, imbalance=imbalance,
+                                                                        progress=False), seed=0)
+    assert len(history.train_loss) == 1
+
+
+def test_equal_per_class_draws_the_smallest_count_of_each_class():
+    y = np.array([0] * 10 + [1] * 3 + [2] * 5)
+    order = balanced_epoch_order(y, torch.Generator().manual_seed(0)).numpy()
+    assert len(order) == 9 and len(set(order.tolist())) == 9
+    assert np.bincount(y[order]).tolist() == [3, 3, 3]
+
+
+class _Linear(torch.nn.Module):
+    num_classes = 2
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(4, 4)
+        self.b = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+def _linear_problem(n=40):
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(n, 4)).astype(np.float32))
+    y = (x[:, 0] > 0).long()
+    return x, y
+
+
+def test_steps_mode_counts_optimiser_steps_and_freeze_plan_freezes():
+    x, y = _linear_problem()
+    model = _Linear()
+    before = model.a.weight.detach().clone()
+    cfg = TrainConfig(steps=7, batch_size=8, lr=0.05, progress=False, augment=False)
+    seen = []
+    history = train_loop(model, y.numpy(), lambda rows, gen: (x[rows], y[rows]),
+                         lambda net, b, ctx: F.cross_entropy(net(b[0]), b[1]), cfg, seed=0,
+                         freeze_plan=[[model.a]], on_step=lambda step, net: seen.append(step))
+    assert len(history.step_loss) == 7 and seen == list(range(1, 8))
+    torch.testing.assert_close(model.a.weight, before)  # frozen the whole time
+    assert all(p.requires_grad for p in model.parameters())  # trainable again afterwards
+    assert history.frozen_groups[0] == 1
+
+
+def test_plateau_schedule_halves_the_lr_and_sgd_runs():
+    x, y = _linear_problem()
+    cfg = TrainConfig(epochs=8, batch_size=8, lr=0.1, progress=False, optimizer="sgd", lr_schedule="plateau",
+                      plateau_patience=1)
+    flat = lambda net, b, ctx: net(b[0]).sum() * 0.0 + 1.0  # noqa: E731  a loss that never improves
+    history = train_loop(_Linear(), y.numpy(), lambda rows, gen: (x[rows], y[rows]), flat, cfg, seed=0)
+    assert history.lr[0] == 0.1 and history.lr[-1] < 0.1
+    constant = train_loop(_Linear(), y.numpy(), lambda rows, gen: (x[rows], y[rows]), flat,
+                          TrainConfig(epochs=8, batch_size=8, lr=0.1, progress=False), seed=0)
+    assert constant.lr == [0.1] * 8
+
+
+def test_validation_scorer_accuracy_and_uf1():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    score, loss = validation_scorer(lambda m: probs, np.array([0, 1, 1]), "accuracy")(None)
+    assert score == pytest.approx(2 / 3) and loss > 0
+    score, _ = validation_scorer(lambda m: probs, np.array([0, 1, 1]))(None)
+    assert score == pytest.approx(macro_f1(np.array([0, 1, 1]), np.array([0, 1, 0]), 2))

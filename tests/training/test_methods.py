@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+
+from merkit.errors import ConfigError, UnknownNameError
+from merkit.evaluation.protocols import Fold
+from merkit.evaluation.runner import FoldTask, seed_everything
+from merkit.models import list_models, model_defaults
+from merkit.training.config import FeatureConfig, TrainConfig, config_from_dict
+from merkit.training.features import FeatureSet
+from merkit.training.methods import create_method, get_method, list_methods, method_name_for
+from merkit.training.methods.base import NoOptions
+from merkit.training.methods.descriptor_svm import DescriptorSVMOptions
+from merkit.training.svm_heads import EmbeddingSVC
+
+from tests.training.conftest import CLASSES, labelled_table, learnable_features
+
+
+def test_every_model_names_a_registered_default_method_without_being_built():
+    for name in list_models():
+        defaults = model_defaults(name)
+        assert defaults["method"] in list_methods(), name
+        assert defaults["inputs"], name
+    assert method_name_for("biwoof_svm") == "descriptor_svm"
+    assert method_name_for("ststnet") == "supervised"
+    with pytest.raises(UnknownNameError):
+        get_method("no_such_method")
+
+
+def test_create_method_validates_options_and_points_misplaced_ones_to_the_method_section():
+    cfg = config_from_dict({"model": {"name": "biwoof_svm"}, "method": {"options": {"C": [1, 10], "kernel": "rbf"}}})
+    method = create_method(cfg)
+    assert method.name == "descriptor_svm" and method.options.C == (1, 10) and method.input_kind == "biwoof"
+    bad = config_from_dict({"model": {"name": "biwoof_svm"}, "method": {"options": {"kernal": "rbf"}}})
+    with pytest.raises(ConfigError, match="Did you mean 'kernel'"):
+        create_method(bad)
+    wrong_type = config_from_dict({"model": {"name": "biwoof_svm"}, "method": {"options": {"kernel": 3}}})
+    with pytest.raises(ConfigError, match="method.options.kernel must be of type str"):
+        create_method(wrong_type)
+    old = config_from_dict({"model": {"name": "biwoof_svm", "options": {"C": [1.0]}}})
+    with pytest.raises(ConfigError, match=r"move them to the \[method\] section"):
+        create_method(old)
+
+
+def test_removed_transfer_sections_say_how_to_rewrite_the_file():
+    with pytest.raises(ConfigError, match=r"removed `merkit transfer`.*\[micro\] \(phase 2\) -> \[train\]"):
+        config_from_dict({"transfer": {"model": "mobilevit_s_me"}, "micro": {"lr": 0.007}})
+
+
+def _task(table, test_subject, select_on_test=False):
+    subjects = table["subject_key"].to_numpy()
+    test = np.flatnonzero(subjects == test_subject)
+    train = np.flatnonzero(subjects != test_subject)
+    rest = sorted(set(subjects[train]))
+    val = np.flatnonzero(np.isin(subjects, rest[:2]))
+    fit = np.setdiff1d(train, val)
+    if select_on_test:
+        fit, val = train, test
+    return FoldTask(Fold(test_subject, train, test), 0, fit, val, CLASSES, select_on_test)
+
+
+def _method(kind, table):
+    x = learnable_features(table)
+    if kind == "svm":
+        method = get_method("descriptor_svm")("biwoof_svm", {}, DescriptorSVMOptions(), TrainConfig(progress=False),
+                                              FeatureConfig())
+        method.inputs = FeatureSet(table["sample_key"], x.reshape(len(table), -1)[:, ::7], "biwoof")
+    else:
+        method = get_method("supervised")("ststnet", {}, NoOptions(), TrainConfig(epochs=3, schedule="early_stopping",
+                                                                                   progress=False), FeatureConfig())
+        method.inputs = FeatureSet(table["sample_key"], x, "flow_uv_strain")
+    return method
+
+
+@pytest.mark.parametrize("kind", ["torch_early", "svm"])
+def test_honest_methods_never_read_test_labels(kind):
+    table = labelled_table(4, 6)
+    method = _method(kind, table)
+    task = _task(table, "casme2/sub01")
+    seed_everything(1)
+    a = method.fit_predict(table, task)
+    flipped = table.copy()
+    labels = flipped["label"].to_numpy().copy()
+    labels[task.test_idx] = [CLASSES[(CLASSES.index(v) + 1) % 3] for v in labels[task.test_idx]]
+    flipped["label"] = labels
+    seed_everything(1)
+    b = method.fit_predict(flipped, task)
+    assert a.shape == (len(task.test_idx), 3)
+    np.testing.assert_allclose(a.sum(1), 1.0, atol=1e-6)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["torch_early", "svm"])
+def test_fitted_model_restores_from_its_arrays_and_info(kind):
+    table = labelled_table(4, 6)
+    method = _method(kind, table)
+    task = _task(table, "casme2/sub01")
+    fitted = method.fit(table, task)
+    x_test = method.inputs.take(table["sample_key"].to_numpy()[task.test_idx])
+    arrays = fitted.state_arrays()
+    assert all(isinstance(v, np.ndarray) and v.dtype != object for v in arrays.values())
+    restored = method.restore(arrays, {**fitted.state_info(), "classes": list(task.classes)})
+    np.testing.assert_allclose(restored.predict_proba(x_test), fitted.predict_proba(x_test), atol=1e-6)
+
+
+def test_svc_never_refits_on_the_test_subject_in_select_on_test_mode():
+    rng = np.random.default_rng(0)
+    emb, y = rng.normal(size=(30, 4)), np.repeat([0, 1, 2], 10)
+    emb_test, y_test = rng.normal(size=(9, 4)), np.repeat([0, 1, 2], 3)
+    kept_out = EmbeddingSVC(C=(0.1, 1.0)).fit(emb, y, emb_test, y_test, refit_with_val=False)
+    assert len(kept_out.state()[0]["svc_y"]) == 30
+    assert len(EmbeddingSVC(C=(0.1, 1.0)).fit(emb, y, emb_test, y_test).state()[0]["svc_y"]) == 39
