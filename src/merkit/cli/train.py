@@ -1,4 +1,4 @@
-"""``merkit train --config FILE [--set section.key=value ...]``: run one experiment."""
+"""``merkit train --config FILE [--set section.key=value ...] [--save-model DIR]``: run one experiment."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from merkit.cli._app import app
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a config value, e.g. --set train.lr=1e-4 (repeatable).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def train_command(config_path: Path, overrides: tuple[str, ...], no_progress: bool) -> None:
+@click.option("--save-model", "save_model", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="After evaluating, train on every sample and write a model bundle (weights + card) here.")
+def train_command(config_path: Path, overrides: tuple[str, ...], no_progress: bool, save_model: Path | None) -> None:
     """Train and evaluate a model under a protocol; print the paper-style table."""
     from merkit.evaluation.report import format_table
     from merkit.training.config import load_config
@@ -23,7 +25,7 @@ def train_command(config_path: Path, overrides: tuple[str, ...], no_progress: bo
 
     extra = ("train.progress=false",) if no_progress else ()
     cfg = load_config(config_path, tuple(overrides) + extra)
-    result = run_experiment(cfg)
+    result = run_experiment(cfg, save_model=save_model)
     metrics = result.metrics
     if metrics.get("select_on_test"):
         click.echo(metrics["WARNING"])
@@ -35,3 +37,5 @@ def train_command(config_path: Path, overrides: tuple[str, ...], no_progress: bo
                    f"UAR [{ci['uar']['low']:.4f}, {ci['uar']['high']:.4f}]")
     click.echo(f"run directory: {result.run_dir}")
     click.echo(f"report: {result.run_dir / 'report.md'}")
+    if save_model is not None:
+        click.echo(f"model bundle (trained on every sample): {save_model}")

@@ -33,7 +33,8 @@ from merkit.evaluation.runner import InProcessExecutor, run_protocol
 from merkit.training.config import DataConfig, ExperimentConfig
 from merkit.training.features import FeatureSet
 
-__all__ = ["ExperimentResult", "run_experiment", "load_table", "load_feature_file", "feature_kind", "build_method"]
+__all__ = ["ExperimentResult", "run_experiment", "fit_experiment", "load_table", "load_feature_file", "feature_kind",
+           "build_method"]
 
 log = logging.getLogger(__name__)
 
@@ -181,12 +182,7 @@ def build_method(cfg: ExperimentConfig, prepared: pd.DataFrame, features: Featur
     return method
 
 
-def run_experiment(
-    cfg: ExperimentConfig,
-    table: pd.DataFrame | None = None,
-    features: FeatureSet | None = None,
-) -> ExperimentResult:
-    """Run ``cfg`` end to end (module docstring); ``table``/``features`` skip steps 1 and 2."""
+def _table_and_features(cfg: ExperimentConfig, table, features):
     kind = feature_kind(cfg.model.name, cfg.model.options, cfg.method.name)
     if table is None:
         table, loaded = load_table(cfg.data, cfg.features.workers)
@@ -197,6 +193,25 @@ def run_experiment(
                     f"{sorted(loaded)!r}."
                 )
             features = loaded[kind]
+    return table, features
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    table: pd.DataFrame | None = None,
+    features: FeatureSet | None = None,
+    save_model: str | Path | None = None,
+) -> ExperimentResult:
+    """Run ``cfg`` end to end (module docstring); ``table``/``features`` skip steps 1 and 2.
+
+    ``save_model``: after the evaluation, train the deployable model on every sample of the table
+    (seed ``run.seeds[0]``) and write it as a bundle there (:mod:`merkit.training.bundle`), with the
+    evaluation's metrics in its card.
+    """
+    if save_model is not None and cfg.data.shuffle_labels:
+        raise ConfigError("data.shuffle_labels trains on permuted labels (the chance check); such a model is not "
+                          "worth saving. Drop --save-model or the shuffle.")
+    table, features = _table_and_features(cfg, table, features)
     protocol = create_protocol(cfg.protocol.name, label_set=cfg.protocol.label_set, **cfg.protocol.options)
     prepared = protocol.prepare(table)
     progress = cfg.train.progress
@@ -230,4 +245,38 @@ def run_experiment(
         predictions = RunDirectory(cfg.run.out_dir).read_predictions()
         ci = bootstrap_ci(predictions, protocol.classes, n_boot=cfg.run.bootstrap)
         write_json(Path(cfg.run.out_dir) / "bootstrap.json", ci)
+    if save_model is not None:
+        _save_final_model(cfg, method, prepared, protocol, save_model, metrics)
     return ExperimentResult(Path(cfg.run.out_dir), metrics, ci)
+
+
+def _save_final_model(cfg: ExperimentConfig, method, prepared: pd.DataFrame, protocol, out: str | Path,
+                      metrics: dict | None) -> Path:
+    from merkit.training.bundle import fit_final_model, save_bundle
+
+    if cfg.protocol.select_on_test:
+        log.warning("the bundle's metrics come from a select_on_test run; its card says so")
+    seed = int(cfg.run.seeds[0])
+    fitted = fit_final_model(method, prepared, protocol.classes, seed, cfg.protocol.val_fraction)
+    summary = None
+    if metrics is not None:
+        summary = {"protocol": cfg.protocol.name, "summary": metrics["summary"], "seeds": metrics["seeds"],
+                   "select_on_test": metrics["select_on_test"], "metric_definition": metrics["metric_definition"]}
+        if metrics.get("WARNING"):
+            summary["WARNING"] = metrics["WARNING"]
+    return save_bundle(out, method, fitted, table=prepared, label_set=cfg.protocol.label_set, metrics=summary,
+                       seed=seed, config=cfg.to_dict())
+
+
+def fit_experiment(cfg: ExperimentConfig, out: str | Path, table: pd.DataFrame | None = None) -> Path:
+    """Train the configured method on every sample of the table (no evaluation) and write a bundle at ``out``.
+
+    The protocol still applies its label set (and drops samples outside it); its folds are not run.
+    """
+    if cfg.data.shuffle_labels:
+        raise ConfigError("data.shuffle_labels is the chance check; a model trained on permuted labels is not saved.")
+    table, features = _table_and_features(cfg, table, None)
+    protocol = create_protocol(cfg.protocol.name, label_set=cfg.protocol.label_set, **cfg.protocol.options)
+    prepared = protocol.prepare(table)
+    method = build_method(cfg, prepared, features)
+    return _save_final_model(cfg, method, prepared, protocol, out, None)
