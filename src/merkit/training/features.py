@@ -50,7 +50,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from merkit.cache import FeatureCache
+from merkit.cache import FeatureCache, memoise
 from merkit.errors import ConfigError, ShapeError
 from merkit.training.config import FeatureConfig
 
@@ -179,51 +179,51 @@ def flow_kind_from_prepared(
 
 def compute_sample_features(sample, kinds: Sequence[str], cfg: FeatureConfig, cache: FeatureCache | None) -> dict:
     """The frame-based kinds (``rgb_apex``, ``lbptop``) of one :class:`~merkit.data.sample.Sample`."""
+    onset, apex, offset = sample.onset_index, sample.apex_index, sample.offset_index
+    # global_motion only acts on the flow kinds; leaving it out keeps these cache entries valid
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("cache_dir", "workers", "global_motion")}
+    out = {}
+    for kind in kinds:
+        if kind not in ("rgb_apex", "lbptop"):
+            raise ConfigError(f"unknown feature kind {kind!r}; valid: {sorted(FEATURE_KINDS)!r}.")
+        picked = [onset, apex] if kind == "rgb_apex" else list(range(onset, offset + 1))
+        files = [sample.frame_paths[i] for i in picked]
+        arrays = memoise(cache, f"features.{kind}", settings, files,
+                         lambda: {"x": _frame_kind(sample, kind, files, cfg)},
+                         meta={"sample_key": sample.key, "kind": kind})
+        out[kind] = arrays["x"]
+    return out
+
+
+def _frame_kind(sample, kind: str, files: list[str], cfg: FeatureConfig) -> np.ndarray:
     import cv2
 
     from merkit.data.frames import ImageFiles
     from merkit.face import AlignConfig, align_clip
     from merkit.motion.descriptors import lbp_top
 
-    out = {}
-    onset, apex, offset = sample.onset_index, sample.apex_index, sample.offset_index
-    # global_motion only acts on the flow kinds; leaving it out keeps these cache entries valid
-    settings = {k: v for k, v in asdict(cfg).items() if k not in ("cache_dir", "workers", "global_motion")}
-    for kind in kinds:
-        picked = [onset, apex] if kind == "rgb_apex" else list(range(onset, offset + 1))
-        files = [sample.frame_paths[i] for i in picked]
-        key = cache.key(f"features.{kind}", settings, files) if cache is not None else None
-        hit = cache.load(key) if cache is not None else None
-        if hit is not None:
-            out[kind] = hit["x"]
-            continue
-        color = "rgb" if kind == "rgb_apex" else "gray"
-        size = cfg.rgb_size if kind == "rgb_apex" else cfg.face_size
-        source = ImageFiles(files, fps=sample.fps, name=sample.key, color="rgb")  # align_clip reads RGB
-        if cfg.align:  # aligned on the onset frame, one transform for every picked frame
-            frames = align_clip(source, AlignConfig(mode="eye_line", size=size, color=color)).frames
-        else:
-            frames = np.stack([cv2.resize(source[i], (size, size), interpolation=cv2.INTER_AREA)
-                               for i in range(len(source))])
-            if color == "gray":
-                frames = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
-        if kind == "rgb_apex":
-            value = (frames[1].astype(np.float32) / 255.0).transpose(2, 0, 1)
-        elif kind == "lbptop":
-            value = lbp_top(frames)
-        else:
-            raise ConfigError(f"unknown feature kind {kind!r}; valid: {sorted(FEATURE_KINDS)!r}.")
-        value = np.ascontiguousarray(value, dtype=np.float32)
-        out[kind] = value
-        if cache is not None:
-            cache.save(key, {"x": value}, meta={"sample_key": sample.key, "kind": kind})
-    return out
+    color = "rgb" if kind == "rgb_apex" else "gray"
+    size = cfg.rgb_size if kind == "rgb_apex" else cfg.face_size
+    source = ImageFiles(files, fps=sample.fps, name=sample.key, color="rgb")  # align_clip reads RGB
+    if cfg.align:  # aligned on the onset frame, one transform for every picked frame
+        frames = align_clip(source, AlignConfig(mode="eye_line", size=size, color=color)).frames
+    else:
+        frames = np.stack([cv2.resize(source[i], (size, size), interpolation=cv2.INTER_AREA)
+                           for i in range(len(source))])
+        if color == "gray":
+            frames = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+    value = (frames[1].astype(np.float32) / 255.0).transpose(2, 0, 1) if kind == "rgb_apex" else lbp_top(frames)
+    return np.ascontiguousarray(value, dtype=np.float32)
 
 
-def _compute_chunk(args) -> list[dict]:
-    samples, kinds, cfg = args
-    cache = FeatureCache(cfg.cache_dir or None)
-    return [compute_sample_features(s, kinds, cfg, cache) for s in samples]
+class _FrameKindJob:
+    """Picklable per-sample job for :func:`merkit._parallel.parallel_map`."""
+
+    def __init__(self, kinds: Sequence[str], cfg: FeatureConfig) -> None:
+        self.kinds, self.cfg = tuple(kinds), cfg
+
+    def __call__(self, sample) -> dict:
+        return compute_sample_features(sample, self.kinds, self.cfg, FeatureCache(self.cfg.cache_dir or None))
 
 
 class SampleFeatureProvider:
@@ -288,24 +288,10 @@ class SampleFeatureProvider:
         return [load_features(s, pcfg, cache) for s in samples]
 
     def _frame_kinds(self, samples, keys, kinds, cache) -> dict[str, FeatureSet]:
-        from tqdm.auto import tqdm
+        from merkit._parallel import parallel_map
 
-        results: list[dict] = []
-        bar = tqdm(total=len(samples), desc="features", disable=not self.progress, leave=False)
-        chunks = [samples[i : i + 8] for i in range(0, len(samples), 8)]
-        if self.cfg.workers > 1 and len(chunks) > 1:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(self.cfg.workers, mp_context=mp.get_context("spawn")) as pool:
-                for part in pool.map(_compute_chunk, [(c, tuple(kinds), self.cfg) for c in chunks]):
-                    results.extend(part)
-                    bar.update(len(part))
-        else:
-            for s in samples:
-                results.append(compute_sample_features(s, kinds, self.cfg, cache))
-                bar.update(1)
-        bar.close()
+        results = parallel_map(_FrameKindJob(kinds, self.cfg), samples, workers=self.cfg.workers,
+                               progress=self.progress, desc="features")
         return {k: FeatureSet(keys, np.stack([r[k] for r in results]), k) for k in kinds}
 
     def __call__(self, table: pd.DataFrame, kind: str) -> FeatureSet:
