@@ -2,8 +2,9 @@
 
 :func:`parallel_map` applies a picklable function to items in chunks, in this
 process (``workers=1``) or in a ``spawn`` process pool, and returns the
-results in input order with one progress bar. ``spawn`` because workers must
-not inherit torch's threads or a CUDA context from the parent.
+results in input order with one progress bar. ``spawn`` because a fork after
+OpenCV, dlib or torch started their thread pools can deadlock the children;
+each worker runs OpenCV on one thread, since the pool already uses the cores.
 """
 
 from __future__ import annotations
@@ -15,6 +16,15 @@ __all__ = ["parallel_map"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def _init_worker() -> None:
+    # One OpenCV thread per worker process: the pool already uses the cores.
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - OpenCV is a dependency; kept optional for this helper
+        return
+    cv2.setNumThreads(1)
 
 
 def _apply_chunk(args: tuple[Callable[[Any], Any], list]) -> list:
@@ -54,7 +64,8 @@ def parallel_map(
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
-            with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=mp.get_context("spawn")) as pool:
+            with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=mp.get_context("spawn"),
+                                     initializer=_init_worker) as pool:
                 for part in pool.map(_apply_chunk, [(fn, c) for c in chunks]):
                     results.extend(part)
                     bar.update(len(part))

@@ -29,9 +29,7 @@ never dropped silently.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import logging
-import multiprocessing as mp
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -42,6 +40,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from merkit._parallel import parallel_map
 from merkit.cache import FeatureCache
 from merkit.data.frames import ImageFiles
 from merkit.data.sample import Sample, table_to_samples
@@ -202,9 +201,14 @@ def _prepare_one(sample: Sample, config: PrepareConfig, cache_root: str, fingerp
         return "failed", sample.key, f"{type(exc).__name__}: {exc}"
 
 
-def _init_worker() -> None:
-    # One OpenCV thread per worker process: the pool already uses every core.
-    cv2.setNumThreads(1)
+class _PrepareJob:
+    """Picklable per-sample job for :func:`merkit._parallel.parallel_map`."""
+
+    def __init__(self, config: PrepareConfig, cache_root: str, fingerprint: str) -> None:
+        self.args = (config, cache_root, fingerprint)
+
+    def __call__(self, sample: Sample) -> tuple[str, str, str]:
+        return _prepare_one(sample, *self.args)
 
 
 def prepare_features(
@@ -235,23 +239,10 @@ def prepare_features(
         raise ConfigError(f"workers must be >= 1; got {workers}.")
     report = PrepareReport()
     start = time.perf_counter()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(items), desc="prepare", unit="sample")
-    args = (config, str(cache.root), cache.fingerprint)
-    if workers == 1 or len(items) <= 1:
-        _record((_prepare_one(s, *args) for s in items), report, bar)
-    else:
-        # "spawn", not fork: a fork after OpenCV/dlib started their thread pools in this process
-        # can deadlock the children inside those libraries.
-        context = mp.get_context("spawn")
-        with cf.ProcessPoolExecutor(min(workers, len(items)), mp_context=context, initializer=_init_worker) as pool:
-            futures = [pool.submit(_prepare_one, s, *args) for s in items]
-            _record((f.result() for f in cf.as_completed(futures)), report, bar)
-    if bar is not None:
-        bar.close()
+    job = _PrepareJob(config, str(cache.root), cache.fingerprint)
+    results = parallel_map(job, items, workers=min(workers, max(1, len(items))), chunk_size=1, progress=progress,
+                           desc="prepare")
+    _record(results, report)
     report.seconds = time.perf_counter() - start
     order = {s.key: i for i, s in enumerate(items)}
     report.done.sort(key=order.__getitem__)
@@ -263,15 +254,13 @@ def prepare_features(
     return report
 
 
-def _record(results: Iterable[tuple[str, str, str]], report: PrepareReport, bar: Any) -> None:
+def _record(results: Iterable[tuple[str, str, str]], report: PrepareReport) -> None:
     for status, sample_key, detail in results:
         if status == "failed":
             report.failed[sample_key] = detail
         else:
             (report.done if status == "done" else report.cached).append(sample_key)
             report.keys[sample_key] = detail
-        if bar is not None:
-            bar.update(1)
 
 
 def load_features(sample: Sample, config: PrepareConfig, cache: FeatureCache) -> np.ndarray | None:
