@@ -32,7 +32,7 @@ import torch
 
 from merkit.models import create_model, model_info
 from merkit.training.config import TrainConfig
-from merkit.training.trainer import fit_model
+from merkit.training.methods.supervised import fit_supervised
 
 MODELS = ("mier_cvt", "ststnet", "off_apexnet")
 #: the seeds' reported CPU inference time per sample (ms); hardware not stated alike
@@ -79,7 +79,7 @@ def train(n: int, epochs: int) -> None:
         cfg = TrainConfig(epochs=epochs, batch_size=batch, device="cpu", progress=False, threads=1)
         torch.manual_seed(0)
         c0 = time.process_time()
-        history = fit_model(create_model(name), x, y, cfg, seed=0, subjects=subjects)
+        history = fit_supervised(create_model(name), x, y, cfg, seed=0, subjects=subjects)
         # per CPU-second of the one thread: what a free core would do on a shared machine
         rows[name] = (history.samples_per_second, n * epochs / (time.process_time() - c0))
     print("| model | input | batch | samples/s wall (1 thread) | samples per CPU-second | CPU ratio vs STSTNet |")

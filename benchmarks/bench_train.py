@@ -17,7 +17,7 @@ import torch
 
 from merkit.models import create_model
 from merkit.training.config import TrainConfig
-from merkit.training.trainer import fit_model
+from merkit.training.methods.supervised import fit_supervised
 
 SIZES = {"ststnet": (3, 28, 28), "off_apexnet": (2, 28, 28), "resnet18_apex": (3, 112, 112)}
 
@@ -37,7 +37,7 @@ def main() -> None:
         y = rng.integers(0, 3, n)
         cfg = TrainConfig(epochs=args.epochs, batch_size=64, device=args.device, progress=False, threads=args.threads)
         torch.manual_seed(0)
-        history = fit_model(create_model(name), x, y, cfg, seed=0)
+        history = fit_supervised(create_model(name), x, y, cfg, seed=0)
         results[name] = history.samples_per_second
     ref = results["ststnet"]
     device = torch.cuda.get_device_name(0) if args.device == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
