@@ -9,7 +9,7 @@ a class that follows :class:`LandmarkBackend`.
 The shipped backend, ``"dlib"``, is what papers 002/003 and MOL use: dlib's
 HOG + linear SVM frontal face detector and the ERT 68-point shape predictor
 from ``face-recognition-models`` (weights inside the installed package, so
-nothing is downloaded; see ``shared/reference/ecosystem.md`` §1a for why the
+nothing is downloaded; see ``docs/face.md`` for why the
 package is located with ``importlib`` instead of being imported).
 """
 

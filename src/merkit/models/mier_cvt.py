@@ -4,8 +4,7 @@ The paper states the stage table (embedding kernel 32/5/3, stride 16/3/1,
 padding 8/0/0; widths 64/192/384; heads 1/3/6; depths 1/2/3), the
 attention-projection and classifier-input ablations (Tables 4 and 6) and the
 size (7.5 M parameters, 0.1 GFLOPs). Everything else is reconstructed from
-CvT's public code (microsoft/CvT ``cls_cvt.py``), see architectures.md
-sections 1.3 and 2.2-2.4:
+CvT's public code (microsoft/CvT ``cls_cvt.py``), see ``docs/models/mier_cvt.md``:
 
 * convolutional token embedding = Conv2d + LayerNorm, no positional embedding;
 * convolutional projection ``dw_bn`` ("InnerBN_DWConv"): depthwise 3x3 conv ->
@@ -242,7 +241,7 @@ class IdentityHead(nn.Module):
     """Subject classifier behind a gradient-reversal layer (identity-adversarial training).
 
     ``Linear(d -> hidden) -> ReLU -> Dropout -> Linear(hidden -> num_subjects)``
-    (reconstructed; architectures.md section 2.4).
+    (reconstructed; ``docs/models/mier_cvt.md``).
 
     Shape: features ``(B, d)`` -> subject logits ``(B, num_subjects)``.
     """

@@ -4,7 +4,7 @@ Liu et al., "Lightweight ViT Model for Micro-Expression Recognition Enhanced
 by Transfer Learning", Front. Neurorobot. 2022 (seed 003); the network is
 MobileViT-S (Mehta & Rastegari, ICLR 2022; apple/ml-cvnets), built here with
 timm's ``mobilevit_s`` (``pretrained=False``, nothing is downloaded).
-architectures.md sections 1.3 and 5.2 give the layout:
+The layout (``docs/models/mobilevit_me.md``):
 
 =============  ======================================  ======  ===========
 stage          blocks                                  out C   map at 256
@@ -22,14 +22,14 @@ head           global average pool, dropout, FC        classes
 Patches are 2x2 at every level and the transformer FFN is 2d, as the paper
 states. Size: 4,939,267 parameters for 3 classes with the 1-channel stem
 (timm's 3-channel model has 4,939,555; the paper's Keras model is not
-published, architectures.md quotes 4.94 M).
+published; it reports 4.94 M).
 
 Named options (reconstruction choices, see docs/models/mobilevit_me.md):
 
 * ``in_chans``: ``1`` (default) feeds the grayscale apex frame to a
   1-channel stem (16 x 1 x 3 x 3 weights, 288 fewer parameters than RGB);
   ``3`` expects the grayscale frame replicated to three channels, the other
-  reading of "grayscale input" (architectures.md 5.2 [I]).
+  reading of "grayscale input" (``docs/models/mobilevit_me.md``).
 * ``drop_rate``: dropout before the classifier; the paper's 0.5.
 * ``variant``: ``mobilevit_s`` (the paper's "largest of the three scales");
   ``mobilevit_xxs`` (registered as ``mobilevit_xxs_me``, 0.95 M parameters) is a

@@ -1,7 +1,7 @@
 """MOL: joint micro-expression recognition, optical flow and landmarks (Shao et al., arXiv 2506.14511).
 
 Reconstructed from the seed paper 001 and the public code CYF-cuber/MOL
-(``MOL_model.py``), see architectures.md section 3.2 and ``docs/models/mol.md``.
+(``MOL_model.py``), see ``docs/models/mol.md``.
 
 A clip of T gray frames (8 in MOL) goes through a shared 4-layer conv stack
 (:class:`~merkit.models.mol_f5c.ConvStack`). For every consecutive pair

@@ -1,9 +1,9 @@
 """MOL building blocks: shared conv stack and the F5C block (FCC + CCC) (Shao et al., arXiv 2506.14511).
 
-Follows architectures.md section 3.2 (seed 001 and the public code
+Follows docs/models/mol.md (seed 001 and the public code
 CYF-cuber/MOL, ``modules/Conv_stack.py``, ``modules/FCC.py``,
 ``modules/CCC.py``); every place where the paper and the code disagree is a
-named option (architectures.md section 8 item 3, ``docs/models/mol.md``).
+named option (``docs/models/mol.md``).
 
 * :class:`ConvStack`: four convolutions without activations, 1 -> 128
   channels, 128x128 -> 16x16.

@@ -1,6 +1,6 @@
 """MOL heads: 3D-CNN classifier, FlowNetC-style flow head with a plain-PyTorch correlation, landmark head.
 
-Follows architectures.md section 3.2 (seed 001, CYF-cuber/MOL
+Follows docs/models/mol.md (seed 001, CYF-cuber/MOL
 ``modules/MER_3dCNN.py``, ``modules/FlowNet.py``, ``modules/LDM_predictor.py``).
 The correlation layer replaces the compiled ``spatial_correlation_sampler``
 extension the code needs with a loop over vertical displacements of

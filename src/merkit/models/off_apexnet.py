@@ -1,15 +1,15 @@
 """OFF-ApexNet: two-stream CNN on the onset->apex horizontal and vertical flow (Gan et al., SPIC 2019).
 
 Follows the PyTorch re-implementation in ECNU-Cross-Innovation-Lab/PRICAI2021-Off-TANet
-(``models/off_apexnet.py``; the original was TensorFlow), architectures.md
-section 6.4: per stream (u, then v; each 1x28x28) Conv 5x5 (6 filters, pad 2)
+(``models/off_apexnet.py``; the original was TensorFlow; ``docs/training.md``,
+"Models"): per stream (u, then v; each 1x28x28) Conv 5x5 (6 filters, pad 2)
 -> MaxPool 2 -> Conv 5x5 (16 filters, pad 2) -> MaxPool 2 (16x7x7 = 784);
 concatenate (1568) -> FC 1024 -> ReLU -> Dropout 0.5 -> FC 1024 -> ReLU ->
 Dropout 0.5 -> FC classes. About 2.66 M parameters.
 
 Named option ``conv_act``: the re-implementation has no activation after the
 convolutions (``"none"``); the paper presumably used ReLU (``"relu"``,
-default; reconstructed, architectures.md section 6.4 [I]).
+default; reconstructed).
 """
 
 from __future__ import annotations

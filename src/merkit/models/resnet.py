@@ -1,7 +1,7 @@
 """RGB-apex CNN baseline: torchvision ResNet-18 trained from scratch on the apex frame.
 
-A deliberately appearance-only reference (architectures.md section 6 lists no
-published number for it): it sees one still frame, so it can only learn the
+A deliberately appearance-only reference (the seeds report no
+number for it): it sees one still frame, so it can only learn the
 expression from the apex appearance, not from motion. torchvision's
 ``resnet18(weights=None)``; nothing is downloaded.
 

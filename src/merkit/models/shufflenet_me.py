@@ -3,7 +3,7 @@
 Liu et al., "Micro-expression recognition model based on TV-L1 optical flow
 method and improved ShuffleNet", Sci. Rep. 12, 17522 (2022) (seed 002). The
 backbone is torchvision's ``shufflenet_v2_x1_0(weights=None)`` (the paper's
-Table 1 is exactly that network; architectures.md section 4.2); nothing is
+Table 1 is exactly that network; docs/models/shufflenet_me.md); nothing is
 downloaded. Reconstructed parts are marked and discussed in
 docs/models/shufflenet_me.md.
 

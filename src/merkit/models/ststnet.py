@@ -1,7 +1,7 @@
 """STSTNet: shallow triple-stream CNN on onset->apex (u, v, strain) (Liong et al., FG 2019).
 
 Follows the public code christy1206/STSTNet (``main.py``), see
-architectures.md section 6.3: three parallel 3x3 convolutions (padding 2)
+docs/training.md: three parallel 3x3 convolutions (padding 2)
 with 3, 5 and 8 output channels on the same 3-channel input, each followed by
 ReLU -> BatchNorm -> MaxPool 3x3 stride 3 padding 1 -> Dropout 0.5; the 16
 concatenated channels are average-pooled 2x2 and flattened (400 values at

@@ -1,6 +1,6 @@
 """Handcrafted descriptors of the classic MER baselines: LBP-TOP (with TIM), Bi-WOOF, HOOF.
 
-Parameters follow architectures.md section 6:
+Parameters follow docs/motion.md:
 
 * **LBP-TOP** (Zhao & Pietikainen 2007; the MEGC2019 baseline row), as
   reproduced by tvaranka/meb ``calculate_lbptop``: the clip is temporally

@@ -10,8 +10,8 @@ Registered methods (all OpenCV, all offline):
 * ``tvl1``: Dual TV-L1 (Zach et al. 2007; Sanchez et al., IPOL 2013) via
   ``cv2.optflow.DualTVL1OpticalFlow`` with OpenCV's default parameters,
   which is what the MER reference code uses (MOL ``utils/compute_TVL1.py``,
-  MEAN ``feature_extraction.py``, Off-TANet ``data.py``; architectures.md
-  section 1.2). This is the reference method.
+  MEAN ``feature_extraction.py``, Off-TANet ``data.py``;
+  ``docs/motion.md``). This is the reference method.
 * ``tvl1_fast``: the same solver with a looser stopping threshold
   (``epsilon`` 0.05 instead of 0.01) and 3 instead of 5 warps per scale;
   every other parameter is OpenCV's default. The solver then stops after

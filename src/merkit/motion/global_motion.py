@@ -9,7 +9,7 @@ to a face model (CASME II's LWM registration), and MDMO (Liu et al. 2016)
 removes it in the flow domain with a least-squares fit. A head moving by a
 few pixels swamps sub-pixel action units in every orientation histogram, so
 the choice is a named option (``features.global_motion`` in the training
-config; architectures.md leaves it open):
+config; the references leave it open, ``docs/motion.md``):
 
 * ``"none"``: the flow as computed;
 * ``"median"``: subtract the per-channel median (a translation; robust to

@@ -1,6 +1,6 @@
 """Optical strain, flow magnitude and orientation, normalisation, horizontal flip.
 
-Optical strain (Shreve et al. 2011; architectures.md section 1.2) is the
+Optical strain (Shreve et al. 2011; docs/motion.md) is the
 symmetric part of the flow's spatial Jacobian:
 
     eps_xx = du/dx,  eps_yy = dv/dy,  eps_xy = 1/2 (du/dy + dv/dx),
@@ -176,8 +176,7 @@ def flip_flow(flow: np.ndarray) -> np.ndarray:
 
     A mirrored face moves mirrored: a point moving right moves left in the
     mirror image, so ``u`` changes sign while ``v`` does not. Strain
-    magnitude is mirror-invariant. (None of the MER papers states this;
-    architectures.md section 8, item 8.)
+    magnitude is mirror-invariant. (None of the MER papers states this.)
 
     Args:
         flow: ``(..., H, W, 2)`` float flow ``(u, v)`` in pixels.

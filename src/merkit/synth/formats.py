@@ -1,6 +1,6 @@
 """Writers for the on-disk formats of CASME II, SAMM, SMIC-HS and the MEGC2019 composite.
 
-Everything follows ``shared/reference/datasets.md``: section 2 (CASME II
+Everything follows ``docs/datasets.md``: section 2 (CASME II
 ``CASME2-coding-20140508.xlsx``: sheet ``Sheet1`` plus empty ``Sheet2``/
 ``Sheet3``, 9 columns with blank headers in C and G, Subject as text),
 section 3 (SAMM ``SAMM_Micro_FACS_Codes_v2.xlsx``: sheet ``MICRO_ONLY``,

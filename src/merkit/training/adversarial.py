@@ -1,6 +1,6 @@
 """Identity-adversarial training (subject = domain), used by the trainer for marked models.
 
-MiER-CvT's "identity domain" (seed 000, architectures.md section 2.4) strips
+MiER-CvT's "identity domain" (seed 000, docs/models/mier_cvt.md) strips
 subject identity from the pooled features: a subject classifier sits behind
 a gradient-reversal layer (GRL), the classifier learns to tell the training
 subjects apart, and the reversed gradient pushes the feature extractor to
@@ -45,7 +45,7 @@ from merkit.models.mier_cvt import IdentityHead, dann_coefficient
 
 __all__ = ["IdentityAdversary", "build_identity_adversary", "is_identity_adversarial"]
 
-#: Reconstructed defaults (architectures.md 2.4): lambda 1, MLP 384 -> 256 -> subjects, DANN gamma 10.
+#: Reconstructed defaults (docs/models/mier_cvt.md): lambda 1, MLP 384 -> 256 -> subjects, DANN gamma 10.
 DEFAULT_LOSS_WEIGHT = 1.0
 DEFAULT_HIDDEN = 256
 DEFAULT_GAMMA = 10.0

@@ -2,8 +2,8 @@
 
 A flow field is not an image: mirroring a face left-right mirrors its motion,
 so a horizontal flip must also negate the horizontal displacement ``u``
-(``v`` and the strain magnitude are unchanged; architectures.md sections 1.2
-and 8, item 8; :func:`merkit.motion.strain.flip_flow` does the same on raw
+(``v`` and the strain magnitude are unchanged; ``docs/training.md``;
+:func:`merkit.motion.strain.flip_flow` does the same on raw
 arrays). How ``u`` is negated depends on how it is encoded:
 
 * ``u_encoding="signed"``: raw displacement in pixels; flip gives ``-u``.

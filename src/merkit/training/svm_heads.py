@@ -3,7 +3,7 @@
 Papers 002 (ShuffleNetV2) and 003 (MobileViT) classify with an "SVM" on top
 of the network and write its loss as the multi-class hinge of Eq. 17 (002):
 ``loss(x, y) = 1/N * sum_{i != y} max(0, margin - x_y + x_i)^p``, with L2
-regularisation, in Keras 2.2.4. Two readings exist (architectures.md 4.2 [I]);
+regularisation, in Keras 2.2.4. Two readings exist (docs/models/shufflenet_me.md);
 both are here, as the named option ``head``:
 
 * ``"hinge"``: the network's own linear classifier is the SVM. It is trained

@@ -1,7 +1,7 @@
 """CBAM: convolutional block attention module (Woo et al., ECCV 2018).
 
 Follows the public reference code (Jongchan/attention-module, ``MODELS/cbam.py``;
-architectures.md section 1.3) and paper 002's Eqs. 10-11:
+docs/models/shufflenet_me.md) and paper 002's Eqs. 10-11:
 
 * channel gate ``M_c = sigmoid(MLP(avgpool(F)) + MLP(maxpool(F)))``, one MLP
   ``Linear(C -> C/r) -> ReLU -> Linear(C/r -> C)`` shared by both descriptors;

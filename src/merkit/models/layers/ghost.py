@@ -1,7 +1,7 @@
 """Ghost module (Han et al., GhostNet, CVPR 2020).
 
-Follows timm's ``GhostModule`` (``timm/models/ghostnet.py``; architectures.md
-section 1.3): a primary ``k x k`` convolution makes ``ceil(out / ratio)``
+Follows timm's ``GhostModule`` (``timm/models/ghostnet.py``; ``docs/models/shufflenet_me.md``): a primary
+``k x k`` convolution makes ``ceil(out / ratio)``
 intrinsic maps, a cheap depthwise ``d x d`` convolution on them makes
 ``(ratio - 1)`` times as many "ghost" maps, and the two are concatenated and
 cut to ``out`` channels. Each part is followed by BatchNorm and, when ``act``

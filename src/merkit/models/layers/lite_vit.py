@@ -4,7 +4,7 @@ Liu et al., Sci. Rep. 2022 (seed 002), section "Improved lightweight ViT
 module", Eqs. 12-15, Fig. 4-5; the block structure follows MobileViT v1
 (Mehta & Rastegari 2021; apple/ml-cvnets ``mobilevit_block.py``) and the
 attention follows MoCoViT's branch sharing (Ma et al. 2022). Reconstructed,
-see architectures.md section 4.2 and docs/models/shufflenet_me.md.
+see docs/models/shufflenet_me.md.
 
 Data path for an input ``X`` of shape ``(B, C, H, W)``:
 
@@ -28,7 +28,7 @@ sequence. It is followed by a linear output projection (named option
 ``proj="linear"``; ``"none"`` drops it).
 
 Reconstruction choices forced by the paper's 1.53 M-parameter budget
-(architectures.md 4.2: a dense 3x3 convolution at 464 channels alone is
+(docs/models/shufflenet_me.md: a dense 3x3 convolution at 464 channels alone is
 1.94 M parameters), each a named option:
 
 * ``local="depthwise"``: step 1's ``n x n`` convolution is depthwise
