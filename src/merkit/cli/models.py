@@ -9,17 +9,18 @@ from merkit.cli._app import app
 
 @app.command("models")
 def models_command() -> None:
-    """List every model with its input, parameters and GMACs (and the SVM baselines)."""
-    from merkit.models import list_models, model_info
-    from merkit.training.config import SVM_METHODS
+    """List every model with its input, parameters, GMACs and default training method (and the SVM baselines)."""
+    from merkit.models import list_models, model_defaults, model_info
+    from merkit.training.methods.descriptor_svm import DESCRIPTOR_BASELINES
 
     rows = []
     for name in list_models():
         info = model_info(name)
         size = "x".join(str(v) for v in info.input_size)
-        rows.append((name, info.inputs, size, f"{info.params:,}", f"{info.gmacs:.4f}", ""))
-    for name, descriptor in sorted(SVM_METHODS.items()):
-        rows.append((name, descriptor, "-", "-", "-", "(scikit-learn SVC)"))
+        rows.append((name, info.inputs, size, f"{info.params:,}", f"{info.gmacs:.4f}",
+                     f"method {model_defaults(name)['method']}"))
+    for name, descriptor in sorted(DESCRIPTOR_BASELINES.items()):
+        rows.append((name, descriptor, "-", "-", "-", "method descriptor_svm (scikit-learn SVC)"))
     header = ("model", "inputs", "input size", "params", "GMACs", "")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
     for row in [header, *rows]:

@@ -45,11 +45,7 @@ __all__ = [
     "load_config",
     "config_from_dict",
     "apply_overrides",
-    "SVM_METHODS",
 ]
-
-#: Classic baselines run by the engine besides the registered torch models: name -> descriptor.
-SVM_METHODS = {"lbptop_svm": "lbptop", "biwoof_svm": "biwoof"}
 
 #: Sections of the removed ``merkit transfer`` files, with how to rewrite each for ``merkit train``.
 _REMOVED_SECTIONS = {
@@ -154,9 +150,9 @@ class ModelConfig:
     """Which model: a registered torch model (``merkit models``) or a classic baseline.
 
     Attributes:
-        name: a registered model name, or one of :data:`SVM_METHODS`.
-        options: constructor options of the model (``create_model(name, **options)``) or, for SVM
-            baselines, ``C`` candidates (``C = [0.1, 1, 10]``) and ``kernel``.
+        name: a registered model name, or a descriptor baseline (``biwoof_svm``, ``lbptop_svm``).
+        options: constructor options of the model (``create_model(name, **options)``); how it is
+            trained is the ``[method]`` section's business.
     """
 
     name: str = "ststnet"
