@@ -8,7 +8,7 @@ import merkit
 ROOT = Path(merkit.__file__).parent
 # Rank of each top-level subpackage; a module may import ranks <= its own. Private helpers are rank 0.
 RANK = {
-    "errors": 0, "_io": 0, "_names": 0, "_checks": 0, "_parallel": 0, "cache": 0, "utils": 0,
+    "errors": 0, "_io": 0, "_names": 0, "_checks": 0, "_parallel": 0, "_numerics": 0, "cache": 0, "utils": 0,
     "data": 1, "synth": 1,
     "face": 2,
     "motion": 3,

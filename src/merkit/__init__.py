@@ -16,7 +16,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from merkit._numerics import pin_portable_cpu_numerics
+
 __version__ = "0.1.0"
+
+# Before any torch operation: the same seed gives the same model on every x86-64 CPU (merkit/_numerics.py).
+pin_portable_cpu_numerics()
 
 __all__ = ["__version__", "load_dataset", "create_model", "run_experiment", "load_model"]
 

@@ -41,7 +41,9 @@ _PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "torch", "torchvision",
 
 
 def environment_info() -> dict:
-    """Python, platform, package versions, git commit and compute device of this process."""
+    """Python, platform, package versions, git commit, compute device and CPU numerics of this process."""
+    from merkit._numerics import cpu_numerics_info
+
     versions = {}
     for name in _PACKAGES:
         try:
@@ -56,6 +58,7 @@ def environment_info() -> dict:
         "git_commit": _git_commit(),
         "device": _device(),
         "cpu_count": os.cpu_count(),
+        "cpu_numerics": cpu_numerics_info(),
     }
 
 

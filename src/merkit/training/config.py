@@ -190,7 +190,9 @@ class TrainConfig:
         max_rotation: largest random rotation, degrees.
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
         amp: mixed precision and channels-last on CUDA (no effect on CPU).
-        threads: torch CPU threads per process (0: leave torch's default).
+        threads: torch CPU threads per process (default 1: float sums, hence results, depend on the
+            thread count, so one thread per fold makes a run reproducible on any machine; parallelism
+            comes from ``run.executor = "process"``; 0: torch's default, all cores).
         progress: show tqdm progress bars.
     """
 
@@ -213,7 +215,7 @@ class TrainConfig:
     max_rotation: float = 8.0
     device: str = "auto"
     amp: bool = True
-    threads: int = 0
+    threads: int = 1
     progress: bool = True
 
     def __post_init__(self) -> None:

@@ -1,0 +1,69 @@
+"""Same config and seed, same numbers: on any x86-64 vector ISA, with any number of workers."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+
+from merkit.training.config import config_from_dict
+from merkit.training.experiment import run_experiment
+
+_TRAIN = """
+import numpy as np, merkit
+from merkit.models import create_model
+from merkit.training.config import TrainConfig
+from merkit.training.loop import predict_proba
+from merkit.training.methods.supervised import fit_supervised
+rng = np.random.default_rng(0)
+x = rng.uniform(0, 1, (64, 3, 28, 28)).astype(np.float32)
+y = rng.integers(0, 3, 64)
+import torch; torch.manual_seed(0)
+model = create_model("ststnet")
+fit_supervised(model, x, y, TrainConfig(epochs=3, batch_size=16, progress=False), seed=0)
+print(repr(predict_proba(model, x).round(12).tobytes().hex()[:4000]))
+"""
+
+
+def _train_in_subprocess(env_extra: dict) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "MERKIT_CPU_NUMERICS",
+                                                            "MKL_ENABLE_INSTRUCTIONS")}
+    env.update(env_extra)
+    out = subprocess.run([sys.executable, "-c", _TRAIN], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip()
+
+
+def test_training_does_not_depend_on_the_cpus_vector_isa():
+    # A process on this machine (AVX-512 where available) against one emulating an AVX2-only CPU:
+    # without merkit's portable numerics the first uses AVX-512 kernels and the models differ.
+    native = _train_in_subprocess({})
+    avx2_machine = _train_in_subprocess({"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"})
+    assert native == avx2_machine
+
+
+def test_import_pins_portable_numerics_unless_asked_not_to():
+    code = "import os, merkit; print(os.environ.get('ONEDNN_MAX_CPU_ISA'), os.environ.get('MKL_CBWR'))"
+    env = {k: v for k, v in os.environ.items() if k not in ("ONEDNN_MAX_CPU_ISA", "MKL_CBWR")}
+    pinned = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert pinned.stdout.split() == ["AVX2", "AVX2"]
+    native = subprocess.run([sys.executable, "-c", code], env={**env, "MERKIT_CPU_NUMERICS": "native"},
+                            capture_output=True, text=True, timeout=120)
+    assert native.stdout.split() == ["None", "None"]
+
+
+def test_torch_predictions_do_not_depend_on_the_executor_or_worker_count(tmp_path, feature_file):
+    frames = {}
+    for executor, workers in (("inprocess", 1), ("process", 1), ("process", 2)):
+        out = tmp_path / f"{executor}{workers}"
+        raw = {"data": {"source": "npz", "features_file": str(feature_file)}, "model": {"name": "ststnet"},
+               "train": {"epochs": 3, "batch_size": 16, "progress": False},
+               "run": {"seeds": [0], "bootstrap": 0, "executor": executor, "workers": workers, "out_dir": str(out)}}
+        run_experiment(config_from_dict(raw))
+        files = sorted((out / "predictions" / "seed0").glob("*.csv"))
+        frames[(executor, workers)] = pd.concat([pd.read_csv(f) for f in files]).reset_index(drop=True)
+    first = frames[("inprocess", 1)]
+    for key, frame in frames.items():
+        pd.testing.assert_frame_equal(frame, first, check_exact=True, obj=str(key))
+    assert np.isfinite(first.filter(like="prob_").to_numpy()).all()
