@@ -195,6 +195,7 @@ class LoadedModel:
         self.classes = tuple(card["classes"])
         self.method = method
         self.fitted = fitted
+        self._onnx = None
 
     def __repr__(self) -> str:
         return (f"LoadedModel({str(self.path)!r}, method={self.card['method']!r}, model={self.card['model']!r}, "
@@ -208,6 +209,7 @@ class LoadedModel:
         apex: int | None = None,
         offset: int | None = None,
         fps: float = 30.0,
+        backend: str = "torch",
     ) -> pd.Series:
         """Class probabilities of one clip.
 
@@ -218,6 +220,8 @@ class LoadedModel:
                 ``apex`` to the frame of peak motion between onset and offset
                 (:class:`merkit.motion.keyframes.MotionPeakApex`).
             fps: frame rate of the clip.
+            backend: ``"torch"`` or ``"onnx"`` (the bundle's exported graph through onnxruntime;
+                ``merkit export BUNDLE --format onnx`` writes it).
 
         Returns:
             Probabilities indexed by class name (sum 1).
@@ -230,8 +234,24 @@ class LoadedModel:
             frames = _frame_files(clip, Path(tmp))
             table = _one_clip_table(frames, onset, apex, offset, fps)
             inputs = self.method.prepare(table, (int(self.card.get("seed", 0)),))
-            proba = self.fitted.predict_proba(inputs.take(table["sample_key"].tolist()))
+            proba = self.predict_inputs(inputs.take(table["sample_key"].tolist()), backend)
         return pd.Series(np.asarray(proba[0], dtype=np.float64), index=list(self.classes), name="probability")
+
+
+    def predict_inputs(self, inputs: Any, backend: str = "torch") -> np.ndarray:
+        """``(M, K)`` probabilities of already computed inputs (rows of the method's inputs)."""
+        if backend == "torch":
+            return self.fitted.predict_proba(inputs)
+        if backend != "onnx":
+            raise ConfigError(f"backend must be 'torch' or 'onnx'; got {backend!r}.")
+        if "onnx" not in self.card:
+            raise ConfigError(f"bundle {str(self.path)!r} has no ONNX graph; run `merkit export {self.path} "
+                              f"--format onnx` first.")
+        if self._onnx is None:
+            from merkit.training.export import OnnxNetwork
+
+            self._onnx = OnnxNetwork(self.path / self.card["onnx"]["file"])
+        return self.fitted.predict_proba(inputs, network=self._onnx)
 
 
 def _frame_files(clip: str | os.PathLike | np.ndarray, tmp: Path) -> list[str]:

@@ -8,6 +8,7 @@ Both describe themselves for a model bundle as named arrays plus JSON
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -57,12 +58,19 @@ class TorchClassifier:
         self.model_options = dict(model_options)
         self.svc = svc
 
-    def predict_proba(self, inputs: Any) -> np.ndarray:
-        """``(M, K)`` probabilities of ``(M, C, H, W)`` inputs."""
+    def predict_proba(self, inputs: Any, network: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+        """``(M, K)`` probabilities of ``(M, C, H, W)`` inputs.
+
+        ``network``: run this instead of the torch network (an exported ONNX graph computing the same
+        logits, or the embeddings when there is an SVC head; :class:`merkit.training.export.OnnxNetwork`).
+        """
         x = np.asarray(inputs, dtype=np.float32)
+        if not len(x):
+            return np.zeros((0, len(self.classes)))
         if self.svc is not None:
-            return self.svc.predict_proba(extract_embeddings(self.model, x), len(self.classes))
-        return softmax(predict_scores(self.model, x)) if len(x) else np.zeros((0, len(self.classes)))
+            emb = network(x) if network is not None else extract_embeddings(self.model, x)
+            return self.svc.predict_proba(emb, len(self.classes))
+        return softmax(network(x) if network is not None else predict_scores(self.model, x))
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         arrays = torch_state_arrays(self.model)
