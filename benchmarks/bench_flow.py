@@ -167,12 +167,12 @@ def bench_apex(root: Path) -> None:
         print(f"| {name} | {errs.mean():.2f} | {np.median(errs):.1f} | {(errs <= 3).mean():.1%} | {secs:.0f} |")
 
 
-def bench_prepare(root: Path, workers: int) -> None:
+def bench_prepare(root: Path, workers: int, flow: str = "") -> None:
     from merkit.cache import FeatureCache
     from merkit.motion.prepare import PrepareConfig, prepare_features
 
     table = _composite(root)
-    config = PrepareConfig()
+    config = PrepareConfig(flow=flow) if flow else PrepareConfig()
     with tempfile.TemporaryDirectory() as tmp:
         cache = FeatureCache(tmp)
         first = prepare_features(table, config, cache=cache, workers=workers)
@@ -191,6 +191,8 @@ def main() -> None:
     parser.add_argument("--synth", type=Path, help="SynthME output folder (merkit synth --out)")
     parser.add_argument("--clips", type=int, default=12, help="clips for the synth EPE section")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--flows", nargs="*", default=[""], help="flow methods for the prepare section "
+                        "(default: PrepareConfig's default)")
     args = parser.parse_args()
     print(f"OpenCV {cv2.__version__}, {cv2.getNumThreads()} OpenCV threads")
     for section in args.sections:
@@ -203,7 +205,8 @@ def main() -> None:
         elif section == "apex":
             bench_apex(args.synth)
         else:
-            bench_prepare(args.synth, args.workers)
+            for flow in args.flows:
+                bench_prepare(args.synth, args.workers, flow)
 
 
 if __name__ == "__main__":

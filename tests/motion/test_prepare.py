@@ -80,4 +80,5 @@ def test_prepare_config_errors():
         PrepareConfig(frames="uniform", k=1)
     with pytest.raises(ConfigError, match="unknown parameter"):
         PrepareConfig(flow="dis", flow_params={"levels": 3})
-    assert PrepareConfig(flow_params={"epsilon": 0.1}).flow_params == (("epsilon", 0.1),)
+    assert PrepareConfig(flow="tvl1_fast", flow_params={"epsilon": 0.1}).flow_params == (("epsilon", 0.1),)
+    assert PrepareConfig().flow == "dis"  # the default since issue 19 (docs/motion.md)

@@ -18,7 +18,7 @@ from merkit.cli._app import app
               help="Comma-separated feature channels: u, v, strain, magnitude, orientation.")
 @click.option("--frames", type=click.Choice(["onset_apex", "uniform", "consecutive"]), default="onset_apex", show_default=True)
 @click.option("-k", "--k", "k", type=int, default=8, show_default=True, help="Frames for uniform/consecutive.")
-@click.option("--flow", default="tvl1_fast", show_default=True, help="Flow method: tvl1, tvl1_fast, farneback, dis.")
+@click.option("--flow", default="dis", show_default=True, help="Flow method: dis, tvl1 (the references), tvl1_fast, farneback.")
 @click.option("--size", type=int, default=224, show_default=True, help="Aligned face size in pixels.")
 @click.option("--align", default="eye_line", show_default=True, help="Face alignment mode.")
 @click.option("--normalize", type=click.Choice(["raw", "minmax"]), default="raw", show_default=True)

@@ -69,8 +69,8 @@ class PrepareConfig:
         channels: feature channels, names from :data:`~merkit.motion.strain.FEATURE_CHANNELS`.
         frames: one of :data:`FRAME_MODES`.
         k: frames picked for ``"uniform"`` / ``"consecutive"`` (>= 2).
-        flow: registered flow method (``tvl1_fast`` by default: about 10x
-            faster than ``tvl1`` at nearly the same error, BENCHMARKS.md).
+        flow: registered flow method (``dis`` by default: more accurate than ``tvl1_fast`` on
+            SynthME's ground truth and 14x faster; ``docs/motion.md``).
         flow_params: overrides for the flow method.
         size: side of the aligned square face crop, pixels.
         align: alignment mode of :class:`merkit.face.AlignConfig`.
@@ -81,7 +81,7 @@ class PrepareConfig:
     channels: tuple[str, ...] = ("u", "v", "strain")
     frames: str = "onset_apex"
     k: int = 8
-    flow: str = "tvl1_fast"
+    flow: str = "dis"
     flow_params: tuple[tuple[str, Any], ...] = ()
     size: int = 224
     align: str = "eye_line"

@@ -111,7 +111,8 @@ class FeatureConfig:
     """How per-sample model inputs are computed (see :mod:`merkit.training.features`).
 
     Attributes:
-        flow: registered flow method (``merkit.motion.flow``), e.g. ``"tvl1_fast"`` (default), ``"tvl1"``.
+        flow: registered flow method (``merkit.motion.flow``): ``"dis"`` (default, docs/motion.md),
+            ``"tvl1"`` (the references), ``"tvl1_fast"``, ``"farneback"``.
         face_size: side of the aligned face crop the flow and descriptors are computed on, pixels.
         size: side of the square flow/strain maps fed to flow models (28 for STSTNet).
         rgb_size: side of the square apex image fed to RGB models.
@@ -127,7 +128,7 @@ class FeatureConfig:
         workers: processes computing features (1: in this process).
     """
 
-    flow: str = "tvl1_fast"
+    flow: str = "dis"
     face_size: int = 128
     size: int = 28
     rgb_size: int = 112
