@@ -4,6 +4,12 @@ Every file merkit writes (run outputs, caches, generated datasets) goes
 through these helpers: the content is written to a temporary file in the
 same folder, flushed to disk, then renamed over the target. A process
 killed at any moment leaves either the old file or the new one.
+
+Crash testing: with ``MERKIT_CRASH_AT="<text>:<n>"`` in the environment the
+process kills itself with SIGKILL at the worst moment of the ``n``-th write
+whose target path contains ``<text>``: the temporary file is complete and
+synced, the rename has not happened. ``tests/evaluation/test_crash_resume.py``
+uses it to prove that an interrupted run resumes to byte-identical results.
 """
 
 from __future__ import annotations
@@ -37,11 +43,28 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        _crash_point(target)
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+_crash_counts: dict[str, int] = {}
+
+
+def _crash_point(target: Path) -> None:
+    spec = os.environ.get("MERKIT_CRASH_AT")
+    if not spec:
+        return
+    text, _, nth = spec.rpartition(":")
+    if text and text in str(target):
+        _crash_counts[text] = _crash_counts.get(text, 0) + 1
+        if _crash_counts[text] == int(nth or 1):
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def write_bytes(target: str | os.PathLike, data: bytes) -> Path:

@@ -112,6 +112,20 @@ class RunDirectory:
             raise ConfigError(f"{str(target)!r} does not exist; is {str(self.path)!r} a merkit run directory?")
         return yaml.safe_load(target.read_text())
 
+    def remove_stale_temporaries(self) -> int:
+        """Delete temporary files that writers killed mid-write left in the run folder; returns how many.
+
+        Only one process writes a run directory (the runner; workers return rows), so at the start of a
+        run every ``.<name>.<random>.tmp<suffix>`` file in it is stale.
+        """
+        removed = 0
+        if self.path.is_dir():
+            for tmp in self.path.rglob(".*.tmp*"):
+                if tmp.is_file():
+                    tmp.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
     def write_environment(self) -> None:
         write_json(self.path / "environment.json", environment_info())
 
@@ -140,7 +154,8 @@ class RunDirectory:
 
     def read_predictions(self) -> pd.DataFrame:
         """All saved per-fold predictions, sorted by seed, fold and sample key."""
-        files = sorted((self.path / "predictions").glob("seed*/*.csv"))
+        # a writer killed mid-write leaves its hidden temporary file (".<name>.<random>.tmp.csv"): never a fold
+        files = sorted(f for f in (self.path / "predictions").glob("seed*/*.csv") if not f.name.startswith("."))
         if not files:
             raise ProtocolError(f"no predictions under {str(self.path / 'predictions')!r}; nothing to score.")
         frame = pd.concat([pd.read_csv(f, dtype={"fold": str}) for f in files], ignore_index=True)

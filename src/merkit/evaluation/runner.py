@@ -221,6 +221,8 @@ def run_protocol(
     if label_shuffle_seed is not None:
         full_config["label_shuffle_seed"] = int(label_shuffle_seed)
     run.write_config(full_config)
+    if run.remove_stale_temporaries():
+        log.info("removed temporary files left by an interrupted run in %s", run.path)
     run.write_environment()
 
     keys = prepared["sample_key"].to_numpy()
