@@ -309,8 +309,11 @@ class RunConfig:
     Attributes:
         seeds: run seeds; metrics are reported per seed and as mean and std.
         out_dir: the run directory (resumed if it holds the same configuration).
-        executor: ``"inprocess"`` or ``"process"`` (a local process pool).
-        workers: processes of the pool.
+        executor: ``"inprocess"``, ``"process"`` (a local process pool) or ``"ray"`` (Ray tasks; needs
+            ``pip install 'merkit[ray]'``).
+        address: with ``executor = "ray"``, an existing cluster (``"auto"``, ``"ray://host:10001"``);
+            "" starts a local one with ``workers`` CPUs.
+        workers: processes of the pool (CPUs of a local Ray cluster).
         method_name: row name in reports ("" -> the model name).
         bootstrap: bootstrap resamples for the confidence interval (0: none).
     """
@@ -318,6 +321,7 @@ class RunConfig:
     seeds: tuple = (0,)
     out_dir: str = "runs/experiment"
     executor: str = "inprocess"
+    address: str = ""
     workers: int = 2
     method_name: str = ""
     bootstrap: int = 1000
@@ -325,7 +329,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds):
             raise ConfigError(f"run.seeds must be a non-empty list of integers; got {list(self.seeds)!r}.")
-        _choice("run.executor", self.executor, ("inprocess", "process"))
+        _choice("run.executor", self.executor, ("inprocess", "process", "ray"))
         _positive("run.workers", self.workers)
         _positive("run.bootstrap", self.bootstrap, allow_zero=True)
 

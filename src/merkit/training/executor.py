@@ -1,4 +1,4 @@
-"""A local process-pool fold executor implementing the runner's ``Executor`` interface.
+"""Fold executors implementing the runner's ``Executor`` interface: a local process pool and Ray.
 
 The runner maps one picklable job (``job(task) -> prediction rows``) over
 fold tasks. :class:`ProcessPoolFoldExecutor` ships the job once to each
@@ -9,7 +9,7 @@ torch to ``threads`` CPU threads so that ``workers x threads`` does not
 oversubscribe the machine. Results are yielded as folds finish; the runner
 writes each fold's predictions as it arrives, so a killed run resumes.
 
-A cluster executor only needs the same ``map(fn, tasks)`` method.
+:class:`RayFoldExecutor` runs the same job as Ray tasks, locally or on a cluster.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from merkit.errors import ConfigError
 
-__all__ = ["ProcessPoolFoldExecutor"]
+__all__ = ["ProcessPoolFoldExecutor", "RayFoldExecutor"]
 
 _JOB: Callable | None = None
 
@@ -63,3 +63,66 @@ class ProcessPoolFoldExecutor:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     yield fut.result()
+
+
+def _run_with_threads(fn: Callable, task, threads: int):
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    return fn(task)
+
+
+class RayFoldExecutor:
+    """Run fold tasks as Ray tasks, on this machine or on a cluster (``run.executor = "ray"``).
+
+    The job (the method with its inputs: features are computed once, by the driver) goes into
+    Ray's object store once and every task reads it from there; tasks are small. Each task runs
+    with ``threads`` torch threads and 1 CPU. A task whose worker process dies is retried
+    (``max_retries``), so a killed worker does not end the run; results are yielded as folds finish,
+    and the runner writes each fold as it arrives, so a run whose driver dies resumes.
+    Predictions equal the process pool's: every fold is seeded from ``(seed, fold name)``.
+
+    Args:
+        address: an existing cluster (``"ray://host:10001"`` or ``"auto"``); "" starts a local one
+            with ``workers`` CPUs (``docs/training.md``, "Running on a Ray cluster").
+        workers: CPUs of a local cluster.
+        threads: torch CPU threads per task.
+        max_retries: retries of a task whose worker died.
+
+    Raises:
+        ConfigError: Ray is not installed (``pip install 'merkit[ray]'``).
+    """
+
+    def __init__(self, address: str = "", workers: int = 2, threads: int = 1, max_retries: int = 3) -> None:
+        if workers < 1 or threads < 1 or max_retries < 0:
+            raise ConfigError(f"workers and threads must be >= 1 and max_retries >= 0; got {workers!r}, "
+                              f"{threads!r}, {max_retries!r}.")
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ConfigError("run.executor = 'ray' needs Ray: pip install 'merkit[ray]'.") from None
+        self.address, self.workers, self.threads, self.max_retries = address, workers, threads, max_retries
+
+    def _init(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            return
+        if self.address:
+            ray.init(address=self.address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+
+    def map(self, fn: Callable, tasks: Sequence) -> Iterator:
+        """Yield ``fn(task)`` for every task, in completion order."""
+        if not tasks:
+            return
+        import ray
+
+        self._init()
+        remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(_run_with_threads)
+        job = ray.put(fn)
+        pending = [remote.remote(job, task, self.threads) for task in tasks]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])

@@ -163,10 +163,15 @@ def load_table(cfg: DataConfig, workers: int = 1) -> tuple[pd.DataFrame, dict[st
 
 
 def _executor(cfg: ExperimentConfig):
+    threads = max(1, cfg.train.threads or 1)
     if cfg.run.executor == "process":
         from merkit.training.executor import ProcessPoolFoldExecutor
 
-        return ProcessPoolFoldExecutor(cfg.run.workers, threads=max(1, cfg.train.threads or 1))
+        return ProcessPoolFoldExecutor(cfg.run.workers, threads=threads)
+    if cfg.run.executor == "ray":
+        from merkit.training.executor import RayFoldExecutor
+
+        return RayFoldExecutor(cfg.run.address, cfg.run.workers, threads=threads)
     return InProcessExecutor()
 
 
@@ -215,7 +220,7 @@ def run_experiment(
     protocol = create_protocol(cfg.protocol.name, label_set=cfg.protocol.label_set, **cfg.protocol.options)
     prepared = protocol.prepare(table)
     progress = cfg.train.progress
-    if cfg.run.executor == "process":
+    if cfg.run.executor != "inprocess":
         # per-epoch bars from parallel workers interleave; the runner shows one bar over folds
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, progress=False))
     method = build_method(cfg, prepared, features)
@@ -237,7 +242,7 @@ def run_experiment(
         val_fraction=cfg.protocol.val_fraction,
         executor=_executor(cfg),
         method_name=cfg.run.method_name or cfg.model.name,
-        progress=cfg.run.executor == "process" and progress,
+        progress=cfg.run.executor != "inprocess" and progress,
         label_shuffle_seed=cfg.data.synth_seed if cfg.data.shuffle_labels else None,
     )
     ci = None
