@@ -26,12 +26,11 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
 
 from merkit import __version__
-from merkit._io import atomic_path, write_json, write_text
+from merkit._io import atomic_path, plain_data, write_json, write_text
 from merkit.errors import ConfigError, ProtocolError
 
 __all__ = ["RunDirectory", "environment_info", "fold_fingerprint"]
@@ -93,12 +92,12 @@ class RunDirectory:
     # -- configuration -------------------------------------------------------------------------
     def write_config(self, config: dict, resume: bool = True) -> None:
         """Write ``config.yaml``; when resuming, refuse a config that differs from the stored one."""
-        text = yaml.safe_dump(_plain(config), sort_keys=True)
+        text = yaml.safe_dump(plain_data(config), sort_keys=True)
         target = self.path / "config.yaml"
         if target.exists() and resume:
             stored = yaml.safe_load(target.read_text())
             if stored != yaml.safe_load(text):
-                changed = sorted(k for k in set(stored) | set(config) if stored.get(k) != _plain(config).get(k))
+                changed = sorted(k for k in set(stored) | set(config) if stored.get(k) != plain_data(config).get(k))
                 raise ConfigError(
                     f"run directory {str(self.path)!r} holds a run with a different configuration "
                     f"(keys {changed!r} differ); use a new run directory or delete this one."
@@ -173,14 +172,3 @@ def fold_fingerprint(sample_keys: Sequence[str]) -> str:
     """Short hash of a fold's test samples (recorded in metrics for traceability)."""
     return hashlib.sha256("\n".join(sorted(sample_keys)).encode()).hexdigest()[:12]
 
-
-def _plain(obj):
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from merkit._io import plain_data
 from merkit.errors import ConfigError, DatasetNotFoundError, ShapeError
 
 __all__ = ["BUNDLE_FORMAT", "fit_final_model", "save_bundle", "load_model", "LoadedModel", "preprocessing_summary"]
@@ -141,7 +142,7 @@ def save_bundle(
         "classes": list(fitted.classes),
         "label_set": label_set,
         "features": features,
-        "train": _plain(train),
+        "train": plain_data(train),
         "fitted": fitted.state_info(),
         "preprocessing": preprocessing_summary(method.input_kind, method.features, method.card()["method_options"]),
         "training_data": _training_summary(table),
@@ -155,7 +156,7 @@ def save_bundle(
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         save_file(arrays, str(tmp / WEIGHTS), metadata={"format": "merkit-bundle", "bundle_format": str(BUNDLE_FORMAT)})
-        (tmp / CARD).write_text(json.dumps(_plain(card), indent=2, sort_keys=True) + "\n")
+        (tmp / CARD).write_text(json.dumps(plain_data(card), indent=2, sort_keys=True) + "\n")
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
             os.replace(path, old / "bundle")
@@ -168,15 +169,6 @@ def save_bundle(
         raise
     return path
 
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
 
 
 class LoadedModel:

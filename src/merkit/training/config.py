@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from merkit._io import plain_data
 from merkit.errors import ConfigError
 
 __all__ = [
@@ -349,15 +350,8 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict:
         """Plain nested dict (tuples as lists), as written to the run's ``config.yaml``."""
-        return _plain(dataclasses.asdict(self))
+        return plain_data(dataclasses.asdict(self))
 
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
 
 
 _SECTIONS = {f.name: f.type for f in dataclasses.fields(ExperimentConfig)}

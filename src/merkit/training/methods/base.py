@@ -31,9 +31,10 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import pandas as pd
 
+from merkit._io import plain_data
 from merkit.errors import ConfigError
 
-__all__ = ["Inputs", "FittedModel", "Method", "MethodJob", "encode_labels", "build_options", "NoOptions"]
+__all__ = ["Inputs", "FittedModel", "Method", "encode_labels", "build_options", "NoOptions"]
 
 
 class Inputs(Protocol):
@@ -188,24 +189,7 @@ class Method(abc.ABC):
             "method": self.name,
             "model": self.model,
             "model_options": self.model_options,
-            "method_options": _plain(dataclasses.asdict(self.options)),
+            "method_options": plain_data(dataclasses.asdict(self.options)),
             "input_kind": self.input_kind,
         }
 
-
-class MethodJob:
-    """Picklable fit-predict wrapper (kept for executors that expect a plain callable)."""
-
-    def __init__(self, method: Method) -> None:
-        self.method = method
-
-    def __call__(self, table: pd.DataFrame, task: Any) -> np.ndarray:
-        return self.method.fit_predict(table, task)
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
