@@ -23,6 +23,11 @@ def list_command() -> None:
         size = f"{published.samples} samples" if published else "size varies by camera/annotation" if name.startswith("smic") else "no published size"
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         click.echo(f"{name:14s} {size:34s} {doc}")
+    from merkit.data.longvideo import get_long_dataset_class, list_long_datasets
+
+    for name in list_long_datasets():
+        doc = (get_long_dataset_class(name).__doc__ or "").strip().splitlines()[0]
+        click.echo(f"{name:14s} {'long videos (spotting)':34s} {doc}")
 
 
 @datasets_group.command("check")
@@ -35,12 +40,19 @@ def list_command() -> None:
               help="Which frames to decode.")
 @click.option("--corrections", help="'default' (packaged table), 'none', or a correction CSV.", default="default", show_default=True)
 @click.option("--config", "paths_file", type=click.Path(dir_okay=False), help="Paths file (YAML/TOML) giving root/annotation per dataset.")
+@click.option("--fps", type=float, help="Long-video datasets only: frame rate, when not the dataset's published one.")
 def check_command(root: str | None, name: str, annotation: str | None, variant: str | None,
-                  gt_csv: str | None, decode: str, corrections: str, paths_file: str | None) -> None:
+                  gt_csv: str | None, decode: str, corrections: str, paths_file: str | None,
+                  fps: float | None) -> None:
     """Check the copy of dataset NAME at ROOT and print every problem found.
 
     Exit status 0 when no error is found (warnings allowed), 1 otherwise.
     """
+    from merkit.data.longvideo import list_long_datasets
+
+    if name in list_long_datasets():
+        _check_long(name, root, annotation, fps, decode)
+        return
     from merkit.data.check import check_dataset
     from merkit.data.paths import read_paths_file
 
@@ -68,5 +80,22 @@ def check_command(root: str | None, name: str, annotation: str | None, variant: 
         f"({report.n_subjects} subjects), {report.n_decoded} frames decoded; "
         f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)."
     )
+    if not report.ok:
+        raise click.ClickException(f"{len(report.errors)} error(s) in the {name} copy at {report.root}; see the lines above.")
+
+
+def _check_long(name: str, root: str | None, annotation: str | None, fps: float | None, decode: str) -> None:
+    """``merkit datasets check`` for a long-video (spotting) dataset."""
+    from merkit.data.longvideo import check_long_dataset
+
+    options: dict = {"annotation": annotation} if annotation else {}
+    if fps:
+        options["fps"] = fps
+    report = check_long_dataset(name, root, decode=decode, **options)
+    for problem in report.problems:
+        click.echo(str(problem))
+    counts = ", ".join(f"{n} {k}" for k, n in report.n_intervals.items())
+    click.echo(f"{name} at {report.root}: {report.n_videos} videos, intervals: {counts}; {report.n_decoded} frames "
+               f"decoded; {len(report.errors)} error(s), {len(report.warnings)} warning(s).")
     if not report.ok:
         raise click.ClickException(f"{len(report.errors)} error(s) in the {name} copy at {report.root}; see the lines above.")
