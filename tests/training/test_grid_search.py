@@ -92,3 +92,26 @@ def test_inner_jobs_run_through_a_process_pool():
 def test_a_method_without_with_train_is_refused():
     with pytest.raises(ConfigError, match="with_train"):
         GridSearchFitPredict(lambda table, task: None, GridSpec())
+
+
+def test_search_runs_the_macro_transfer_method_inside_training_subjects():
+    from tests.training.test_macro_transfer import FAST, _method
+
+    table = labelled_table(n_subjects=4, clips=3)
+    task = _outer(table, table["subject_key"].iloc[0])
+    blind = table.copy()
+    blind.loc[task.test_idx, "label"] = "HIDDEN"  # scoring or training on a test row would raise
+    method = _method(table, train=FAST, head="softmax")
+    search = GridSearchFitPredict(method, GridSpec(batch_size=(8,), lr=(0.001, 0.01), epochs=(1,), inner_folds=2))
+    probs = search(blind, task)
+    assert probs.shape == (len(task.test_idx), 3) and np.allclose(probs.sum(1), 1.0)
+    assert search.choices[0][2]["lr"] in (0.001, 0.01) and len(search.choices[0][3]) == 2
+
+
+def test_a_grid_over_an_early_stopping_method_is_refused():
+    from tests.training.test_macro_transfer import FAST, _method
+
+    table = labelled_table(n_subjects=3, clips=3)
+    early = _method(table, train=FAST.__class__(**{**FAST.__dict__, "schedule": "early_stopping"}))
+    with pytest.raises(ConfigError, match="train.schedule must be 'fixed'"):
+        GridSearchFitPredict(early, GridSpec())

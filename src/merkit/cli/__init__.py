@@ -17,4 +17,3 @@ from merkit.cli import datasets as _datasets  # noqa: F401,E402
 from merkit.cli import synth as _synth  # noqa: F401,E402
 from merkit.cli import demo as _demo  # noqa: F401,E402
 from merkit.cli import prepare as _prepare  # noqa: F401,E402
-from merkit.cli import transfer as _transfer  # noqa: F401,E402

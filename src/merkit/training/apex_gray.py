@@ -12,8 +12,9 @@ and (E) zeroes :meth:`~merkit.face.AlignedClip.eye_mask` (landmark hull
 grown by ``eye_margin`` x the eye width; the paper gives no size).
 
 Output: ``(1, size, size)`` float32 grey levels in [0, 1] with the eyes at 0.
-Results are cached per image in the :class:`~merkit.cache.FeatureCache`
-(namespace ``features.gray_apex_masked``, keyed by the settings and the file).
+Results are cached per image through :func:`merkit.cache.memoise` (namespace
+``features.gray_apex_masked``, keyed by the settings and the file); images
+are prepared in ``workers`` processes by :func:`merkit._parallel.parallel_map`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from merkit.cache import FeatureCache
+from merkit.cache import FeatureCache, memoise
 from merkit.errors import ConfigError, FaceNotFoundError
 from merkit.training.features import FeatureSet
 
@@ -71,35 +72,34 @@ def gray_masked_face(path: str, cfg: GrayApexConfig, cache: FeatureCache | None 
         FaceNotFoundError: dlib finds no face in ``path`` (the message names the file).
         FrameReadError: the file cannot be read.
     """
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("cache_dir", "workers")}
+    return memoise(cache, f"features.{KIND}", {**settings, "version": _VERSION}, [path],
+                   lambda: {"x": _compute(path, cfg)}, meta={"path": path, "kind": KIND})["x"]
+
+
+def _compute(path: str, cfg: GrayApexConfig) -> np.ndarray:
     from merkit.face import AlignConfig, align_clip
 
-    settings = {k: v for k, v in asdict(cfg).items() if k not in ("cache_dir", "workers")}
-    key = cache.key(f"features.{KIND}", {**settings, "version": _VERSION}, [path]) if cache is not None else None
-    if key is not None:
-        hit = cache.load(key)
-        if hit is not None:
-            return hit["x"]
     clip = align_clip([path], AlignConfig(mode="eye_line", size=cfg.size, color="gray", margin=cfg.margin))
     face = clip.frames[0].astype(np.float32) / 255.0
     face[clip.eye_mask(cfg.eye_margin)] = 0.0
-    value = np.ascontiguousarray(face[None], dtype=np.float32)
-    if key is not None:
-        cache.save(key, {"x": value}, meta={"path": path, "kind": KIND})
-    return value
+    return np.ascontiguousarray(face[None], dtype=np.float32)
 
 
-def _chunk(args) -> list[np.ndarray | str]:
-    paths, cfg, skip = args
-    cache = FeatureCache(cfg.cache_dir or None)
-    out: list[np.ndarray | str] = []
-    for p in paths:
+class _GrayFaceJob:
+    """Picklable per-image job for :func:`merkit._parallel.parallel_map`; a faceless image gives its error text."""
+
+    def __init__(self, cfg: GrayApexConfig, skip: bool) -> None:
+        self.cfg = cfg
+        self.skip = skip
+
+    def __call__(self, path: str) -> np.ndarray | str:
         try:
-            out.append(gray_masked_face(p, cfg, cache))
+            return gray_masked_face(path, self.cfg, FeatureCache(self.cfg.cache_dir or None))
         except FaceNotFoundError as exc:
-            if not skip:
+            if not self.skip:
                 raise
-            out.append(str(exc))
-    return out
+            return str(exc)
 
 
 class GrayApexProvider:
@@ -115,25 +115,10 @@ class GrayApexProvider:
         self.progress = progress
 
     def _run(self, paths: Sequence[str], skip: bool) -> list[np.ndarray | str]:
-        from tqdm.auto import tqdm
+        from merkit._parallel import parallel_map
 
-        chunks = [list(paths[i : i + 8]) for i in range(0, len(paths), 8)]
-        results: list[np.ndarray | str] = []
-        bar = tqdm(total=len(paths), desc=KIND, disable=not self.progress, leave=False)
-        if self.cfg.workers > 1 and len(chunks) > 1:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(self.cfg.workers, mp_context=mp.get_context("spawn")) as pool:
-                for part in pool.map(_chunk, [(c, self.cfg, skip) for c in chunks]):
-                    results.extend(part)
-                    bar.update(len(part))
-        else:
-            for c in chunks:
-                results.extend(_chunk((c, self.cfg, skip)))
-                bar.update(len(c))
-        bar.close()
-        return results
+        return parallel_map(_GrayFaceJob(self.cfg, skip), list(paths), workers=self.cfg.workers,
+                            progress=self.progress, desc=KIND)
 
     def for_samples(self, table: pd.DataFrame) -> FeatureSet:
         """Apex frames of a micro-expression sample table, keyed by ``sample_key``.

@@ -126,6 +126,11 @@ class GridSearchFitPredict:
     def __init__(self, method, grid: GridSpec, executor=None) -> None:
         if not hasattr(method, "with_train"):
             raise ConfigError(f"{type(method).__name__} cannot be grid-searched: it has no with_train().")
+        train = getattr(method, "train", None)
+        if train is not None and train.schedule != "fixed":
+            # inner folds have no validation rows, and the number of epochs is itself a candidate
+            raise ConfigError(f"grid.enabled searches the epochs, so train.schedule must be 'fixed'; got "
+                              f"{train.schedule!r}.")
         self.method = method
         self.grid = grid
         self.executor = executor
