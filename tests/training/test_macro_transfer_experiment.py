@@ -92,6 +92,11 @@ def test_transfer_run_scores_every_sample_and_resumes_without_redoing_phase_one(
     monkeypatch.setattr(macro_transfer, "pretrain_macro", refuse)
     again = run_experiment(cfg, table=micro_table)  # resumes: folds from the run directory, phase 1 from the cache
     assert again.metrics["summary"] == result.metrics["summary"]
+    from merkit.evaluation.protocols import create_protocol
+
+    method = create_method(cfg)
+    method.prepare(create_protocol("megc2019_composite").prepare(micro_table), (0,))
+    assert set(method.transfer_states) == {0} and method.phase1[0]["best_epoch"] in (1, 2)  # read from the cache
 
 
 def test_no_transfer_ablation_runs_without_macro_images(tmp_path, micro_table):

@@ -68,7 +68,7 @@ from merkit.training.methods.fitted import TorchClassifier
 from merkit.training.methods.macro_data import MacroDataConfig, load_macro_table
 
 __all__ = ["MACRO_DEFAULTS", "UNFREEZE_MODES", "MacroTransferOptions", "MacroTransferMethod", "unfreeze_plan",
-           "grey_jitter", "train_phase", "pretrain_macro"]
+           "grey_jitter", "train_phase", "pretrain_macro", "fit_svc_head"]
 
 log = logging.getLogger(__name__)
 
@@ -297,11 +297,38 @@ def pretrain_macro(
     return net.transfer_state_dict(options.scope), history
 
 
-def _encode(state: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+def fit_svc_head(model: nn.Module, x: np.ndarray, table: pd.DataFrame, task: Any, C: Sequence[float],
+                 seed: int) -> Any:
+    """The ``svc`` head of a trained network: an :class:`~merkit.training.svm_heads.EmbeddingSVC` on its embeddings.
+
+    Fitted on ``task.fit_idx``, ``C`` chosen on ``task.val_idx``; refitted on fit + validation rows
+    unless the run is ``select_on_test`` (its validation rows are then the test subject).
+
+    Args:
+        model: the trained network (eval mode).
+        x: inputs of every row of ``table``.
+        table, task: the fold.
+        C: candidate regularisation strengths.
+        seed: the SVC's random state.
+    """
+    from merkit.training.svm_heads import EmbeddingSVC, extract_embeddings
+
+    val = task.val_idx
+    return EmbeddingSVC(C=C, seed=seed).fit(
+        extract_embeddings(model, x[task.fit_idx]), encode_labels(table, task.fit_idx, task.classes),
+        extract_embeddings(model, x[val]) if len(val) else None,
+        encode_labels(table, val, task.classes) if len(val) else None,
+        refit_with_val=not task.select_on_test)
+
+
+def _encode(state: dict[str, torch.Tensor], history: TrainHistory) -> dict[str, np.ndarray]:
     # cache array names must be identifiers: "stages.1.0.conv.weight" -> "t_stages__1__0__conv__weight"
     out = {"t_" + k.replace(".", "__"): v.numpy() for k, v in state.items()}
     if any(_decode_name(n) != k for n, k in zip(out, state)):
         raise ShapeError("a transfer weight name cannot be stored in the cache (it holds '__').")
+    # what phase 1 kept, so a cached phase 1 still reports it
+    out["h_best_epoch"] = np.array(history.best_epoch, dtype=np.int64)
+    out["h_val_score"] = np.asarray(history.val_score, dtype=np.float64)
     return out
 
 
@@ -315,6 +342,7 @@ class MacroTransferMethod(Method):
 
     Attributes:
         transfer_states: run seed -> phase-1 transfer weights (filled by :meth:`prepare`).
+        phase1: run seed -> ``{"best_epoch", "val_accuracy", "val_score"}`` of its phase 1.
     """
 
     options_class = MacroTransferOptions
@@ -322,6 +350,7 @@ class MacroTransferMethod(Method):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.transfer_states: dict[int, dict[str, torch.Tensor]] = {}
+        self.phase1: dict[int, dict] = {}
         # a method that restored a bundle only predicts: its prepare() must not train phase 1
         self.predict_only = False
 
@@ -361,10 +390,10 @@ class MacroTransferMethod(Method):
 
         def compute() -> dict[str, np.ndarray]:
             features, kept = GrayApexProvider(self.gray_config(), progress=self.progress).for_images(macro_table)
-            state, _ = pretrain_macro(features.take(kept["image_key"]), kept["label"].tolist(),
-                                      kept["subject_key"].tolist(), opts, seed, self.model, self.model_options,
-                                      self.progress)
-            return _encode(state)
+            state, history = pretrain_macro(features.take(kept["image_key"]), kept["label"].tolist(),
+                                            kept["subject_key"].tolist(), opts, seed, self.model, self.model_options,
+                                            self.progress)
+            return _encode(state, history)
 
         macro = {k: v for k, v in dataclasses.asdict(opts.macro).items() if k != "progress"}
         settings = {"model": self.model, "model_options": self.model_options, "scope": opts.scope, "macro": macro,
@@ -374,16 +403,18 @@ class MacroTransferMethod(Method):
         cache = FeatureCache(self.features.cache_dir or None)
         arrays = memoise(cache, "macro_transfer.phase1", settings, macro_table["path"].astype(str).tolist(), compute,
                          meta={"seed": int(seed), "images": len(macro_table)})
-        return {_decode_name(n): torch.from_numpy(np.array(v)) for n, v in arrays.items()}
+        best, scores = int(arrays["h_best_epoch"]), np.asarray(arrays["h_val_score"]).tolist()
+        self.phase1[seed] = {"best_epoch": best, "val_score": scores,
+                             "val_accuracy": scores[best - 1] if 0 < best <= len(scores) else float("nan")}
+        return {_decode_name(n): torch.from_numpy(np.array(v)) for n, v in arrays.items() if n.startswith("t_")}
 
     def with_train(self, **changes: Any) -> MacroTransferMethod:
         clone = super().with_train(**changes)
-        clone.transfer_states = self.transfer_states  # grid candidates share phase 1
+        clone.transfer_states, clone.phase1 = self.transfer_states, self.phase1  # grid candidates share phase 1
         return clone
 
     def fit(self, table: pd.DataFrame, task: Any) -> TorchClassifier:
         from merkit.models import create_model
-        from merkit.training.svm_heads import EmbeddingSVC, extract_embeddings
 
         opts = self.options
         seed = fold_seed(task.seed, task.fold.name)
@@ -408,12 +439,7 @@ class MacroTransferMethod(Method):
         self.histories.append((task.seed, task.fold.name, history))
         svc = None
         if opts.head == "svc":
-            val = task.val_idx
-            svc = EmbeddingSVC(C=opts.svc_C, seed=seed).fit(
-                extract_embeddings(model, x[task.fit_idx]), encode_labels(table, task.fit_idx, task.classes),
-                extract_embeddings(model, x[val]) if len(val) else None,
-                encode_labels(table, val, task.classes) if len(val) else None,
-                refit_with_val=not task.select_on_test)  # in select_on_test mode val is the test subject
+            svc = fit_svc_head(model, x, table, task, opts.svc_C, seed)
             log.info("seed %s fold %s: SVC C=%g", task.seed, task.fold.name, svc.chosen_C)
         return TorchClassifier(model, task.classes, self.model, self.model_options, svc)
 
