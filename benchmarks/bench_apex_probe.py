@@ -49,7 +49,7 @@ def main() -> None:
     from merkit.training.apex_gray import GrayApexConfig, GrayApexProvider
     from merkit.training.config import DataConfig
     from merkit.training.experiment import load_table
-    from merkit.training.transfer_experiment import MacroDataConfig, load_macro_table
+    from merkit.training.methods.macro_data import MacroDataConfig, load_macro_table
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--synth-root", default="data/synthme_small")

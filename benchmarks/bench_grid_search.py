@@ -18,8 +18,8 @@ Two checks that the test subject is never used in selection:
   recorded task holds a test-subject row, and prints the subjects each
   inner fold trained and scored on.
 
-Phase 1 (macro pre-training) runs once per seed before the folds, as in
-``merkit transfer``.
+Phase 1 (macro pre-training) runs once per seed before the folds, in the
+method's ``prepare`` (as ``merkit train`` does).
 
     .venv/bin/python benchmarks/bench_grid_search.py --folds 4 --size 64 --batch-size 16 32 \\
         --lr 0.001 0.007 --epochs 10 --out runs/issue11/grid.json
@@ -37,14 +37,11 @@ from merkit._io import write_json
 from merkit.evaluation.metrics import compute_metrics
 from merkit.evaluation.protocols import create_protocol, inner_validation_split
 from merkit.evaluation.runner import FoldTask, fold_seed, seed_everything
-from merkit.training.apex_gray import GrayApexConfig, GrayApexProvider
-from merkit.training.config import DataConfig
+from merkit.training.config import DataConfig, FeatureConfig, TrainConfig
 from merkit.training.executor import ProcessPoolFoldExecutor
 from merkit.training.experiment import load_table
 from merkit.training.grid_search import GridSearchFitPredict, GridSpec
-from merkit.training.transfer import PhaseConfig, TransferConfig, pretrain_macro
-from merkit.training.transfer_experiment import MacroDataConfig, load_macro_table
-from merkit.training.transfer_fold import TransferFitPredict
+from merkit.training.methods.macro_transfer import MacroTransferMethod, MacroTransferOptions
 
 
 class RecordingExecutor:
@@ -81,26 +78,24 @@ def main() -> None:
     protocol = create_protocol("megc2019_composite", label_set="megc3")
     prepared = protocol.prepare(table)
     folds = protocol.folds(prepared)[: args.folds]
-    provider = GrayApexProvider(GrayApexConfig(size=args.size, workers=1))
-    features = provider.for_samples(prepared)
-    macro_table = load_macro_table(MacroDataConfig(synth_root=args.macro_root, synth_subjects=args.macro_subjects))
-    macro_x, kept = provider.for_images(macro_table)
     opts = {"input_size": [args.size, args.size]}
-    micro = PhaseConfig(epochs=args.epochs[0], batch_size=args.batch_size[0], lr=args.lr[0], optimizer="adam",
-                        weight_decay=0.01, threads=1, device="cpu")
-    macro = PhaseConfig(epochs=args.macro_epochs, batch_size=32, lr=0.001, optimizer="adam", schedule="best_val",
-                        patience=args.macro_epochs, threads=1, device="cpu")
-    cfg = TransferConfig(model=args.model, model_options=opts, macro=macro, micro=micro, head="softmax")
+    micro = TrainConfig(epochs=args.epochs[0], batch_size=args.batch_size[0], lr=args.lr[0], optimizer="adam",
+                        weight_decay=0.01, imbalance="balanced_sampler", max_shift=0.05, max_rotation=0.0, threads=1,
+                        device="cpu", progress=False)
+    macro = {"epochs": args.macro_epochs, "batch_size": 32, "lr": 0.001, "optimizer": "adam",
+             "patience": args.macro_epochs, "threads": 1, "device": "cpu", "progress": False}
+    options = MacroTransferOptions(head="softmax", size=args.size, macro=macro, macro_data={
+        "synth_root": args.macro_root, "synth_subjects": args.macro_subjects})
+    method = MacroTransferMethod(args.model, opts, options, micro, FeatureConfig(workers=1), progress=False)
     t0 = time.perf_counter()
-    state, hist = pretrain_macro(macro_x.take(kept["image_key"]), kept["label"].tolist(),
-                                 kept["subject_key"].tolist(), protocol.classes, cfg, args.seed)
-    phase1 = {"best_epoch": hist.best_epoch, "val_accuracy": hist.val_score[hist.best_epoch - 1],
+    method.prepare(prepared, (args.seed,))  # inputs, then phase 1 (memoised in the feature cache)
+    p1 = method.phase1[args.seed]
+    phase1 = {"best_epoch": p1["best_epoch"], "val_accuracy": p1["val_accuracy"],
               "seconds": round(time.perf_counter() - t0, 1)}
-    print(f"phase 1: macro val acc {phase1['val_accuracy']:.3f} ({phase1['seconds']:.0f} s)", flush=True)
+    print(f"inputs + phase 1: macro val acc {phase1['val_accuracy']:.3f} ({phase1['seconds']:.0f} s)", flush=True)
 
     grid = GridSpec(batch_size=tuple(args.batch_size), lr=tuple(args.lr), epochs=tuple(args.epochs),
                     inner_folds=args.inner_folds)
-    method = TransferFitPredict(cfg, features, {args.seed: state})
     subjects = prepared["subject_key"].astype(str).to_numpy()
     rows, truth, pred = [], [], []
     for fold in folds:

@@ -22,6 +22,7 @@ in a shared 2-core machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -32,12 +33,10 @@ from merkit._io import write_json
 from merkit.evaluation.metrics import compute_metrics
 from merkit.evaluation.protocols import create_protocol, inner_validation_split
 from merkit.evaluation.runner import FoldTask, fold_seed, seed_everything
-from merkit.training.apex_gray import GrayApexConfig, GrayApexProvider
-from merkit.training.config import DataConfig
+from merkit.training.config import DataConfig, FeatureConfig, TrainConfig
 from merkit.training.experiment import load_table
-from merkit.training.transfer import PhaseConfig, TransferConfig, pretrain_macro
-from merkit.training.transfer_experiment import MacroDataConfig, load_macro_table
-from merkit.training.transfer_fold import TransferFitPredict
+from merkit.training.methods.fitted import TorchClassifier
+from merkit.training.methods.macro_transfer import MacroTransferMethod, MacroTransferOptions, fit_svc_head
 
 
 def main() -> None:
@@ -72,34 +71,30 @@ def main() -> None:
     protocol = create_protocol("megc2019_composite", label_set="megc3")
     prepared = protocol.prepare(table)
     folds = protocol.folds(prepared)
-    provider = GrayApexProvider(GrayApexConfig(size=args.size, workers=args.workers))
-    features = provider.for_samples(prepared)
-    macro_table = load_macro_table(MacroDataConfig(synth_root=args.macro_root, synth_subjects=args.macro_subjects))
-    macro_x, kept = provider.for_images(macro_table)
-    print(f"micro: {len(prepared)} samples, {len(folds)} folds; macro: {len(kept)} of {len(macro_table)} images "
-          f"with a face; inputs {args.size}px ({time.perf_counter() - start:.0f} s)", flush=True)
-
-    micro = PhaseConfig(epochs=args.micro_epochs, batch_size=32, lr=args.micro_lr, optimizer="adam",
-                        weight_decay=0.01, threads=args.threads, device="cpu")
-    macro = PhaseConfig(epochs=args.macro_epochs, batch_size=32, lr=args.macro_lr, optimizer=args.macro_optimizer,
-                        schedule="best_val",
-                        patience=args.macro_epochs, threads=args.threads, device="cpu")
+    micro = TrainConfig(epochs=args.micro_epochs, batch_size=32, lr=args.micro_lr, optimizer="adam", weight_decay=0.01,
+                        imbalance="balanced_sampler", max_shift=0.05, max_rotation=0.0, threads=args.threads,
+                        device="cpu", progress=False)
+    macro = {"epochs": args.macro_epochs, "batch_size": 32, "lr": args.macro_lr, "optimizer": args.macro_optimizer,
+             "patience": args.macro_epochs, "threads": args.threads, "device": "cpu", "progress": False}
+    options = MacroTransferOptions(head="softmax", size=args.size, macro=macro, macro_data={
+        "synth_root": args.macro_root, "synth_subjects": args.macro_subjects})
     opts = {"input_size": [args.size, args.size]}
+    method = MacroTransferMethod(args.model, opts, options, micro, FeatureConfig(workers=args.workers), progress=False)
+    method.prepare(prepared, tuple(args.seeds))  # inputs, then phase 1 per seed (memoised in the feature cache)
+    print(f"micro: {len(prepared)} samples, {len(folds)} folds; inputs {args.size}px; phase 1 of {len(args.seeds)} "
+          f"seed(s) ({time.perf_counter() - start:.0f} s)", flush=True)
+    no_transfer = MacroTransferMethod(args.model, opts, dataclasses.replace(options, transfer=False), micro,
+                                      method.features, progress=False)
+    no_transfer.inputs = method.inputs
+    x = method.inputs.take(prepared["sample_key"].to_numpy())
+
     rows: dict[str, list[dict]] = {}
     phase1 = []
     for seed in args.seeds:
-        cfg = TransferConfig(model=args.model, model_options=opts, macro=macro, micro=micro, head="softmax")
-        t0 = time.perf_counter()
-        state, hist = pretrain_macro(macro_x.take(kept["image_key"]), kept["label"].tolist(),
-                                     kept["subject_key"].tolist(), protocol.classes, cfg, seed)
-        phase1.append({"seed": seed, "best_epoch": hist.best_epoch, "val_accuracy": hist.val_score[hist.best_epoch - 1],
-                       "seconds": round(time.perf_counter() - t0, 1)})
-        print(f"seed {seed} phase 1: best epoch {hist.best_epoch}, macro val acc "
-              f"{hist.val_score[hist.best_epoch - 1]:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
-        for transfer in (True, False):
-            method = TransferFitPredict(TransferConfig(model=args.model, model_options=opts, macro=macro, micro=micro,
-                                                       transfer=transfer, head="softmax"),
-                                        features, {seed: state} if transfer else {})
+        p1 = method.phase1[seed]
+        phase1.append({"seed": seed, "best_epoch": p1["best_epoch"], "val_accuracy": p1["val_accuracy"]})
+        print(f"seed {seed} phase 1: best epoch {p1['best_epoch']}, macro val acc {p1['val_accuracy']:.3f}", flush=True)
+        for transfer, runner in ((True, method), (False, no_transfer)):
             preds = {"softmax": [], "svc": []}
             truth = []
             t0 = time.perf_counter()
@@ -108,9 +103,11 @@ def main() -> None:
                 seed_everything(fs)
                 fit_idx, val_idx = inner_validation_split(prepared, fold.train_idx, 0.2, seed=fs)
                 task = FoldTask(fold, seed, fit_idx, val_idx, protocol.classes)
-                model = method.fit_fold(prepared, task)
-                for head in preds:
-                    probs = method.predict(model, prepared, task, head)
+                fitted = runner.fit(prepared, task)  # one softmax-trained network per fold, scored with both heads
+                svc = fit_svc_head(fitted.model, x, prepared, task, options.svc_C, fs)
+                heads = {"softmax": fitted, "svc": TorchClassifier(fitted.model, fitted.classes, args.model, opts, svc)}
+                for head, clf in heads.items():
+                    probs = clf.predict_proba(x[fold.test_idx])
                     preds[head] += [protocol.classes[i] for i in probs.argmax(1)]
                 truth += prepared["label"].to_numpy()[fold.test_idx].tolist()
             for head, pred in preds.items():
