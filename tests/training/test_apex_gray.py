@@ -46,3 +46,15 @@ def test_provider_keys_macro_images_and_skips_faceless_ones(macro_table, tmp_pat
 def test_bad_settings():
     with pytest.raises(ConfigError, match="size"):
         GrayApexConfig(size=8)
+
+
+def test_two_processes_and_the_cache_give_the_same_crops(tmp_path):
+    root = tmp_path / "m"
+    generate_macro(root, MacroConfig(n_subjects=1, takes_per_class=3, frames_per_take=1), seed=3)
+    table = load_macro("image_folder", root, dataset="synthme_macro")  # 9 images: two chunks of parallel_map
+    one, kept = GrayApexProvider(GrayApexConfig(size=32, cache_dir=str(tmp_path / "a"))).for_images(table)
+    two, kept2 = GrayApexProvider(GrayApexConfig(size=32, cache_dir=str(tmp_path / "b"), workers=2)).for_images(table)
+    cached, _ = GrayApexProvider(GrayApexConfig(size=32, cache_dir=str(tmp_path / "b"))).for_images(table)
+    assert list(kept["image_key"]) == list(kept2["image_key"]) and len(kept) > 8
+    x = one.take(kept["image_key"])
+    assert np.array_equal(x, two.take(kept["image_key"])) and np.array_equal(x, cached.take(kept["image_key"]))
