@@ -68,3 +68,12 @@ def test_toml_and_yaml_files(tmp_path):
         load_config(tmp_path / "missing.toml")
     with pytest.raises(ConfigError, match=re.escape(f"unknown key in {toml}: 'train.epoch'")):
         load_config(toml, ["train.epoch=1"])
+
+
+def test_dotted_overrides_reach_into_option_tables():
+    raw = {"method": {"options": {"size": 256, "macro": {"epochs": 100, "lr": 0.01}}}}
+    out = apply_overrides(raw, ["method.options.macro.epochs=2", "method.options.size=64", "method.name=x"])
+    assert out["method"] == {"name": "x", "options": {"size": 64, "macro": {"epochs": 2, "lr": 0.01}}}
+    assert raw["method"]["options"]["macro"]["epochs"] == 100  # the input is not changed
+    with pytest.raises(ConfigError, match="'method.options.size' is not a table"):
+        apply_overrides(raw, ["method.options.size.x=1"])

@@ -435,21 +435,32 @@ def _parse_value(text: str) -> Any:
 def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
     """Apply ``section.key=value`` overrides to a raw config dict; returns a new dict.
 
+    Deeper names reach into tables: ``method.options.size=64`` or ``method.options.macro.epochs=2``
+    change one key and keep the others (``method.options={...}`` replaces the whole table).
+
     Raises:
-        ConfigError: for an override without ``=`` or without a ``section.key`` name.
+        ConfigError: for an override without ``=``, a name shorter than ``section.key``, or a name that
+            goes through a value that is not a table.
     """
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in (raw or {}).items()}
+    import copy
+
+    out = copy.deepcopy(dict(raw or {}))
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like section.key=value (e.g. train.lr=1e-4).")
         dotted, text = item.split("=", 1)
         parts = dotted.strip().split(".")
-        if len(parts) != 2 or not all(parts):
+        if len(parts) < 2 or not all(parts):
             raise ConfigError(f"override {item!r}: the name must be section.key (e.g. train.lr); got {dotted!r}.")
-        section, key = parts
-        if section not in out or not isinstance(out[section], dict):
-            out[section] = {}
-        out[section][key] = _parse_value(text)
+        node = out
+        for depth, part in enumerate(parts[:-1]):
+            if part not in node:
+                node[part] = {}
+            if not isinstance(node[part], dict):
+                raise ConfigError(f"override {item!r}: {'.'.join(parts[:depth + 1])!r} is not a table, so it has "
+                                  f"no key {parts[depth + 1]!r}.")
+            node = node[part]
+        node[parts[-1]] = _parse_value(text)
     return out
 
 
