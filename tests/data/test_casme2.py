@@ -124,7 +124,7 @@ def test_unknown_column_layout(tmp_path):
 def test_non_numeric_onset_names_row_and_column(tmp_path):
     rows = [list(r) for r in CASME2_ROWS]
     rows[2][3] = "forty-six"
-    with pytest.raises(AnnotationError, match=re.escape("Sheet1' row 4: column 'onset' must hold an integer frame number; got 'forty-six'")):
+    with pytest.raises(AnnotationError, match=re.escape("Sheet1' row 4: column 'OnsetFrame' must hold an integer frame number; got 'forty-six'")):
         load_dataset("casme2", make_casme2(tmp_path, rows=rows))
 
 

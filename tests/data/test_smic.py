@@ -86,5 +86,5 @@ def test_unknown_emotion_folder_and_empty_clip(tmp_path):
 
 def test_wrong_root(tmp_path):
     (tmp_path / "SMIC").mkdir()
-    with pytest.raises(DatasetNotFoundError, match=r"has no SMIC HS cropped camera folder; looked for the folders \['SMIC_all_cropped/HS'"):
+    with pytest.raises(DatasetNotFoundError, match=r"has no SMIC HS frames folder; looked for \['SMIC_all_raw/HS'"):
         SMICHS(tmp_path / "SMIC")

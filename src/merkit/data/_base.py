@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,15 +33,19 @@ import pandas as pd
 
 from merkit.data._corrections import CorrectionOutcome, apply_corrections, load_corrections
 from merkit.data._excel import ColumnSpec, cell_to_int, cell_to_text, read_annotation
-from merkit.data._frames import FrameListing, list_frames
+from merkit.data._frames import FrameListing, check_name, ensure_inside, list_frames
+from merkit.data._layout import detect_layout
 from merkit.data.apex import ApexContext, ApexPolicy, get_apex_policy
 from merkit.data.paths import resolve_root
 from merkit.data.sample import Sample, sample_key, samples_to_table
 from merkit.errors import AnnotationError, DatasetNotFoundError, MerkitError
 
-__all__ = ["MEDataset", "Problem", "LoadReport", "PublishedCounts"]
+__all__ = ["MEDataset", "Problem", "LoadReport", "PublishedCounts", "column_header", "collect_setup_problems"]
 
 logger = logging.getLogger(__name__)
+
+#: Set by :func:`collect_setup_problems`: missing files/folders and unreadable annotations are recorded, not raised.
+_COLLECTING: ContextVar[bool] = ContextVar("merkit_collect_setup_problems", default=False)
 
 #: Flags whose presence is also reported as a warning problem.
 _REPORTED_FLAGS = ("apex_out_of_range", "missing_frames", "onset_clamped", "offset_clamped", "offset_estimated")
@@ -106,6 +112,23 @@ class LoadReport:
         (logger.info if severity == "warning" else logger.warning)("%s: %s", self.dataset, message)
 
 
+@contextmanager
+def collect_setup_problems() -> Iterator[None]:
+    """Within this block, loaders record what would stop them and carry on (``merkit datasets check``).
+
+    A missing annotation file or frames folder, an annotation that cannot be read
+    (unknown column layout, not a workbook) and a bad correction table become
+    ``error`` problems of the loader's report instead of exceptions, so one
+    check lists every problem of a copy. Loaders constructed outside the
+    block raise as documented.
+    """
+    token = _COLLECTING.set(True)
+    try:
+        yield
+    finally:
+        _COLLECTING.reset(token)
+
+
 class MEDataset:
     """Base class of the micro-expression dataset loaders.
 
@@ -151,6 +174,7 @@ class MEDataset:
         self.corrections = corrections
         self.strict = strict
         self.report = LoadReport(self.name, str(self.root))
+        self._setup_problems: list[Problem] = []
         self._listings: dict[tuple[str, str], FrameListing] = {}
         self._table: pd.DataFrame | None = None
 
@@ -198,21 +222,26 @@ class MEDataset:
             AnnotationError: the annotation has an unknown layout or (strict) a bad row.
         """
         self.report = LoadReport(self.name, str(self.root))
+        self.report.problems.extend(self._setup_problems)
         self._listings.clear()  # frames on disk are read afresh by every load
-        rows = self._read_rows()
+        rows = self._collect(self._read_rows, str(getattr(self, "annotation", None) or self.root), [])
         self.report.n_rows = len(rows)
         self.report.n_subjects = len({r["subject"] for r in rows})
-        corrections = load_corrections(self.corrections, self.name)
-        self.report.corrections = apply_corrections(rows, corrections, self.name)
+        corrections = self._collect(lambda: load_corrections(self.corrections, self.name), str(self.corrections), [])
+        self.report.corrections = self._collect(lambda: apply_corrections(rows, corrections, self.name), str(self.corrections), [])
         for outcome in self.report.corrections:
             if outcome.status == "value_differs":
                 self.report.add("warning", outcome.correction.where, outcome.describe())
         samples = []
-        for row in rows:
+        for row in self._unique_rows(rows):
             try:
+                if getattr(self, "frames_dir", None) is None and not row.get("folder"):
+                    self._check_cells(row)  # frames folder missing (reported once): still check every cell
+                    continue
                 samples.append(self._build_sample(row))
             except MerkitError as exc:
-                self.report.add("error", row["where"], str(exc), type(exc))
+                message = str(exc) if row["where"] in str(exc) else f"{row['where']}: {exc}"
+                self.report.add("error", row["where"], message, type(exc))
         errors = self.report.errors
         if self.strict and errors:
             listed = "\n".join(f"  - {p.message}" for p in errors[:20])
@@ -227,11 +256,52 @@ class MEDataset:
         logger.info("%s: %d samples from %d annotation rows in %s", self.name, len(table), len(rows), self.root)
         return table
 
+    def _collect(self, step: Callable[[], Any], where: str, fallback: Any) -> Any:
+        """``step()``; inside :func:`collect_setup_problems` a merkit error is recorded and ``fallback`` returned."""
+        if not _COLLECTING.get():
+            return step()
+        try:
+            return step()
+        except MerkitError as exc:
+            self.report.add("error", where, str(exc), type(exc))
+            return fallback
+
+    def _check_cells(self, row: Mapping[str, Any]) -> None:
+        """The checks of :meth:`_build_sample` that need no frames: frame numbers parse, onset <= offset."""
+        where = row["where"]
+        onset = cell_to_int(row["onset"], where, column_header(row, "onset"))
+        offset = cell_to_int(row["offset"], where, column_header(row, "offset"), allow_missing=True)
+        cell_to_int(row.get("apex"), where, column_header(row, "apex"), allow_missing=True)
+        if offset and onset > offset:
+            raise AnnotationError(f"{where}: onset {onset} is after offset {offset}; expected onset <= offset.")
+
+    def _unique_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``rows`` without repeats of a ``(subject, clip)``; each repeat is an error naming both rows."""
+        first: dict[tuple[str, str], str] = {}
+        out = []
+        for row in rows:
+            key = (row["subject"], row["clip"])
+            if key in first:
+                self.report.add("error", row["where"], (
+                    f"{row['where']}: sample {row['subject']}/{row['clip']} repeats {first[key]}; expected each "
+                    f"(subject, clip) once (row skipped)."))
+                continue
+            first[key] = row["where"]
+            out.append(row)
+        return out
+
+    def _bases(self) -> tuple[Path, ...]:
+        """Folders a clip folder or frame may resolve into: the root, and ``frames_dir`` when given outside it."""
+        frames_dir = getattr(self, "frames_dir", None)
+        return (self.root,) + ((frames_dir,) if frames_dir is not None else ())
+
     def _listing(self, folder: Path, row: Mapping[str, Any]) -> FrameListing:
         pattern, describe = self._frame_pattern(row)
         key = (str(folder), pattern)
         if key not in self._listings:
-            self._listings[key] = list_frames(folder, pattern, describe)
+            where = row.get("where", str(folder))
+            ensure_inside(folder, self._bases(), where, "clip folder")
+            self._listings[key] = list_frames(folder, pattern, describe, inside=self._bases(), where=where)
         return self._listings[key]
 
     def _build_sample(self, row: dict[str, Any]) -> Sample:
@@ -244,8 +314,8 @@ class MEDataset:
         folder = row.get("folder") or self._clip_folder(row)
         listing = self._listing(folder, row)
         numbers = listing.numbers
-        onset = cell_to_int(row["onset"], where, "onset")
-        offset = cell_to_int(row["offset"], where, "offset", allow_missing=True)
+        onset = cell_to_int(row["onset"], where, column_header(row, "onset"))
+        offset = cell_to_int(row["offset"], where, column_header(row, "offset"), allow_missing=True)
         if offset == 0 or offset is None:
             if not self.folder_is_clip:
                 raise AnnotationError(f"{where} ({key}): no offset frame (got {row['offset']!r}); expected a frame number.")
@@ -306,7 +376,7 @@ class MEDataset:
         key: str,
     ) -> int:
         where = row["where"]
-        apex = cell_to_int(row.get("apex"), where, "apex", allow_missing=True)
+        apex = cell_to_int(row.get("apex"), where, column_header(row, "apex"), allow_missing=True)
         if apex == 0:
             apex = None  # CAS(ME)^3 and SAMM-LV write 0 for "no apex"
         if apex is not None and not onset <= apex <= offset:
@@ -352,25 +422,43 @@ class MEDataset:
         Returns:
             The rows' raw cells by field, with ``subject`` normalised, ``clip`` as text and ``where`` set.
         """
-        rows, _ = read_annotation(self.annotation, columns, sheet=sheet)
+        if self.annotation is None:
+            return []  # not found: already reported by collect_setup_problems
+        rows, headers = read_annotation(self.annotation, columns, sheet=sheet)
         out = []
         for row in rows:
             values = dict(row.values)
             clip = cell_to_text(values["clip"])
             try:
                 name = subject(values["subject"], row.where) if clip else ""
+                if name:
+                    check_name(name, row.where, headers.get("subject", "subject"))
+                    check_name(clip, row.where, headers.get("clip", "clip"))
             except AnnotationError as exc:
                 self.report.add("error", row.where, str(exc))
                 continue
             if not name:
                 self.report.add(missing_severity, row.where, f"{row.where}: {missing}; row skipped.")
                 continue
-            values.update(subject=name, clip=clip, where=row.where)
+            values.update(subject=name, clip=clip, where=row.where, columns=headers)
             out.append(values)
         return out
 
-    def _find_annotation(self, annotation: str | os.PathLike | None, patterns: tuple[str, ...], what: str) -> Path:
+    def _setup(self, find: Callable[[], Path]) -> Path | None:
+        """``find()``; inside :func:`collect_setup_problems` a missing file or folder is recorded and ``None`` returned."""
+        if not _COLLECTING.get():
+            return find()
+        try:
+            return find()
+        except MerkitError as exc:
+            self._setup_problems.append(Problem("error", str(self.root), str(exc), type(exc)))
+            return None
+
+    def _find_annotation(self, annotation: str | os.PathLike | None, patterns: tuple[str, ...], what: str) -> Path | None:
         """The annotation file: ``annotation`` if given, else the one file in ``root`` matching ``patterns``."""
+        return self._setup(lambda: self._locate_annotation(annotation, patterns, what))
+
+    def _locate_annotation(self, annotation: str | os.PathLike | None, patterns: tuple[str, ...], what: str) -> Path:
         if annotation is not None:
             path = Path(annotation).expanduser()
             if not path.is_file():
@@ -388,8 +476,24 @@ class MEDataset:
             f"several annotation files in {str(self.root)!r}: {[p.name for p in found]!r}; pass annotation=PATH to choose one."
         )
 
-    def _find_dir(self, candidates: tuple[str, ...], what: str, override: str | os.PathLike | None = None) -> Path:
+    def _find_dir(self, candidates: tuple[str, ...], what: str, override: str | os.PathLike | None = None) -> Path | None:
         """The first existing folder among ``root/<candidate>`` (or ``override``)."""
+        return self._setup(lambda: self._locate_dir(candidates, what, override))
+
+    def _find_layout(
+        self,
+        variant: str | None,
+        folders: Mapping[str, tuple[str, ...]],
+        subject_pattern: str,
+        what: str,
+        frames_dir: str | os.PathLike | None = None,
+        prefer: str | None = None,
+    ) -> tuple[str, Path | None]:
+        """``(variant, frames folder)`` detected from the root (:func:`merkit.data._layout.detect_layout`)."""
+        found = self._setup(lambda: detect_layout(self.root, folders, subject_pattern, what, variant, frames_dir, prefer))
+        return found if found is not None else (variant or sorted(folders)[0], None)
+
+    def _locate_dir(self, candidates: tuple[str, ...], what: str, override: str | os.PathLike | None = None) -> Path:
         if override is not None:
             path = Path(override).expanduser()
             if not path.is_dir():
@@ -403,6 +507,11 @@ class MEDataset:
             f"dataset root {str(self.root)!r} has no {what}; looked for the folders "
             f"{[c or '.' for c in candidates]!r}. Pass frames_dir=PATH if your copy differs."
         )
+
+
+def column_header(row: Mapping[str, Any], field: str) -> str:
+    """The header of ``field``'s column as written in the file (``'OnsetFrame'``), or the field name."""
+    return row.get("columns", {}).get(field) or field
 
 
 def _has_subfolders(path: Path) -> bool:

@@ -13,7 +13,6 @@ Packaged tables live in ``merkit/data/corrections/<dataset>.csv``.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from merkit.data._excel import cell_to_text
+from merkit.data._excel import cell_to_text, parse_csv, read_text
 from merkit.errors import AnnotationError, DatasetNotFoundError
 
 __all__ = ["Correction", "CorrectionOutcome", "CORRECTION_COLUMNS", "load_corrections", "apply_corrections"]
@@ -92,13 +91,15 @@ def load_corrections(corrections: str | os.PathLike | None, dataset: str) -> lis
         path = Path(corrections)
         if not path.is_file():
             raise DatasetNotFoundError(f"correction table {str(path)!r} does not exist; expected a CSV with columns {list(CORRECTION_COLUMNS)!r}.")
-        text, name = path.read_text("utf-8"), str(path)
-    reader = csv.DictReader(text.splitlines())
-    missing = [c for c in CORRECTION_COLUMNS if c not in (reader.fieldnames or [])]
+        text, name = read_text(path, f"a correction table (CSV with columns {list(CORRECTION_COLUMNS)!r})"), str(path)
+    rows = parse_csv(text, name)
+    header = [h.strip() for h in rows[0]] if rows else []
+    entries = [(line, dict(zip(header, r))) for line, r in enumerate(rows[1:], start=2) if any(c.strip() for c in r)]
+    missing = [c for c in CORRECTION_COLUMNS if c not in header]
     if missing:
         raise AnnotationError(f"correction table {name!r} lacks columns {missing!r}; expected {list(CORRECTION_COLUMNS)!r}.")
     out = []
-    for line, entry in enumerate(reader, start=2):
+    for line, entry in entries:
         where = f"{name} line {line}"
         values = {k: (entry.get(k) or "").strip() for k in CORRECTION_COLUMNS}
         if values["field"] not in CORRECTABLE_FIELDS:

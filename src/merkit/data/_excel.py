@@ -15,6 +15,7 @@ loaders turn them into ids and frame numbers with :func:`cell_to_int` and
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,9 @@ from typing import Any
 
 from merkit.errors import AnnotationError, DatasetNotFoundError
 
-__all__ = ["ColumnSpec", "AnnotationRow", "read_annotation", "cell_to_int", "cell_to_text", "normalise_header"]
+__all__ = [
+    "ColumnSpec", "AnnotationRow", "read_annotation", "read_text", "parse_csv", "cell_to_int", "cell_to_text", "normalise_header",
+]
 
 #: Values that mean "no frame number" in the datasets' sheets (CASME II apex '/', CAS(ME)^3 0 handled by loaders).
 MISSING_MARKERS = frozenset({"", "/", "-", "na", "n/a", "nan", "none", "?"})
@@ -114,12 +117,52 @@ def cell_to_int(value: Any, where: str, column: str, allow_missing: bool = False
     raise AnnotationError(f"{where}: column {column!r} must hold {expected}; got {value!r}.")
 
 
+def read_text(path: str | Path, what: str, data: bytes | None = None) -> str:
+    """The text of an annotation file (UTF-8, optional BOM), or an error naming the file.
+
+    Args:
+        path: the file (read unless ``data`` is given).
+        what: what the file should be, for the message (``"a CSV annotation file"``).
+        data: the file's bytes when already read.
+
+    Raises:
+        AnnotationError: the file cannot be read, is not UTF-8 text, or holds a NUL byte
+            (a binary file such as a workbook saved with a .csv name).
+    """
+    try:
+        data = Path(path).read_bytes() if data is None else data
+    except OSError as exc:
+        raise AnnotationError(f"annotation file {str(path)!r} cannot be read ({exc.strerror or exc}); expected {what}.") from None
+    if b"\x00" in data:
+        position = data.index(b"\x00")
+        raise AnnotationError(
+            f"annotation file {str(path)!r} holds a NUL byte at offset {position}: it is binary, not {what} "
+            f"(an .xlsx workbook must keep its .xlsx name)."
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise AnnotationError(
+            f"annotation file {str(path)!r} line {line}: byte {data[exc.start:exc.start + 1]!r} at offset {exc.start} is not "
+            f"UTF-8; expected {what} saved as UTF-8 text."
+        ) from None
+
+
+def parse_csv(text: str, name: str) -> list[list[str]]:
+    """Rows of CSV ``text`` (``name`` is the file, for messages)."""
+    try:
+        return [list(r) for r in csv.reader(io.StringIO(text, newline=""))]
+    except csv.Error as exc:
+        raise AnnotationError(f"annotation file {name!r}: not a valid CSV file ({exc}).") from None
+
+
 def _read_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     """All sheets of ``path`` as lists of row tuples (row 1 first)."""
     suffix = path.suffix.casefold()
     if suffix == ".csv":
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            return {"csv": [tuple(r) for r in csv.reader(fh)]}
+        text = read_text(path, "a CSV annotation file")
+        return {"csv": [tuple(r) for r in parse_csv(text, str(path))]}
     if suffix in (".xlsx", ".xlsm"):
         import openpyxl
 

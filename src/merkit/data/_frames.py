@@ -17,7 +17,7 @@ from pathlib import Path
 
 from merkit.errors import AnnotationError, DatasetNotFoundError
 
-__all__ = ["FrameListing", "list_frames", "find_child", "IMAGE_SUFFIX"]
+__all__ = ["FrameListing", "list_frames", "find_child", "check_name", "ensure_inside", "IMAGE_SUFFIX"]
 
 #: Image suffixes accepted in frame names (regex fragment, case-insensitive).
 IMAGE_SUFFIX = r"\.(?:jpe?g|png|bmp|tiff?)"
@@ -43,7 +43,55 @@ class FrameListing:
         return tuple(self.numbers[i] for i in keep), tuple(self.paths[i] for i in keep)
 
 
-def list_frames(folder: str | os.PathLike, pattern: str, describe: str) -> FrameListing:
+def check_name(value: str, where: str, column: str) -> str:
+    """``value`` if it is a plain file or folder name, else an error naming ``where`` and ``column``.
+
+    Annotation cells become folder names (``frames_dir/<subject>/<clip>``). A cell
+    holding ``..``, ``.``, an absolute path, a separator (``/`` or ``\\``), a NUL
+    character or more than 255 bytes could point outside the dataset root or
+    crash the file system call, so it is rejected before any path is built.
+
+    Raises:
+        AnnotationError: ``value`` is not a plain name.
+    """
+    text = str(value)
+    bad = (
+        "it is empty" if not text.strip() else
+        "it is '.' or '..'" if text.strip() in (".", "..") else
+        "it contains a path separator" if "/" in text or "\\" in text else
+        "it contains a NUL character" if "\x00" in text else
+        "it is longer than 255 bytes" if len(text.encode("utf-8", "surrogatepass")) > 255 else
+        ""
+    )
+    if bad:
+        raise AnnotationError(
+            f"{where}: column {column!r} holds {value!r}, which is not a plain folder name ({bad}); expected a "
+            f"name such as 'sub01' or 'EP02_01f' (annotation cells may not point outside the dataset root)."
+        )
+    return text
+
+
+def ensure_inside(path: Path, bases: tuple[Path, ...], where: str, what: str) -> Path:
+    """``path`` if it resolves (symlinks followed) inside one of ``bases``, else an error naming ``where``.
+
+    Raises:
+        AnnotationError: ``path`` (or a symlink on the way) leads outside every base.
+    """
+    real = Path(os.path.realpath(path))
+    for base in bases:
+        real_base = Path(os.path.realpath(base))
+        if real == real_base or real_base in real.parents:
+            return path
+    raise AnnotationError(
+        f"{where}: {what} {str(path)!r} resolves to {str(real)!r}, outside the dataset root "
+        f"{str(bases[0])!r}; merkit never reads outside it. Replace the symlink by the folder, or pass "
+        f"frames_dir= the folder that really holds the frames."
+    )
+
+
+def list_frames(
+    folder: str | os.PathLike, pattern: str, describe: str, inside: tuple[Path, ...] = (), where: str = ""
+) -> FrameListing:
     """List the frame files of ``folder`` whose names match ``pattern``, ordered by number.
 
     Args:
@@ -51,6 +99,8 @@ def list_frames(folder: str | os.PathLike, pattern: str, describe: str) -> Frame
         pattern: regex with one group capturing the frame number, matched
             against the whole file name, case-insensitive (e.g. ``r"img(\\d+)\\.jpg"``).
         describe: the expected naming for messages (``"img<N>.jpg"``).
+        inside: when given, a frame file that is a symlink must resolve inside one of these folders.
+        where: the annotation row, for messages.
 
     Returns:
         The listing; files not matching ``pattern`` (``Thumbs.db``, depth maps) are ignored.
@@ -73,6 +123,8 @@ def list_frames(folder: str | os.PathLike, pattern: str, describe: str) -> Frame
             others.append(entry.name)
             continue
         number = int(match.group(1))
+        if inside and entry.is_symlink():
+            ensure_inside(path / entry.name, inside, where or f"clip folder {folder!r}", "frame file")
         if number in found:
             raise AnnotationError(
                 f"clip folder {folder!r}: files {Path(found[number]).name!r} and {entry.name!r} both carry "

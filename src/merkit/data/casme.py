@@ -28,7 +28,6 @@ from merkit.data._frames import IMAGE_SUFFIX
 from merkit.data.apex import ApexPolicy
 from merkit.data.casme2 import casme2_subject
 from merkit.data.registry import register_dataset
-from merkit.errors import ConfigError
 
 __all__ = ["CASME", "CASME_COLUMNS"]
 
@@ -51,7 +50,7 @@ class CASME(MEDataset):
 
     Args:
         root: dataset folder (tree in the module docstring).
-        variant: ``"raw"`` or ``"cropped"``.
+        variant: ``"raw"`` or ``"cropped"``; ``None`` (default): detected from the folders on disk; ``raw`` when both are present.
         annotation: the annotation workbook; default: the only ``.xlsx`` in ``root``.
         frames_dir: folder holding ``sub<NN>/`` when not at a usual place.
         apex_policy, corrections, strict: see :class:`~merkit.data._base.MEDataset`.
@@ -65,7 +64,7 @@ class CASME(MEDataset):
         self,
         root: str | os.PathLike | None = None,
         *,
-        variant: str = "raw",
+        variant: str | None = None,
         annotation: str | os.PathLike | None = None,
         frames_dir: str | os.PathLike | None = None,
         apex_policy: str | ApexPolicy = "midpoint",
@@ -73,11 +72,8 @@ class CASME(MEDataset):
         strict: bool = True,
     ) -> None:
         super().__init__(root, apex_policy=apex_policy, corrections=corrections, strict=strict)
-        if variant not in _FOLDERS:
-            raise ConfigError(f"CASME variant {variant!r} is unknown; valid variants: {sorted(_FOLDERS)!r}.")
-        self.variant = variant
         self.annotation = self._find_annotation(annotation, ("*.xlsx",), "the CASME annotation workbook")
-        self.frames_dir = self._find_dir(_FOLDERS[variant], f"CASME {variant} frames folder", frames_dir)
+        self.variant, self.frames_dir = self._find_layout(variant, _FOLDERS, r"sub\d+", "CASME", frames_dir, prefer="raw")
 
     def _read_rows(self) -> list[dict[str, Any]]:
         rows = self._sheet_rows(CASME_COLUMNS, casme2_subject)

@@ -31,7 +31,7 @@ from merkit.data._excel import ColumnSpec, cell_to_text
 from merkit.data._frames import IMAGE_SUFFIX
 from merkit.data.apex import ApexPolicy
 from merkit.data.registry import register_dataset
-from merkit.errors import AnnotationError, ConfigError
+from merkit.errors import AnnotationError
 
 __all__ = ["CASME2", "CASME2_COLUMNS", "casme2_subject"]
 
@@ -68,7 +68,8 @@ class CASME2(MEDataset):
     Args:
         root: dataset folder (tree in the module docstring).
         variant: ``"raw"`` (``CASME2_RAW_selected``, ``img<N>.jpg``) or
-            ``"cropped"`` (``Cropped``, ``reg_img<N>.jpg``).
+            ``"cropped"`` (``Cropped``, ``reg_img<N>.jpg``); ``None`` (default): detected from the
+            folders on disk (:mod:`merkit.data._layout`), the documented default when both are present.
         annotation: coding sheet path; default: the one ``CASME2-coding-*.xlsx`` in ``root``.
         frames_dir: folder holding ``sub<NN>/`` when it is not one of the usual names.
         apex_policy, corrections, strict: see :class:`~merkit.data._base.MEDataset`.
@@ -87,7 +88,7 @@ class CASME2(MEDataset):
         self,
         root: str | os.PathLike | None = None,
         *,
-        variant: str = "raw",
+        variant: str | None = None,
         annotation: str | os.PathLike | None = None,
         frames_dir: str | os.PathLike | None = None,
         apex_policy: str | ApexPolicy = "midpoint",
@@ -95,13 +96,10 @@ class CASME2(MEDataset):
         strict: bool = True,
     ) -> None:
         super().__init__(root, apex_policy=apex_policy, corrections=corrections, strict=strict)
-        if variant not in _FOLDERS:
-            raise ConfigError(f"CASME II variant {variant!r} is unknown; valid variants: {sorted(_FOLDERS)!r}.")
-        self.variant = variant
         self.annotation = self._find_annotation(
             annotation, ("CASME2-coding-*.xlsx", "CASME2*coding*.xlsx", "CASME2_label*.xlsx"), "the CASME II coding sheet (CASME2-coding-20140508.xlsx)"
         )
-        self.frames_dir = self._find_dir(_FOLDERS[variant], f"CASME II {variant} frames folder", frames_dir)
+        self.variant, self.frames_dir = self._find_layout(variant, _FOLDERS, r"sub\d+", "CASME II", frames_dir, prefer="raw")
 
     def _read_rows(self) -> list[dict[str, Any]]:
         return self._sheet_rows(CASME2_COLUMNS, casme2_subject, sheet="Sheet1")

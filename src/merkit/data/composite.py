@@ -21,7 +21,6 @@ header line are skipped. The composite table keeps the source dataset names
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import logging
 import os
@@ -34,7 +33,9 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from merkit.data._base import LoadReport, Problem, PublishedCounts
+from merkit.data._excel import parse_csv, read_text
 from merkit.data.apex import ApexPolicy
+from merkit.data.casme2 import _FOLDERS as _CASME2_FOLDERS
 from merkit.data.casme2 import CASME2, casme2_subject
 from merkit.data.labels import get_label_set
 from merkit.data.registry import register_dataset
@@ -81,11 +82,11 @@ def read_megc_gt(gt_csv: str | os.PathLike | None = None) -> pd.DataFrame:
         if not path.is_file():
             raise DatasetNotFoundError(f"MEGC ground-truth list {str(path)!r} does not exist; expected combined_3class_gt.csv format.")
         data = path.read_bytes()
-        text, name = data.decode("utf-8-sig"), str(path)
+        text, name = read_text(path, "a ground-truth list 'dataset,subject,filename,class'", data), str(path)
     records = []
     seen: dict[tuple[str, str, str], int] = {}
-    for line, fields in enumerate(csv.reader(text.splitlines()), start=1):
-        fields = [f.strip() for f in fields]
+    for line, text_line in enumerate(text.splitlines(), start=1):
+        fields = [f.strip() for f in parse_csv(text_line, f"{name} line {line}")[0]] if text_line.strip() else []
         if not any(fields):
             continue
         if len(fields) != 4:
@@ -115,6 +116,13 @@ def read_megc_gt(gt_csv: str | os.PathLike | None = None) -> pd.DataFrame:
     return table
 
 
+def _cropped_if_present(variant: str | None, root: str | os.PathLike | None, cropped: tuple[str, ...]) -> str | None:
+    """``variant``, else ``"cropped"`` when the root has a cropped folder (the MEGC2019 convention), else ``None`` (detect)."""
+    if variant is not None or root is None:
+        return variant
+    return "cropped" if any((Path(root) / name).is_dir() for name in cropped) else None
+
+
 def _source_ids(dataset: str, subject: str, clip: str, where: str) -> tuple[str, str]:
     """GT spelling -> loader spelling: ``s01``/``s01_ne_01`` -> ``s1``/``s1_ne_01``; ``6`` -> ``006``."""
     try:
@@ -136,7 +144,8 @@ class MEGC2019Composite:
         casme2_root, samm_root, smic_root: the three dataset roots (``None``:
             ``root/<NAME>`` or the loaders' environment variables).
         gt_csv: a ground-truth list; ``None`` = the packaged official list.
-        casme2_variant, smic_variant: ``"cropped"`` (default) or ``"raw"`` frames.
+        casme2_variant, smic_variant: ``"cropped"`` or ``"raw"`` frames; ``None`` (default): cropped when the
+            root has cropped frames (the MEGC2019 convention), else detected (a raw-only copy loads its raw frames).
         casme2_annotation, samm_annotation: annotation files when not inside their roots.
         apex_policy, corrections: passed to the three loaders.
         strict: raise when a GT row has no loadable clip (default); else skip it and report.
@@ -153,8 +162,8 @@ class MEGC2019Composite:
         samm_root: str | os.PathLike | None = None,
         smic_root: str | os.PathLike | None = None,
         gt_csv: str | os.PathLike | None = None,
-        casme2_variant: str = "cropped",
-        smic_variant: str = "cropped",
+        casme2_variant: str | None = None,
+        smic_variant: str | None = None,
         casme2_annotation: str | os.PathLike | None = None,
         samm_annotation: str | os.PathLike | None = None,
         apex_policy: str | ApexPolicy = "midpoint",
@@ -168,9 +177,12 @@ class MEGC2019Composite:
         self.gt_csv = gt_csv
         self.strict = strict
         self.sources = {
-            "casme2": CASME2(casme2_root or (base / "CASME2" if base else None), variant=casme2_variant, annotation=casme2_annotation, **common),
+            "casme2": CASME2(casme2_root or (base / "CASME2" if base else None), variant=_cropped_if_present(
+                casme2_variant, casme2_root or (base / "CASME2" if base else None), _CASME2_FOLDERS["cropped"]),
+                annotation=casme2_annotation, **common),
             "samm": SAMM(samm_root or (base / "SAMM" if base else None), annotation=samm_annotation, **common),
-            "smic_hs": SMICHS(smic_root or (base / "SMIC" if base else None), variant=smic_variant, **common),
+            "smic_hs": SMICHS(smic_root or (base / "SMIC" if base else None), variant=_cropped_if_present(
+                smic_variant, smic_root or (base / "SMIC" if base else None), ("SMIC_all_cropped/HS", "SMIC_all_cropped/hs")), **common),
         }
         self.root = base or Path(os.path.commonpath([str(s.root) for s in self.sources.values()]))
         self.report = LoadReport(self.name, str(self.root))

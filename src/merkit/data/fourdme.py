@@ -46,7 +46,8 @@ class FourDME(MEDataset):
 
     Args:
         root: dataset folder (tree in the module docstring).
-        variant: ``"gray"`` (``gray_micro``) or ``"cropped"`` (``gray_micro_crop``).
+        variant: ``"gray"`` (``gray_micro``) or ``"cropped"`` (``gray_micro_crop``); ``None`` (default):
+            the one present; ``gray`` when both are.
         annotation: the labelling workbook; default: the one ``4DME*.xlsx`` in ``root``.
         frames_dir: folder holding ``<sub_ID>/`` when not at a usual place.
         fps: frame rate of the frames, frames per second (default 30, UNVERIFIED).
@@ -60,7 +61,7 @@ class FourDME(MEDataset):
         self,
         root: str | os.PathLike | None = None,
         *,
-        variant: str = "gray",
+        variant: str | None = None,
         annotation: str | os.PathLike | None = None,
         frames_dir: str | os.PathLike | None = None,
         fps: float = 30.0,
@@ -69,14 +70,11 @@ class FourDME(MEDataset):
         strict: bool = True,
     ) -> None:
         super().__init__(root, apex_policy=apex_policy, corrections=corrections, strict=strict)
-        if variant not in _FOLDERS:
-            raise ConfigError(f"4DME variant {variant!r} is unknown; valid variants: {sorted(_FOLDERS)!r}.")
-        if not fps > 0:
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
             raise ConfigError(f"fps must be a positive number of frames per second; got {fps!r}.")
         self.fps = float(fps)
-        self.variant = variant
         self.annotation = self._find_annotation(annotation, ("4DME*.xlsx",), "the 4DME labelling workbook")
-        self.frames_dir = self._find_dir(_FOLDERS[variant], f"4DME {variant} frames folder", frames_dir)
+        self.variant, self.frames_dir = self._find_layout(variant, _FOLDERS, r".+", "4DME", frames_dir, prefer="gray")
 
     def _read_rows(self) -> list[dict[str, Any]]:
         return self._sheet_rows(FOURDME_COLUMNS, lambda cell, where: cell_to_text(cell), missing="no sub_ID or fold_name")

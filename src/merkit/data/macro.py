@@ -50,6 +50,7 @@ from pathlib import Path
 import pandas as pd
 
 from merkit._names import unknown_name
+from merkit.data._excel import read_text
 from merkit.errors import AnnotationError, ConfigError, DatasetNotFoundError
 
 __all__ = [
@@ -82,6 +83,7 @@ _OULU_EMOTIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise"
 _MUG_EMOTIONS = ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")
 _JAFFE_NAME = re.compile(r"^(?P<subject>[A-Z]{2})\.(?P<code>[A-Z]{2})(?P<rep>\d)\.(?P<number>\d+)$")
 _DIGITS = re.compile(r"(\d+)(?!.*\d)")
+_CKPLUS_LABEL_NAME = re.compile(r"[^_]+_[^_]+_(\d+)_emotion\.txt", re.ASCII)
 
 
 def _root(root: str | os.PathLike, what: str, expected: str) -> Path:
@@ -141,15 +143,19 @@ def load_ckplus(root: str | os.PathLike, frames_per_sequence: int = 3) -> pd.Dat
     rows = []
     for label_file in sorted(emotions.glob("*/*/*_emotion.txt")):
         subject, sequence = label_file.parent.parent.name, label_file.parent.name
-        text = label_file.read_text().split()
+        text = read_text(label_file, "a CK+ emotion file holding one code 0-7").split()
         try:
             code = float(text[0]) if len(text) == 1 else None
         except ValueError:
             code = None
-        if code is None or code != int(code) or int(code) not in CKPLUS_EMOTIONS:
+        if code is None or not code.is_integer() or int(code) not in CKPLUS_EMOTIONS:
             raise AnnotationError(f"CK+ emotion file {str(label_file)!r} holds {' '.join(text)!r}; expected one "
                                   f"code 0-7 (e.g. '3.0000000e+00').")
-        peak = int(label_file.name.split("_")[2])
+        name = _CKPLUS_LABEL_NAME.fullmatch(label_file.name)
+        if name is None:
+            raise AnnotationError(f"CK+ emotion file {str(label_file)!r}: expected a name <subject>_<sequence>_<frame "
+                                  f"number>_emotion.txt (e.g. S005_001_00000011_emotion.txt).")
+        peak = int(name.group(1))
         folder = images / subject / sequence
         if not folder.is_dir():
             raise DatasetNotFoundError(f"CK+ image folder {str(folder)!r} is missing for the labelled sequence "

@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from merkit.data._base import MEDataset, PublishedCounts
+from merkit.data._base import MEDataset, PublishedCounts, column_header
 from merkit.data._excel import ColumnSpec, cell_to_text
-from merkit.data._frames import IMAGE_SUFFIX, find_child
+from merkit.data._frames import IMAGE_SUFFIX, check_name, find_child
 from merkit.data.apex import ApexPolicy
 from merkit.data.registry import register_dataset
 from merkit.errors import AnnotationError, DatasetNotFoundError
@@ -92,7 +92,7 @@ class MMEW(MEDataset):
 
     def _clip_folder(self, row: Mapping[str, Any]) -> Path:
         emotion = cell_to_text(row.get("emotion")).casefold()
-        expected = FOLDER_OF_EMOTION.get(emotion, emotion)
+        expected = check_name(FOLDER_OF_EMOTION.get(emotion, emotion), row["where"], column_header(row, "emotion"))
         emotion_dir = find_child(self.frames_dir, expected)
         folder = find_child(emotion_dir, row["clip"]) if emotion_dir is not None else None
         if folder is not None and folder.is_dir():

@@ -75,7 +75,9 @@ class SMIC(MEDataset):
 
     Args:
         root: the ``SMIC`` folder (tree in the module docstring).
-        variant: ``"raw"`` (``SMIC_all_raw``) or ``"cropped"`` (``SMIC_all_cropped``); ignored with ``annotation``.
+        variant: ``"raw"`` (``SMIC_all_raw``) or ``"cropped"`` (``SMIC_all_cropped``); ``None`` (default):
+            detected (the one present; ``root`` may also be ``SMIC_all_raw`` or ``SMIC_all_raw/HS`` itself),
+            the documented default when both are present. Ignored with ``annotation``.
         annotation: an SMIC-E workbook; when given, samples come from it (one per micro-expression).
         frames_dir: the camera folder (holding ``s1/``, ...) or, with ``annotation``,
             the SMIC-E clip folder, when not at the usual place.
@@ -89,7 +91,7 @@ class SMIC(MEDataset):
         self,
         root: str | os.PathLike | None = None,
         *,
-        variant: str = "cropped",
+        variant: str | None = None,
         annotation: str | os.PathLike | None = None,
         frames_dir: str | os.PathLike | None = None,
         apex_policy: str | ApexPolicy = "midpoint",
@@ -97,17 +99,22 @@ class SMIC(MEDataset):
         strict: bool = True,
     ) -> None:
         super().__init__(root, apex_policy=apex_policy, corrections=corrections, strict=strict)
-        if variant not in ("raw", "cropped"):
-            raise ConfigError(f"SMIC variant {variant!r} is unknown; valid variants: ['cropped', 'raw'].")
-        self.variant = variant
         cam = self.camera
         if annotation is None:
             self.annotation = None
-            self.frames_dir = self._find_dir(
-                (f"SMIC_all_{variant}/{cam}", f"SMIC_all_{variant}/{cam.lower()}", cam), f"SMIC {cam} {variant} camera folder", frames_dir
-            )
+            folders = {v: (f"SMIC_all_{v}/{cam}", f"SMIC_all_{v}/{cam.lower()}") for v in ("raw", "cropped")}
+            if frames_dir is None and not any((self.root / n).is_dir() for names in folders.values() for n in names):
+                # root is SMIC_all_raw/ or SMIC_all_cropped/ (holding HS/, VIS/, NIR/): its camera folder
+                frames_dir = next((self.root / n for n in (cam, cam.lower()) if (self.root / n).is_dir()), None)
+            self.variant, self.frames_dir = self._find_layout(variant, folders, r"s\d+", f"SMIC {cam}", frames_dir, prefer="cropped")
         else:
+            if variant is not None and variant not in ("raw", "cropped"):
+                raise ConfigError(f"SMIC variant {variant!r} is unknown; valid variants: ['cropped', 'raw'].")
+            self.variant = variant or "raw"  # SMIC-E ships raw long clips only
             self.annotation = self._find_annotation(annotation, (), f"an SMIC-{cam}-E annotation workbook")
+            if self.annotation is None:  # not found: recorded by collect_setup_problems
+                self.frames_dir = None
+                return
             if frames_dir is None:
                 parent = self.annotation.parent
                 for name in (f"SMIC-{cam}-E/{cam}", f"SMIC-{cam}-E", f"SMIC_{cam}_E", f"{cam}"):
@@ -124,7 +131,9 @@ class SMIC(MEDataset):
         return PublishedCounts(*counts, "official SMIC page (datasets.md section 4.1)")
 
     def _read_rows(self) -> list[dict[str, Any]]:
-        return self._walk_folders() if self.annotation is None else self._read_e_sheet()
+        if self.annotation is not None:
+            return self._read_e_sheet()
+        return self._walk_folders() if self.frames_dir is not None else []  # None: reported by collect_setup_problems
 
     def _walk_folders(self) -> list[dict[str, Any]]:
         out = []
@@ -171,7 +180,7 @@ class SMIC(MEDataset):
     def _read_e_sheet(self) -> list[dict[str, Any]]:
         out = []
         for values in self._sheet_rows(SMIC_E_COLUMNS, smic_subject, sheet=self.camera):
-            subject, clip, where = values["subject"], values["clip"], values["where"]
+            subject, clip, where, columns = values["subject"], values["clip"], values["where"], values["columns"]
             for k, suffix in ((1, ""), (2, "2"), (3, "3")):
                 onset, offset = values.get(f"onset{suffix}"), values.get(f"offset{suffix}")
                 if k > 1 and not cell_to_text(onset) and not cell_to_text(offset):
@@ -186,6 +195,7 @@ class SMIC(MEDataset):
                     "emotion": values["emotion"],
                     "action_units": "",
                     "where": where + ("" if k == 1 else f" (micro-expression {k})"),
+                    "columns": {"onset": columns.get(f"onset{suffix}"), "offset": columns.get(f"offset{suffix}")},
                 })
         return out
 
