@@ -51,7 +51,9 @@ def test_check_composite_with_user_gt(tmp_path, capsys):
 
 def test_wrong_root_and_unknown_names(tmp_path, capsys):
     assert main(["datasets", "check", str(tmp_path / "absent"), "--dataset", "samm"]) == 1
-    assert "does not exist or is not a folder" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "error: dataset root" in captured.out and "does not exist or is not a folder" in captured.out
+    assert "1 error(s) in the samm copy" in captured.err
     with pytest.raises(UnknownNameError, match=r"unknown dataset 'casme22'.*Did you mean 'casme2'"):
         load_dataset("casme22", tmp_path)
     with pytest.raises(ConfigError, match=r"dataset 'samm' has no option\(s\) \['variant'\]"):
@@ -90,3 +92,55 @@ def test_paths_file(tmp_path, capsys):
     config.write_text("datasets:\n  samm:\n    rot: SAMM\n")
     assert main(["datasets", "check", "--dataset", "samm", "--config", str(config)]) == 1
     assert "entry 'samm' has unknown keys ['rot']" in capsys.readouterr().err
+
+
+# ---- one pass: every problem of a copy, each naming its file and row ------------------------------------------
+
+
+def test_missing_frames_folder_still_checks_every_annotation_cell(tmp_path, capsys):
+    from tests.data._fake_trees import CASME2_ROWS
+
+    rows = [list(r) for r in CASME2_ROWS]
+    rows[1][3] = "ninety-eight"           # Excel row 3, OnsetFrame
+    rows[4][5] = 200                       # Excel row 6: onset 261 after offset 200
+    rows[7][4] = "apex?"                   # Excel row 9, ApexFrame
+    root = make_casme2(tmp_path, rows=rows)
+    import shutil
+
+    shutil.rmtree(root / "CASME2_RAW_selected")
+    shutil.rmtree(root / "Cropped")
+    assert main(["datasets", "check", str(root), "--dataset", "casme2"]) == 1
+    errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 4, errors
+    assert "has no CASME II frames folder" in errors[0]
+    sheet = "CASME2-coding-20140508.xlsx sheet 'Sheet1'"
+    assert f"{sheet} row 3: column 'OnsetFrame' must hold an integer frame number; got 'ninety-eight'" in errors[1]
+    assert f"{sheet} row 6: onset 261 is after offset 200" in errors[2]
+    assert f"{sheet} row 9: column 'ApexFrame' must hold an integer frame number or a missing marker" in errors[3]
+
+
+def test_unreadable_annotation_and_bad_correction_table_are_both_reported(tmp_path):
+    root = make_samm(tmp_path)
+    (root / "SAMM_Micro_FACS_Codes_v2.xlsx").write_bytes(b"PK\x03\x04 truncated workbook")
+    fixes = tmp_path / "fixes.csv"
+    fixes.write_text("subject,clip,field\n006,006_1_2,apex\n")
+    report = check_dataset("samm", root, corrections=str(fixes))
+    messages = [p.message for p in report.errors]
+    assert len(messages) == 2, messages
+    assert "SAMM_Micro_FACS_Codes_v2.xlsx' cannot be read as an .xlsx workbook" in messages[0]
+    assert "fixes.csv' lacks columns ['onset', 'old', 'new', 'reason', 'source']" in messages[1]
+    assert not report.ok and report.n_rows == 0
+
+
+def test_composite_with_a_missing_source_reports_the_others_too(tmp_path):
+    import shutil
+
+    root = make_megc_root(tmp_path)
+    shutil.rmtree(root / "SMIC")
+    (root / "CASME2" / "Cropped" / "sub02" / "EP01_11f").rename(root / "CASME2" / "Cropped" / "sub02" / "gone")
+    report = check_dataset("megc2019_cde", root, gt_csv=str(root / "combined_3class_gt.csv"), decode="none")
+    errors = [p.message for p in report.errors]
+    assert len(errors) == 2, errors
+    assert errors[0].startswith("[smic_hs] dataset root") and "SMIC' for 'smic_hs'" in errors[0]
+    assert "combined_3class_gt.csv line 3: casme2,sub02,EP01_11f has no loaded casme2 sample" in errors[1]
+    assert report.n_samples == 12 - 3 - 1  # the 3 SMIC rows not checkable, sub02/EP01_11f missing

@@ -40,7 +40,7 @@ from merkit.data.paths import resolve_root
 from merkit.data.sample import Sample, sample_key, samples_to_table
 from merkit.errors import AnnotationError, DatasetNotFoundError, MerkitError
 
-__all__ = ["MEDataset", "Problem", "LoadReport", "PublishedCounts", "column_header", "collect_setup_problems"]
+__all__ = ["MEDataset", "Problem", "LoadReport", "PublishedCounts", "column_header", "collect_setup_problems", "is_collecting"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +127,11 @@ def collect_setup_problems() -> Iterator[None]:
         yield
     finally:
         _COLLECTING.reset(token)
+
+
+def is_collecting() -> bool:
+    """Whether the caller runs inside :func:`collect_setup_problems`."""
+    return _COLLECTING.get()
 
 
 class MEDataset:

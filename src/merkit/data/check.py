@@ -1,8 +1,11 @@
 """Validate a user's copy of a dataset and list *every* problem (``merkit datasets check``).
 
-:func:`check_dataset` loads the dataset leniently (``strict=False``) so that
-one bad row does not hide the next, then adds what loading alone does not
-look at:
+:func:`check_dataset` loads the dataset leniently (``strict=False``, inside
+:func:`~merkit.data._base.collect_setup_problems`) so that nothing hides the
+next problem: a bad row, a missing frames folder (every annotation cell is still
+checked), an unreadable or unknown-layout annotation, a bad correction table or
+a composite source that cannot be opened are all reported in one pass. It then
+adds what loading alone does not look at:
 
 * frames decoded (``decode="keyframes"``: onset, apex and offset of each
   sample; ``"all"``: every frame; ``"none"``), each unreadable file an error;
@@ -19,10 +22,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from merkit.data._base import LoadReport, Problem
+from merkit.data._base import LoadReport, Problem, collect_setup_problems
 from merkit.data.frames import ImageFiles
 from merkit.data.registry import create_dataset
-from merkit.errors import ConfigError, FrameReadError
+from merkit.data.sample import samples_to_table
+from merkit.errors import AnnotationError, ConfigError, DatasetNotFoundError, FrameReadError
 
 __all__ = ["CheckReport", "check_dataset", "DECODE_MODES"]
 
@@ -66,14 +70,22 @@ def check_dataset(name: str, root: str | os.PathLike | None = None, *, decode: s
         The report; ``report.ok`` is False when any error was found.
 
     Raises:
-        DatasetNotFoundError / AnnotationError: problems that stop the check
-            altogether (root or annotation file missing, unknown column layout).
+        ConfigError / UnknownNameError: a usage error (unknown dataset, option or decode mode);
+            problems of the copy itself are never raised, they are in the report.
     """
     if decode not in DECODE_MODES:
         raise ConfigError(f"decode must be one of {list(DECODE_MODES)!r}; got {decode!r}.")
     options["strict"] = False
-    loader = create_dataset(name, root, **options)
-    table = loader.load()
+    with collect_setup_problems():
+        try:
+            loader = create_dataset(name, root, **options)
+        except (DatasetNotFoundError, AnnotationError) as exc:  # nothing to look at: the root itself is missing
+            return CheckReport(name, str(root), [Problem("error", str(root), str(exc), type(exc))])
+        try:
+            table = loader.load()
+        except (DatasetNotFoundError, AnnotationError) as exc:
+            loader.report.add("error", str(loader.root), str(exc), type(exc))
+            table = samples_to_table([])
     report = CheckReport(name, str(loader.root), list(loader.report.problems), list(loader.report.corrections))
     report.n_rows, report.n_subjects, report.n_samples = loader.report.n_rows, loader.report.n_subjects, len(table)
     if decode != "none":

@@ -25,6 +25,7 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from merkit.data._base import LoadReport, Problem, PublishedCounts
+from merkit.data._base import LoadReport, Problem, PublishedCounts, is_collecting
 from merkit.data._excel import parse_csv, read_text
 from merkit.data.apex import ApexPolicy
 from merkit.data.casme2 import _FOLDERS as _CASME2_FOLDERS
@@ -149,6 +150,9 @@ class MEGC2019Composite:
         casme2_annotation, samm_annotation: annotation files when not inside their roots.
         apex_policy, corrections: passed to the three loaders.
         strict: raise when a GT row has no loadable clip (default); else skip it and report.
+        casme2_options, samm_options, smic_options: further options of each source loader
+            (``frames_dir``, ``variant``, ``annotation``, ...; see :func:`merkit.data.registry.loader_options`);
+            they override the arguments above.
     """
 
     name: ClassVar[str] = "megc2019_cde"
@@ -169,21 +173,36 @@ class MEGC2019Composite:
         apex_policy: str | ApexPolicy = "midpoint",
         corrections: str | os.PathLike | None = "default",
         strict: bool = True,
+        casme2_options: Mapping[str, Any] | None = None,
+        samm_options: Mapping[str, Any] | None = None,
+        smic_options: Mapping[str, Any] | None = None,
     ) -> None:
         if root is not None and not Path(root).is_dir():
             raise DatasetNotFoundError(f"composite root {str(root)!r} does not exist; expected a folder holding CASME2/, SAMM/ and SMIC/.")
         base = Path(root) if root is not None else None
-        common: dict[str, Any] = dict(apex_policy=apex_policy, corrections=corrections, strict=False)
+        common: dict[str, Any] = dict(apex_policy=apex_policy, corrections=corrections)
         self.gt_csv = gt_csv
         self.strict = strict
-        self.sources = {
-            "casme2": CASME2(casme2_root or (base / "CASME2" if base else None), variant=_cropped_if_present(
-                casme2_variant, casme2_root or (base / "CASME2" if base else None), _CASME2_FOLDERS["cropped"]),
-                annotation=casme2_annotation, **common),
-            "samm": SAMM(samm_root or (base / "SAMM" if base else None), annotation=samm_annotation, **common),
-            "smic_hs": SMICHS(smic_root or (base / "SMIC" if base else None), variant=_cropped_if_present(
-                smic_variant, smic_root or (base / "SMIC" if base else None), ("SMIC_all_cropped/HS", "SMIC_all_cropped/hs")), **common),
+        roots = {"casme2": casme2_root or (base / "CASME2" if base else None), "samm": samm_root or (base / "SAMM" if base else None),
+                 "smic_hs": smic_root or (base / "SMIC" if base else None)}
+        options = {
+            "casme2": {**common, "annotation": casme2_annotation, "variant": casme2_variant, **(casme2_options or {})},
+            "samm": {**common, "annotation": samm_annotation, **(samm_options or {})},
+            "smic_hs": {**common, "variant": smic_variant, **(smic_options or {})},
         }
+        options["casme2"]["variant"] = _cropped_if_present(options["casme2"]["variant"], roots["casme2"], _CASME2_FOLDERS["cropped"])
+        options["smic_hs"]["variant"] = _cropped_if_present(options["smic_hs"]["variant"], roots["smic_hs"], ("SMIC_all_cropped/HS",))
+        self._setup_problems: list[Problem] = []
+        self.sources = {}
+        for dataset, cls in (("casme2", CASME2), ("samm", SAMM), ("smic_hs", SMICHS)):
+            try:
+                self.sources[dataset] = cls(roots[dataset], **{**options[dataset], "strict": False})
+            except (DatasetNotFoundError, AnnotationError) as exc:
+                if not is_collecting():
+                    raise
+                self._setup_problems.append(Problem("error", str(roots[dataset]), f"[{dataset}] {exc}", type(exc)))
+        if not self.sources:
+            raise DatasetNotFoundError(f"none of the composite's sources could be opened: {[str(p) for p in self._setup_problems]!r}")
         self.root = base or Path(os.path.commonpath([str(s.root) for s in self.sources.values()]))
         self.report = LoadReport(self.name, str(self.root))
         self._table: pd.DataFrame | None = None
@@ -201,8 +220,15 @@ class MEGC2019Composite:
             AnnotationError / DatasetNotFoundError: (strict) a GT row has no loadable
                 clip; the message names the GT line and the source's own problem.
         """
-        gt = read_megc_gt(self.gt_csv)
         self.report = LoadReport(self.name, str(self.root))
+        self.report.problems.extend(self._setup_problems)
+        try:
+            gt = read_megc_gt(self.gt_csv)
+        except (DatasetNotFoundError, AnnotationError) as exc:
+            if not is_collecting():
+                raise
+            self.report.add("error", str(self.gt_csv), str(exc), type(exc))
+            return samples_to_table([])
         by_key: dict[tuple[str, str, str], Any] = {}
         for dataset, loader in self.sources.items():
             table = loader.load()
@@ -217,6 +243,8 @@ class MEGC2019Composite:
         for row in gt.itertuples(index=False):
             where = f"{'packaged MEGC2019 list' if self.gt_csv is None else self.gt_csv} line {row.line}"
             sample = by_key.get((row.dataset, row.subject, row.clip))
+            if row.dataset not in self.sources:
+                continue  # the source could not be opened: reported once above
             if sample is None:
                 self.report.add(
                     "error", where,
