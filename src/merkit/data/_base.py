@@ -394,8 +394,16 @@ class MEDataset:
             return apex
         flags.add("apex_estimated")
         context = ApexContext(key, onset, offset, numbers, paths, float(self.fps))
-        estimate = self._apex(context)
-        if estimate not in numbers:
+        try:
+            estimate = self._apex(context)
+        except MerkitError as exc:
+            raise type(exc)(f"{where} ({key}): apex policy {self.apex_policy!r} failed: {exc}") from exc
+        except Exception as exc:  # a user's callable: any failure becomes an error naming the row
+            raise AnnotationError(
+                f"{where} ({key}): apex policy {self.apex_policy!r} raised {type(exc).__name__}: {exc}; expected a frame "
+                f"number from context.frame_numbers."
+            ) from exc
+        if isinstance(estimate, bool) or estimate not in numbers:
             raise AnnotationError(
                 f"{where} ({key}): apex policy {self.apex_policy!r} returned {estimate!r}, which is not a frame on "
                 f"disk in [onset {onset}, offset {offset}]."

@@ -12,13 +12,17 @@ A policy is a callable ``policy(context) -> frame number``. Built in:
   most public loaders); when that frame is missing on disk, the nearest
   frame present in ``[onset, offset]`` (the earlier one on a tie).
 
-Other policies (the motion-based estimate of :mod:`merkit.motion`) register
-themselves with :func:`register_apex_policy` and are then selectable by
-name in every loader, or are passed to a loader directly as a callable.
+Other policies register themselves with :func:`register_apex_policy` and are
+then selectable by name in every loader, or are passed to a loader directly as
+a callable. ``"motion_peak"`` (the motion-based estimate of
+:mod:`merkit.motion.keyframes`) is selectable by name without importing
+:mod:`merkit.motion` first: :func:`get_apex_policy` imports it on first use
+(a lookup by name, so the data layer still imports nothing above it).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -53,6 +57,11 @@ class ApexContext:
 ApexPolicy = Callable[[ApexContext], int]
 
 _POLICIES: dict[str, ApexPolicy] = {}
+#: Policies defined in higher layers, by name -> the module that registers them on import. The data
+#: layer never imports them at module level (layers import only downwards); :func:`get_apex_policy`
+#: imports the module the first time the name is asked for, so ``apex_policy="motion_peak"`` works
+#: in every loader and config without importing :mod:`merkit.motion` first.
+_PROVIDERS: dict[str, str] = {"motion_peak": "merkit.motion.keyframes"}
 
 
 def register_apex_policy(name: str, policy: ApexPolicy) -> ApexPolicy:
@@ -64,16 +73,28 @@ def register_apex_policy(name: str, policy: ApexPolicy) -> ApexPolicy:
 
 
 def list_apex_policies() -> list[str]:
-    """Names of the registered apex policies."""
-    return sorted(_POLICIES)
+    """Names of the apex policies: registered ones and those provided by higher layers (``motion_peak``)."""
+    return sorted(set(_POLICIES) | set(_PROVIDERS))
 
 
 def get_apex_policy(policy: str | ApexPolicy) -> ApexPolicy:
-    """Return the policy registered as ``policy``, or ``policy`` itself if it is callable."""
+    """Return the policy registered as ``policy``, or ``policy`` itself if it is callable.
+
+    A name provided by a higher layer (``"motion_peak"``, :data:`_PROVIDERS`) imports its module
+    on first use.
+
+    Raises:
+        UnknownNameError: ``policy`` is neither callable nor a known name (the message lists the
+            valid names). Every loader, the composite and :func:`merkit.data.registry.load_dataset_spec`
+            raise this same class for a bad apex policy.
+    """
     if callable(policy):
         return policy
-    if policy not in _POLICIES:
-        raise unknown_name("apex policy", str(policy), _POLICIES, hint="See merkit.data.apex.list_apex_policies().")
+    if isinstance(policy, str) and policy not in _POLICIES and policy in _PROVIDERS:
+        importlib.import_module(_PROVIDERS[policy])
+    if not isinstance(policy, str) or policy not in _POLICIES:
+        raise unknown_name("apex policy", str(policy), list_apex_policies(),
+                           hint="Pass a registered name or a callable policy(ApexContext) -> frame number.")
     return _POLICIES[policy]
 
 

@@ -13,20 +13,30 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import os
-from collections.abc import Callable
-from typing import Any, TypeVar
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar, Union
 
 import pandas as pd
 
 from merkit._names import unknown_name
 from merkit.errors import ConfigError
 
-__all__ = ["register_dataset", "create_dataset", "load_dataset", "list_datasets", "get_dataset_class"]
+__all__ = [
+    "register_dataset", "create_dataset", "load_dataset", "list_datasets", "get_dataset_class",
+    "loader_options", "create_dataset_spec", "load_dataset_spec", "DatasetSpec",
+]
 
 T = TypeVar("T")
+#: A dataset entry of a config: the root folder, or a table ``{root = "...", <loader option> = ...}``.
+DatasetSpec = Union[str, os.PathLike, Mapping[str, Any]]
 
 _REGISTRY: dict[str, Any] = {}
 _BUILTIN_MODULES = ("casme2", "samm", "smic", "casme", "casme3", "mmew", "fourdme", "composite")
@@ -94,3 +104,189 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, **options: An
         The sample table (:data:`~merkit.data.sample.SAMPLE_TABLE_SCHEMA`).
     """
     return create_dataset(name, root, **options).load()
+
+
+def _param_docs(cls: Any) -> dict[str, str]:
+    """``{option: first line of its description}`` from the Google-style ``Args:`` of the class and its bases."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        text = inspect.getdoc(klass) or ""
+        block = re.search(r"^Args:\n(.*?)(?:\n\S|\Z)", text, re.S | re.M)
+        if not block:
+            continue
+        for match in re.finditer(r"^    (\w+(?:, \w+)*): (.+?)(?=\n    \w|\Z)", block.group(1), re.S | re.M):
+            doc = " ".join(match.group(2).split())
+            for name in match.group(1).split(", "):
+                if not doc.startswith("see ") or name not in docs:
+                    docs[name] = doc
+    return docs
+
+
+def loader_options(name: str) -> dict[str, tuple[Any, Any, str]]:
+    """The options of loader ``name``: ``{option: (type, default, description)}``, ``root`` first.
+
+    ``type`` is the annotation of the constructor argument (e.g. ``str | None``); ``default``
+    its default (``inspect.Parameter.empty`` when it has none). Used to validate dataset
+    tables of configs (:func:`load_dataset_spec`), in error messages and in docs/datasets.md.
+
+    Example:
+        >>> opts = loader_options("smic_hs")
+        >>> sorted(opts)[:4]
+        ['annotation', 'apex_policy', 'corrections', 'frames_dir']
+        >>> opts["variant"][1] is None
+        True
+    """
+    cls = get_dataset_class(name)
+    hints = typing.get_type_hints(cls.__init__, globalns=vars(inspect.getmodule(cls)))
+    docs = _param_docs(cls)
+    out: dict[str, tuple[Any, Any, str]] = {}
+    for pname, param in inspect.signature(cls.__init__).parameters.items():
+        if pname == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        out[pname] = (hints.get(pname, Any), param.default, docs.get(pname, ""))
+    return out
+
+
+def _type_name(hint: Any) -> str:
+    if hint is type(None):
+        return "None"
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if typing.get_origin(hint) is not None:
+        return _type_name(typing.get_origin(hint))
+    return getattr(hint, "__name__", str(hint)).replace("PathLike", "os.PathLike")
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits the annotation ``hint`` (a config-level check: str, numbers, bools, paths, tables)."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
+    if hint is type(None) or hint is None:
+        return value is None
+    if origin in (Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(hint))
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is os.PathLike:
+        return isinstance(value, (str, os.PathLike))
+    if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping) or hint is Mapping:
+        return isinstance(value, Mapping)
+    if origin is not None and origin.__module__ == "collections.abc" and origin.__name__ == "Callable":
+        return callable(value)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def _is_path_option(hint: Any) -> bool:
+    return hint is os.PathLike or any(_is_path_option(a) for a in typing.get_args(hint))
+
+
+def _spec_options(name: str, spec: DatasetSpec, base: str | os.PathLike | None) -> dict[str, Any]:
+    """Validated constructor arguments (``root`` included) of loader ``name`` from a config entry."""
+    if isinstance(spec, (str, os.PathLike)):
+        spec = {"root": spec}
+    if not isinstance(spec, Mapping):
+        raise ConfigError(
+            f"dataset {name!r}: expected a root folder or a table {{root = \"...\", <option> = ...}}; got "
+            f"{type(spec).__name__} {spec!r}."
+        )
+    options = loader_options(name)
+    valid = sorted(options)
+    values: dict[str, Any] = {}
+    for key, value in spec.items():
+        if key not in options:
+            close = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"dataset {name!r} has no option {key!r}; its options are {valid!r}.{hint}")
+        hint_type, default, _ = options[key]
+        if key == "corrections" and isinstance(value, str) and value.casefold() == "none":
+            value = None  # TOML has no null: corrections = "none" disables them
+        if not _matches(value, hint_type):
+            raise ConfigError(
+                f"dataset {name!r} option {key!r} must be {_type_name(hint_type)}; got {type(value).__name__} {value!r}."
+            )
+        if base is not None and isinstance(value, (str, os.PathLike)) and _is_path_option(hint_type) and value != "default":
+            value = str(Path(base) / Path(value).expanduser())
+        values[key] = value
+    return values
+
+
+def create_dataset_spec(name: str, spec: DatasetSpec, *, base: str | os.PathLike | None = None) -> Any:
+    """Construct loader ``name`` from a config entry (see :func:`load_dataset_spec`); it reads nothing yet."""
+    if name == "megc2019_cde" and isinstance(spec, Mapping):
+        sources = _composite_spec(spec, base)
+        values = _spec_options(name, {k: v for k, v in sources.items() if not k.endswith("_options")}, base)
+        values.update({k: v for k, v in sources.items() if k.endswith("_options")})
+    else:
+        values = _spec_options(name, spec, base)
+    root = values.pop("root", None)
+    return get_dataset_class(name)(root, **values)
+
+
+def load_dataset_spec(name: str, spec: DatasetSpec, *, base: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Load dataset ``name`` from a config entry: a root path, or a table of loader options.
+
+    Args:
+        name: registered dataset name (:func:`list_datasets`).
+        spec: the root folder (``"/data/SMIC"``), or a mapping such as
+            ``{"root": "/data/SMIC/SMIC_all_raw/HS", "variant": "raw", "apex_policy": "motion_peak"}``
+            whose keys are the loader's constructor options (:func:`loader_options`; ``root`` may be
+            left out to use ``MERKIT_<NAME>_ROOT`` / ``MERKIT_DATA_ROOT``). ``corrections = "none"``
+            disables corrections (TOML has no null). For ``megc2019_cde`` the keys ``casme2``,
+            ``samm`` and ``smic_hs`` take each source's own spec (a root or a table of that
+            loader's options), e.g. ``{"gt_csv": "gt.csv", "casme2": "/data/CASME2",
+            "smic_hs": {"root": "/data/SMIC/SMIC_all_raw/HS"}}``.
+        base: folder that relative paths in ``spec`` (options typed as paths: ``root``,
+            ``annotation``, ``frames_dir``, ``corrections``, ``gt_csv``, ...) are resolved against,
+            normally the config file's folder; ``None`` leaves them as written.
+
+    Returns:
+        The sample table (:data:`~merkit.data.sample.SAMPLE_TABLE_SCHEMA`).
+
+    Raises:
+        UnknownNameError: ``name`` is not a registered dataset, or ``apex_policy`` is not a known
+            policy (the same class the loaders raise).
+        ConfigError: ``spec`` has an option the loader does not take (the message lists the valid
+            ones and the closest match) or a value of the wrong type (the message names the key);
+            a bad ``variant`` value; several frame layouts where one must be chosen.
+        DatasetNotFoundError, AnnotationError: what the loader raises for the copy itself.
+
+    Example:
+        >>> load_dataset_spec("smic_hs", {"root": "/data/SMIC/SMIC_all_raw/HS"})  # doctest: +SKIP
+    """
+    return create_dataset_spec(name, spec, base=base).load()
+
+
+#: Composite source name -> prefix of its composite arguments (``casme2_root``, ``smic_options``, ...).
+_COMPOSITE_SOURCES = {"casme2": "casme2", "samm": "samm", "smic_hs": "smic"}
+
+
+def _composite_spec(spec: Mapping[str, Any], base: str | os.PathLike | None) -> dict[str, Any]:
+    """A ``megc2019_cde`` table whose ``casme2`` / ``samm`` / ``smic_hs`` entries are source specs -> composite arguments."""
+    out = dict(spec)
+    for source, prefix in _COMPOSITE_SOURCES.items():
+        for key in (source, f"{prefix}_options"):
+            if key not in out:
+                continue
+            entry = out.pop(key)
+            if entry is None:
+                continue
+            if key == source and not isinstance(entry, (str, os.PathLike, Mapping)):
+                raise ConfigError(f"dataset 'megc2019_cde' source {source!r} must be a root folder or a table of "
+                                  f"{source} options; got {type(entry).__name__} {entry!r}.")
+            if key != source and not isinstance(entry, Mapping):
+                raise ConfigError(f"dataset 'megc2019_cde' option {key!r} must be Mapping | None (a table of {source} "
+                                  f"options); got {type(entry).__name__} {entry!r}.")
+            values = _spec_options(source, entry, base)
+            if "root" in values:
+                out[f"{prefix}_root"] = values.pop("root")
+            values.pop("strict", None)  # the composite loads its sources leniently and is strict itself
+            out[f"{prefix}_options"] = {**out.get(f"{prefix}_options", {}), **values}
+    return out
