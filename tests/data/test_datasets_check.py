@@ -144,3 +144,17 @@ def test_composite_with_a_missing_source_reports_the_others_too(tmp_path):
     assert errors[0].startswith("[smic_hs] dataset root") and "SMIC' for 'smic_hs'" in errors[0]
     assert "combined_3class_gt.csv line 3: casme2,sub02,EP01_11f has no loaded casme2 sample" in errors[1]
     assert report.n_samples == 12 - 3 - 1  # the 3 SMIC rows not checkable, sub02/EP01_11f missing
+
+
+def test_cli_options_listing_and_raw_smic_check(tmp_path, capsys):
+    import shutil
+
+    from merkit.data.registry import loader_options
+
+    assert main(["datasets", "options", "smic_hs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(loader_options("smic_hs"))
+    root = make_megc_root(tmp_path) / "SMIC"
+    shutil.rmtree(root / "SMIC_all_cropped")
+    assert main(["datasets", "check", str(root / "SMIC_all_raw" / "HS"), "--dataset", "smic_hs", "--apex-policy", "midpoint"]) == 0
+    assert "smic_hs at " in capsys.readouterr().out

@@ -30,6 +30,19 @@ def list_command() -> None:
         click.echo(f"{name:14s} {'long videos (spotting)':34s} {doc}")
 
 
+@datasets_group.command("options")
+@click.argument("name")
+def options_command(name: str) -> None:
+    """List the loader options of dataset NAME (the keys of its table in a config)."""
+    import inspect
+
+    from merkit.data.registry import describe_type, loader_options
+
+    for option, (hint, default, doc) in loader_options(name).items():
+        shown = "required" if default is inspect.Parameter.empty else f"default {default!r}"
+        click.echo(f"{option:16s} {describe_type(hint):26s} {shown:20s} {doc}")
+
+
 @datasets_group.command("check")
 @click.argument("root", required=False, type=click.Path(file_okay=False))
 @click.option("--dataset", "name", required=True, help="Registered dataset name (see `merkit datasets list`).")
@@ -41,11 +54,14 @@ def list_command() -> None:
 @click.option("--corrections", help="'default' (packaged table), 'none', or a correction CSV.", default="default", show_default=True)
 @click.option("--config", "paths_file", type=click.Path(dir_okay=False), help="Paths file (YAML/TOML) giving root/annotation per dataset.")
 @click.option("--fps", type=float, help="Long-video datasets only: frame rate, when not the dataset's published one.")
+@click.option("--frames-dir", type=click.Path(file_okay=False), help="Folder holding the subject folders, when not at a usual place.")
+@click.option("--apex-policy", help="Apex policy for clips without a usable apex (midpoint, motion_peak).")
 def check_command(root: str | None, name: str, annotation: str | None, variant: str | None,
                   gt_csv: str | None, decode: str, corrections: str, paths_file: str | None,
-                  fps: float | None) -> None:
+                  fps: float | None, frames_dir: str | None, apex_policy: str | None) -> None:
     """Check the copy of dataset NAME at ROOT and print every problem found.
 
+    Every problem of the copy is listed in one pass, each naming its file and row (or folder).
     Exit status 0 when no error is found (warnings allowed), 1 otherwise.
     """
     from merkit.data.longvideo import list_long_datasets
@@ -69,6 +85,10 @@ def check_command(root: str | None, name: str, annotation: str | None, variant: 
         options["variant"] = variant
     if gt_csv:
         options["gt_csv"] = gt_csv
+    if frames_dir:
+        options["frames_dir"] = frames_dir
+    if apex_policy:
+        options["apex_policy"] = apex_policy
     options["corrections"] = None if corrections == "none" else corrections
     report = check_dataset(name, root, decode=decode, **options)
     for problem in report.problems:

@@ -31,7 +31,7 @@ from merkit.errors import ConfigError
 
 __all__ = [
     "register_dataset", "create_dataset", "load_dataset", "list_datasets", "get_dataset_class",
-    "loader_options", "create_dataset_spec", "load_dataset_spec", "DatasetSpec",
+    "loader_options", "describe_type", "create_dataset_spec", "load_dataset_spec", "DatasetSpec",
 ]
 
 T = TypeVar("T")
@@ -145,6 +145,11 @@ def loader_options(name: str) -> dict[str, tuple[Any, Any, str]]:
             continue
         out[pname] = (hints.get(pname, Any), param.default, docs.get(pname, ""))
     return out
+
+
+def describe_type(hint: Any) -> str:
+    """Short text of an option's type for messages and listings: ``str | os.PathLike | None``, ``Callable``."""
+    return _type_name(hint)
 
 
 def _type_name(hint: Any) -> str:
