@@ -17,3 +17,4 @@ from merkit.cli import datasets as _datasets  # noqa: F401,E402
 from merkit.cli import synth as _synth  # noqa: F401,E402
 from merkit.cli import demo as _demo  # noqa: F401,E402
 from merkit.cli import prepare as _prepare  # noqa: F401,E402
+from merkit.cli import spot as _spot  # noqa: F401,E402

@@ -1,0 +1,67 @@
+"""``merkit spot VIDEO|FRAMES_DIR --out DIR``: micro/macro-expression intervals of a face video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from merkit.cli._app import app
+
+
+def _parse_overrides(items: tuple[str, ...]) -> dict:
+    from merkit.motion.spotting import SpotConfig
+
+    fields = SpotConfig.__dataclass_fields__
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE with KEY one of {sorted(fields)!r}.", param_hint="--set")
+        default = getattr(SpotConfig(), key)
+        if isinstance(default, bool):
+            out[key] = value.lower() in ("1", "true", "yes")
+        elif isinstance(default, (int, float)):
+            try:
+                out[key] = type(default)(float(value)) if isinstance(default, float) else int(value)
+            except ValueError:
+                raise click.BadParameter(f"{item!r}: {key} must be a number.", param_hint="--set") from None
+        elif isinstance(default, tuple):
+            out[key] = tuple(v for v in value.split(",") if v)
+        else:
+            out[key] = value
+    return out
+
+
+@app.command("spot")
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--method", type=click.Choice(["flow_roi", "lbp_diff"]), default="flow_roi", show_default=True,
+              help="Per-frame score: optical flow in facial ROIs, or LBP feature difference (docs/spotting.md).")
+@click.option("--fps", type=float, help="Frame rate (required for a frame folder; overrides a video's own).")
+@click.option("--vid", help="Video id in the MEGC CSV and the file names (default: the file or folder name).")
+@click.option("--first-frame", type=int, default=1, show_default=True,
+              help="Number of the first frame in the output files (1: img1.jpg is frame 1).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Any SpotConfig option, e.g. --set threshold_p=4 --set head_motion=affine (repeatable).")
+def spot_command(source: str, out_dir: str, method: str, fps: float | None, vid: str | None, first_frame: int,
+                 overrides: tuple[str, ...]) -> None:
+    """Spot expressions in SOURCE, a video file or a folder of frames.
+
+    Writes DIR/<vid>_megc.csv (vid,pred_onset,pred_offset,type), <vid>_intervals.csv,
+    <vid>_frames.csv (per-frame score and face-present flag), <vid>_score.png and <vid>_spot.json.
+    """
+    from merkit.motion.spotting import SpotConfig, spot_video
+    from merkit.motion.spotting.report import write_spot_outputs
+
+    config = SpotConfig(method=method, **_parse_overrides(overrides))
+    result = spot_video(source, config, fps=fps)
+    name = vid or Path(source).stem
+    paths = write_spot_outputs(result, out_dir, name, first_frame)
+    stretches = result.track.no_face_stretches()
+    if stretches:
+        click.echo(f"note: no face in {len(stretches)} stretch(es) of frames (no score there): "
+                   f"{[(a + first_frame, b + first_frame) for a, b in stretches][:5]}", err=True)
+    micro = sum(i.kind == "micro" for i in result.intervals)
+    click.echo(f"{name}: {result.n_frames} frames at {result.fps:g} fps, {micro} micro and "
+               f"{len(result.intervals) - micro} macro intervals in {result.seconds:.1f} s; files in {paths['megc'].parent}")

@@ -1,0 +1,269 @@
+"""``spot_video``: a face video in, per-frame motion scores and expression intervals out.
+
+Steps: read the frames (grey), track the face (:mod:`.track`: dlib every
+``detect_every_s`` seconds), compute one score curve per scale (``micro`` with
+``k = round(micro_window_s * fps / 2)``, ``macro`` with ``macro_window_s``) by the
+chosen method (:mod:`.scores`), pick peaks on each curve (:mod:`.intervals`), merge the
+two curves' intervals (:func:`combine_scales`) and call each micro or macro by its duration.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from merkit.data.frames import FrameSource, open_frames
+from merkit.errors import ConfigError, ShapeError
+from merkit.motion.flow import create_flow
+from merkit.motion.spotting.intervals import EXTENTS, THRESHOLDS, SpottedInterval, peak_intervals
+from merkit.motion.spotting.scores import (
+    HEAD_MOTION_MODES,
+    ROI_MEASURES,
+    ROI_POOLINGS,
+    flow_roi_curve,
+    lbp_difference_curve,
+)
+from merkit.motion.spotting.track import FaceTrack, track_face
+
+__all__ = ["SpotConfig", "SpotResult", "SPOT_METHODS", "spot_video", "spot_frames", "combine_scales"]
+
+log = logging.getLogger(__name__)
+
+#: Spotting methods: optical-flow ROI magnitude, LBP feature difference.
+SPOT_METHODS = ("flow_roi", "lbp_diff")
+
+
+@dataclass(frozen=True)
+class SpotConfig:
+    """Every option of :func:`spot_video` (times in seconds).
+
+    Attributes:
+        method: ``"flow_roi"`` or ``"lbp_diff"`` (:mod:`merkit.motion.spotting.scores`).
+        scales: which curves to compute, a subset of ``("micro", "macro")``.
+        micro_window_s: typical micro-expression length; ``k = round(window * fps / 2)``.
+        macro_window_s: typical macro-expression length, for the macro curve.
+        threshold: ``"relative"`` (MEGC: ``mean + p * (max - mean)``) or ``"noise"``
+            (``median + p * sigma``), per curve (:mod:`.intervals`).
+        threshold_p: ``p`` of the threshold (a fraction for relative, noise levels for noise).
+        extent: ``"fixed"`` (peak +- k) or ``"height"`` (:mod:`.intervals`).
+        extent_fraction: ``height`` only: fraction of the peak height marking onset and offset.
+        micro_max_s: longest interval still called micro.
+        crop_size: face crop side, pixels.
+        detect_every_s: time between two face detections.
+        backend: face backend.
+        flow: flow method name (flow_roi) and ``flow_preset`` its DIS preset.
+        head_motion: head-motion removal of flow_roi (``nose``, ``affine``, ``median``, ``none``).
+        roi_measure, roi_pooling: flow_roi ROI measure and pooling.
+        lbp_grid: lbp_diff blocks per side.
+        mask_eyes: leave the eyes out (blinks).
+    """
+
+    method: str = "flow_roi"
+    scales: tuple[str, ...] = ("micro", "macro")
+    micro_window_s: float = 0.4
+    macro_window_s: float = 1.2
+    threshold: str = "noise"
+    threshold_p: float = 5.0
+    extent: str = "fixed"
+    extent_fraction: float = 0.25
+    micro_max_s: float = 0.5
+    crop_size: int = 128
+    detect_every_s: float = 0.5
+    backend: str = "dlib"
+    flow: str = "dis"
+    flow_preset: str = "fast"
+    head_motion: str = "affine"
+    roi_measure: str = "main_direction"
+    roi_pooling: str = "max"
+    lbp_grid: int = 6
+    mask_eyes: bool = True
+
+    def __post_init__(self) -> None:
+        for name, value, choices in (("method", self.method, SPOT_METHODS), ("extent", self.extent, EXTENTS),
+                                     ("threshold", self.threshold, THRESHOLDS),
+                                     ("head_motion", self.head_motion, HEAD_MOTION_MODES),
+                                     ("roi_measure", self.roi_measure, ROI_MEASURES),
+                                     ("roi_pooling", self.roi_pooling, ROI_POOLINGS)):
+            if value not in choices:
+                raise ConfigError(f"SpotConfig.{name} must be one of {sorted(choices)!r}; got {value!r}.")
+        if not self.scales or set(self.scales) - {"micro", "macro"}:
+            raise ConfigError(f"SpotConfig.scales must be a non-empty subset of ('micro', 'macro'); got {self.scales!r}.")
+        for name in ("micro_window_s", "macro_window_s", "micro_max_s", "detect_every_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"SpotConfig.{name} must be positive seconds; got {getattr(self, name)!r}.")
+        if not self.threshold_p >= 0 or (self.threshold == "relative" and self.threshold_p > 1):
+            raise ConfigError(f"SpotConfig.threshold_p must be in [0, 1] (relative) or >= 0 noise levels (noise); "
+                              f"got {self.threshold_p!r}.")
+
+    def k(self, scale: str, fps: float) -> int:
+        """Comparison distance of ``scale`` at ``fps``, frames (>= 1)."""
+        window = self.micro_window_s if scale == "micro" else self.macro_window_s
+        return max(1, int(round(window * fps / 2)))
+
+
+@dataclass
+class SpotResult:
+    """What :func:`spot_video` found.
+
+    Attributes:
+        name: the video (path).
+        fps: frame rate used.
+        frame_names: one name per frame (file name or ``video#i``).
+        curves: scale -> (T,) score curve (NaN where unknown).
+        ks: scale -> comparison distance in frames.
+        track: the face track.
+        intervals: spotted intervals, sorted by onset (0-based positions).
+        config: the options used.
+        seconds: wall time.
+    """
+
+    name: str
+    fps: float
+    frame_names: list[str]
+    curves: dict[str, np.ndarray]
+    ks: dict[str, int]
+    track: FaceTrack
+    intervals: list[SpottedInterval]
+    config: SpotConfig
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.frame_names)
+
+    def megc_rows(self, vid: str, first_frame: int = 0) -> list[tuple[str, int, int, str]]:
+        """``(vid, pred_onset, pred_offset, type)`` rows; frame numbers = position + ``first_frame``."""
+        return [(vid, i.onset + first_frame, i.offset + first_frame, i.kind) for i in self.intervals]
+
+    def per_frame(self) -> "Any":
+        """DataFrame: frame, name, face_present, face_detected, score_<scale>, in_interval."""
+        import pandas as pd
+
+        inside = np.zeros(self.n_frames, bool)
+        for i in self.intervals:
+            inside[i.onset:i.offset + 1] = True
+        data = {"frame": np.arange(self.n_frames), "name": self.frame_names, "face_present": self.track.present,
+                "face_detected": self.track.detected}
+        for scale, curve in self.curves.items():
+            data[f"score_{scale}"] = np.round(curve, 6)
+        data["in_interval"] = inside
+        return pd.DataFrame(data)
+
+
+def combine_scales(micro: list[SpottedInterval], macro: list[SpottedInterval]) -> list[SpottedInterval]:
+    """Merge the intervals of the micro curve (small k) and of the macro curve (large k).
+
+    A long expression shows on the micro curve as two peaks, its rise and its fall, and on
+    the macro curve as one peak at its apex; a short one shows as one peak on both. So a
+    macro-curve interval holding the apexes of two or more micro-curve intervals replaces
+    them; one holding a single micro-curve apex gives way to it (the short scale places a
+    short expression better); one holding none is kept. Remaining overlaps keep the
+    stronger interval.
+    """
+    chosen: list[SpottedInterval] = []
+    dropped: set[int] = set()
+    for m in macro:
+        inside = [j for j, i in enumerate(micro) if m.onset <= i.apex <= m.offset]
+        if len(inside) >= 2:
+            dropped.update(inside)
+            chosen.append(m)
+        elif not inside:
+            chosen.append(m)
+    chosen += [i for j, i in enumerate(micro) if j not in dropped]
+    kept: list[SpottedInterval] = []
+    for cand in sorted(chosen, key=lambda i: -i.strength):
+        if all(cand.offset < i.onset or cand.onset > i.offset for i in kept):
+            kept.append(cand)
+    return kept
+
+
+def spot_frames(frames: Sequence[np.ndarray], fps: float, config: SpotConfig | None = None, *,
+                name: str = "video", frame_names: Sequence[str] | None = None) -> SpotResult:
+    """Spot expressions in decoded grey frames.
+
+    Args:
+        frames: T frames, (H, W) uint8 grey.
+        fps: frames per second.
+        config: options (default :class:`SpotConfig`).
+        name: the video, for messages.
+        frame_names: per-frame names for the per-frame table.
+
+    Returns:
+        :class:`SpotResult`.
+
+    Raises:
+        ShapeError: the video is shorter than the micro curve needs (``2k + 1`` frames).
+        FaceNotFoundError: no face in the whole video.
+    """
+    import time
+
+    config = config or SpotConfig()
+    start = time.perf_counter()
+    if not fps > 0:
+        raise ConfigError(f"fps must be positive; got {fps!r}. Pass --fps for a frame folder.")
+    n = len(frames)
+    ks = {s: config.k(s, fps) for s in config.scales}
+    shortest = min(ks.values())
+    if n < 2 * shortest + 1:
+        raise ShapeError(f"video {name!r} has {n} frames; spotting at {fps:g} fps needs at least {2 * shortest + 1} "
+                         f"(frames t-k, t, t+k with k={shortest}). Use a longer video.")
+    for scale in list(ks):
+        if n < 2 * ks[scale] + 1:
+            log.warning("%s: %d frames are too few for the %s curve (k=%d); it is skipped", name, n, scale, ks[scale])
+            del ks[scale]
+    track = track_face(frames, max(1, int(round(config.detect_every_s * fps))), config.backend, name)
+    curves, found = {}, {}
+    flow = create_flow(config.flow, preset=config.flow_preset) if config.flow == "dis" else create_flow(config.flow)
+    for scale, k in ks.items():
+        if config.method == "flow_roi":
+            curve = flow_roi_curve(frames, track, k, flow, size=config.crop_size, head_motion=config.head_motion,
+                                   measure=config.roi_measure, pooling=config.roi_pooling, mask_eyes=config.mask_eyes)
+        else:
+            curve = lbp_difference_curve(frames, track, k, size=config.crop_size, grid=config.lbp_grid,
+                                         mask_eyes=config.mask_eyes)
+        curves[scale] = curve
+        found[scale] = peak_intervals(curve, k, fps, p=config.threshold_p, threshold=config.threshold,
+                                extent=config.extent, extent_fraction=config.extent_fraction,
+                                micro_max_s=config.micro_max_s)
+    kept = combine_scales(found.get("micro", []), found.get("macro", []))
+    names = list(frame_names) if frame_names is not None else [f"{name}#{i}" for i in range(n)]
+    return SpotResult(name, float(fps), names, curves, ks, track, sorted(kept, key=lambda i: i.onset), config,
+                      time.perf_counter() - start)
+
+
+def spot_video(source: str | os.PathLike | FrameSource | Sequence[str], config: SpotConfig | None = None, *,
+               fps: float | None = None) -> SpotResult:
+    """Spot expressions in a video file, a frame folder or a list of frame files.
+
+    Args:
+        source: video file (mp4, avi, ...), folder of frames (numeric order) or a FrameSource.
+        config: options (default :class:`SpotConfig`).
+        fps: frame rate (required for frame folders; overrides a video's own rate).
+
+    Returns:
+        :class:`SpotResult`.
+
+    Raises:
+        DatasetNotFoundError: the path does not exist.
+        FrameReadError: unreadable or unsupported file.
+        ConfigError: no frame rate known.
+        ShapeError: video too short; FaceNotFoundError: no face in the whole video.
+    """
+    frames = open_frames(source, fps=fps, color="gray")
+    rate = fps or frames.fps
+    if not rate:
+        raise ConfigError(f"{frames.name!r} has no frame rate; pass fps= (CLI --fps), e.g. 30 for CAS(ME)^2.")
+    decoded = [np.ascontiguousarray(f) for f in frames]
+    names = [frames.frame_name(i) for i in range(len(decoded))]
+    return spot_frames(decoded, float(rate), config, name=frames.name, frame_names=names)
+
+
+def config_dict(config: SpotConfig) -> dict[str, Any]:
+    """Plain dict of a config (for files)."""
+    return asdict(config)
