@@ -200,3 +200,16 @@ def test_missing_root_in_a_spec_uses_the_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("MERKIT_DATA_ROOT", raising=False)
     with pytest.raises(DatasetNotFoundError, match="no root folder given for dataset 'smic_hs'"):
         load_dataset_spec("smic_hs", {})
+
+
+def test_docs_list_every_option_of_every_loader():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "datasets.md").read_text()
+    section = text[text.index("### Loader options"):text.index("### Options from a config file")]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    for name in list_datasets():
+        for option in loader_options(name):
+            if option == "root":
+                continue
+            assert any(f"`{option}`" in row and (f"`{name}`" in row or row.count("|") == 5) for row in rows), (name, option)
