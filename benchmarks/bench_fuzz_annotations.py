@@ -4,7 +4,8 @@
 
 Cases come from the hypothesis strategies of ``tests/data/_fuzz.py`` (mutated
 tables of CASME II, SAMM, SMIC-E, CASME, CAS(ME)^3, MMEW, 4DME, the MEGC2019
-list, correction tables and CK+ emotion files; xlsx and CSV; zero-byte,
+list, correction tables, CK+ emotion files and the long-video sheets of CAS(ME)^2 and
+SAMM-LV; xlsx and CSV; zero-byte,
 truncated, garbage, PNG, non-workbook zip, bad UTF-8, NUL, wrong suffix).
 Each case is read strictly and leniently through the public loaders. Printed:
 cases, parsed OK, typed merkit errors, untyped exceptions and errors that do
@@ -26,17 +27,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
-from tests.data._fuzz import TARGETS, Counts, Workspace, cases, run_case  # noqa: E402
+from tests.data._fuzz import TARGETS, Counts, Workspace, cases, long_targets, run_case  # noqa: E402
+
+ALL = {**TARGETS, **long_targets()}
 
 
 def fuzz_target(name: str, n: int, seed: int, base: Path) -> Counts:
     """Run ``n`` generated cases against one target; never stops at a failure."""
-    ws = Workspace(TARGETS[name], base / name)
+    ws = Workspace(ALL[name], base / name)
     total = Counts()
 
     @settings(max_examples=n, deadline=None, database=None, phases=[Phase.generate], derandomize=seed == 0,
               suppress_health_check=list(HealthCheck))
-    @given(case=cases(TARGETS[name]))
+    @given(case=cases(ALL[name]))
     def run(case: dict) -> None:
         total.add(run_case(ws, **case))
 
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000, help="total generated cases, split evenly over the targets")
     parser.add_argument("--seed", type=int, default=0, help="0: derandomised (the same cases every run)")
-    parser.add_argument("--targets", nargs="*", default=sorted(TARGETS))
+    parser.add_argument("--targets", nargs="*", default=sorted(ALL))
     parser.add_argument("--show", type=int, default=5, help="failures printed per target")
     args = parser.parse_args(argv)
     logging.disable(logging.CRITICAL)  # loaders log every skipped row; only the counts matter here

@@ -206,6 +206,62 @@ def _ckplus_writer(rows: list[list], path: Path) -> None:
         (emotion_dir / "S005_001_00000004_emotion.txt").write_text(text.encode("utf-8", "replace").decode("utf-8"))
 
 
+def _long_build(layout: str) -> Callable[[Path], tuple[Path, str]]:
+    """A SynthME long-video tree (1 subject, 120 frames) whose workbook is the fuzzed base."""
+
+    def build(tmp: Path) -> tuple[Path, str]:
+        from merkit.synth.longvideo import LongVideoConfig, generate_long_videos
+
+        config = LongVideoConfig(layout=layout, fps=30, n_subjects=1, n_frames=120, n_micro=1, n_macro=1, n_blinks=0,
+                                 n_head_moves=0)
+        root = generate_long_videos(tmp, config, seed=0).root
+        (book,) = sorted(root.glob("*.xlsx"))
+        shutil.move(book, tmp / "base.xlsx")
+        return root, book.stem
+
+    return build
+
+
+def _long_table(layout: str) -> tuple[list, list[list]]:
+    """First sheet of the long-video base workbook: (first row, other rows)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _long_build(layout)(Path(tmp))
+        sheet = openpyxl.load_workbook(Path(tmp) / "base.xlsx").worksheets[0]
+        rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    return rows[0], rows[1:]
+
+
+def _long_writer(table: list[list], path: Path) -> None:
+    """The base workbook (all its sheets) with its first sheet replaced by ``table``."""
+    book = openpyxl.load_workbook(path.parent.parent / "base.xlsx")
+    sheet = book.worksheets[0]
+    sheet.delete_rows(1, sheet.max_row)
+    for row in table:
+        sheet.append([_xlsx_value(v) for v in row])
+    book.save(path)
+
+
+def _long_read(name: str) -> Callable[[Path, Path, bool], Any]:
+    def read(root: Path, annotation: Path, strict: bool) -> Any:
+        from merkit.data.longvideo import get_long_dataset_class
+
+        return get_long_dataset_class(name)(root, annotation=annotation, fps=30, strict=strict)
+
+    return read
+
+
+def long_targets() -> dict[str, Target]:
+    """Fuzz targets of the long-video sheets (CAS(ME)^2 ``code_final``, SAMM-LV), built on SynthME trees."""
+    out = {}
+    for name, layout in (("casme_sq", "casme_sq"), ("samm_lv", "samm_lv")):
+        header, rows = _long_table(layout)
+        out[name] = Target(name, header, rows, {}, _long_build(layout), _long_read(name), kind="workbook",
+                           writer=_long_writer)
+    return out
+
+
 TARGETS: dict[str, Target] = {
     "casme2": Target(
         "casme2", ft.CASME2_HEADER, ft.CASME2_ROWS,
@@ -317,7 +373,7 @@ def _xlsx_value(value: Any) -> Any:
 def write_table(target: Target, table: list[list], path: Path, fmt: str) -> None:
     """Write ``table`` (preamble + table) as an .xlsx workbook or a CSV file at ``path``."""
     rows = [list(r) for r in target.preamble] + table
-    if target.kind == "text" and target.writer is not None:
+    if target.kind in ("text", "workbook") and target.writer is not None:
         target.writer(table, path)
     elif fmt == "xlsx":
         book = openpyxl.Workbook()
@@ -373,7 +429,8 @@ class Workspace:
         self.stem = self.root / stem
 
     def annotation_path(self, fmt: str) -> Path:
-        suffix = ".txt" if self.target.name == "ckplus" else ".csv" if self.target.kind == "text" or fmt == "csv" else ".xlsx"
+        suffix = (".txt" if self.target.name == "ckplus" else ".xlsx" if self.target.kind == "workbook"
+                  else ".csv" if self.target.kind == "text" or fmt == "csv" else ".xlsx")
         for old in self.stem.parent.glob(self.stem.name + ".*"):
             old.unlink()
         self.stem.parent.mkdir(parents=True, exist_ok=True)

@@ -95,17 +95,24 @@ def read_paths_file(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"paths file {str(path)!r} does not exist.")
-    text = path.read_text("utf-8")
-    if path.suffix.casefold() == ".toml":
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib
-        data = tomllib.loads(text)
-    else:
-        import yaml
+    try:
+        text = path.read_text("utf-8")
+        if path.suffix.casefold() == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
+            data = tomllib.loads(text)
+        else:
+            import yaml
 
-        data = yaml.safe_load(text)
+            data = yaml.safe_load(text)
+    except (UnicodeDecodeError, ValueError, ImportError) as exc:  # TOMLDecodeError is a ValueError
+        raise ConfigError(f"paths file {str(path)!r} cannot be parsed ({type(exc).__name__}: {exc}).") from None
+    except Exception as exc:  # yaml.YAMLError and its subclasses
+        if type(exc).__module__.startswith("yaml"):
+            raise ConfigError(f"paths file {str(path)!r} cannot be parsed as YAML ({exc}).") from None
+        raise
     datasets = data.get("datasets") if isinstance(data, dict) else None
     if not isinstance(datasets, dict):
         raise ConfigError(f"paths file {str(path)!r}: expected a top-level mapping 'datasets: {{name: {{root: ...}}}}'.")
@@ -118,5 +125,8 @@ def read_paths_file(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
         unknown = sorted(set(entry) - {"root", "annotation", "frames_dir"})
         if unknown:
             raise ConfigError(f"paths file {str(path)!r}: entry {name!r} has unknown keys {unknown!r}; expected root, annotation, frames_dir.")
+        bad = sorted(k for k, v in entry.items() if v is not None and not isinstance(v, str))
+        if bad:
+            raise ConfigError(f"paths file {str(path)!r}: entry {name!r} keys {bad!r} must be paths (text).")
         out[str(name)] = {k: str((path.parent / Path(v).expanduser())) for k, v in entry.items() if v is not None}
     return out
