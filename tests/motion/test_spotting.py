@@ -72,12 +72,36 @@ def test_flow_roi_finds_the_expressions_not_the_nuisances(video):
     assert np.nanmax(curve[head["onset"] - 1:head["offset"]]) < 0.5 * np.nanmax(curve)
 
 
+def test_face_track_follows_the_moving_head(video):
+    from merkit.motion.spotting import track_face
+
+    m, _, frames = video
+    truth = np.load(m.out_dir / "_groundtruth/s15/15_0101disgustingteeth/landmarks.npy")
+    track = track_face(frames, 15)
+    centre_error = np.linalg.norm(track.landmarks.mean(1) - truth.mean(1), axis=1)
+    frame0_error = np.linalg.norm(track.landmarks[0].mean(0) - truth.mean(1), axis=1)
+    assert frame0_error.max() > 4.0        # the head really moves: a frame-0 crop would drift off
+    assert centre_error.max() < 3.0        # the re-detected track stays on it in every frame
+    assert track.present.all() and track.no_face_stretches() == []
+
+
 def test_lbp_diff_scores_the_macro_apex_above_rest(video):
     m, _, frames = video
     result = spot_frames(frames, 30.0, SpotConfig(method="lbp_diff", scales=("macro",)))
     macro = next(e for e in m.events if e["kind"] == "macro")
     curve = result.curves["macro"]
     assert np.nanmax(curve[macro["onset"] - 1:macro["offset"]]) > 3 * np.nanmedian(curve)
+
+
+def test_no_face_stretch_is_reported_and_not_scored(video):
+    _, _, frames = video
+    blanked = [np.full_like(f, 128) if 100 <= i < 170 else f for i, f in enumerate(frames)]
+    result = spot_frames(blanked, 30.0, SpotConfig(scales=("micro",)))
+    ((first, last),) = result.track.no_face_stretches()
+    assert 90 <= first <= 100 and 169 <= last <= 180   # detections every 15 frames bound it
+    assert np.isnan(result.curves["micro"][first:last + 1]).all()
+    assert not any(first <= i.apex <= last for i in result.intervals)
+    assert not result.per_frame()["face_present"][100:170].any()
 
 
 def test_short_video_and_no_face_are_clear_errors(video):
