@@ -125,6 +125,14 @@ def test_spot_cli_writes_megc_csv_per_frame_csv_and_plot(video, tmp_path, capsys
     frames = (out / "v1_frames.csv").read_text().splitlines()
     assert frames[0].startswith("frame,name,face_present") and len(frames) == 301
     assert (out / "v1_score.png").read_bytes()[:4] == b"\x89PNG"
+    video_file = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video_file), cv2.VideoWriter_fourcc(*"MJPG"), 30, (240, 180))
+    for frame in video[2]:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    assert main(["spot", str(video_file), "--out", str(out)]) == 0  # the file's own 30 fps
+    assert len((out / "clip_frames.csv").read_text().splitlines()) == 301
+    assert "clip: 300 frames at 30 fps" in capsys.readouterr().out
     bad = tmp_path / "notes.txt"
     bad.write_text("hello")
     assert main(["spot", str(bad), "--out", str(out)]) == 1
