@@ -100,3 +100,26 @@ def test_compare_runs_table(tmp_path, feature_file):
     run_experiment(config_from_dict(raw))
     table = compare_runs({"svm": tmp_path / "a"})
     assert "| svm |" in table and "[" in table
+
+
+def test_composite_loso_from_dataset_roots_with_a_raw_layout_smic_root(tmp_path):
+    """Issue 20: `roots.smic_hs` at a SMIC copy's raw `SMIC_all_raw/HS` folder, loader options as tables."""
+    from merkit.synth import generate
+
+    root = tmp_path / "tiny"
+    generate(root, "tiny", seed=0)
+    cfg = tmp_path / "raw.toml"
+    cfg.write_text("\n".join([
+        "[data]", 'source = "datasets"', f'composite_gt = "{root / "combined_3class_gt.csv"}"',
+        "[data.roots]", f'casme2 = {{ root = "{root / "CASME2"}", apex_policy = "midpoint" }}',
+        f'samm = "{root / "SAMM"}"', f'smic_hs = "{root / "SMIC" / "SMIC_all_raw" / "HS"}"',
+        "[features]", f'cache_dir = "{tmp_path / "cache"}"',
+        "[model]", 'name = "biwoof_svm"',
+        "[run]", f'out_dir = "{tmp_path / "run"}"', "bootstrap = 0",
+    ]) + "\n")
+    assert main(["train", "--config", str(cfg), "--no-progress"]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["datasets"] == ["casme2", "samm", "smic_hs"]
+    bad = cfg.read_text().replace('apex_policy = "midpoint"', 'apex_polcy = "midpoint"')
+    cfg.write_text(bad)
+    assert main(["train", "--config", str(cfg), "--no-progress"]) == 1  # unknown loader option, named

@@ -80,7 +80,10 @@ class DataConfig:
         synth_root: SynthME output folder (``source="synth"``).
         synth_preset: SynthME preset used when the tree must be generated (``tiny``, ``small``, ``full``).
         synth_seed: SynthME generator seed.
-        roots: dataset name -> root folder (``source="datasets"``).
+        roots: dataset name -> its root folder, or a table of that loader's options
+            (``smic_hs = { root = "/data/SMIC/SMIC_all_raw/HS", apex_policy = "motion_peak" }``;
+            ``merkit datasets options NAME`` lists them; raw layouts are detected where unambiguous;
+            ``source="datasets"``; relative paths are taken from the working directory).
         composite_gt: MEGC2019-style ground-truth CSV selecting and labelling the composite samples
             (``"official"``: the packaged MEGC2019 list; empty: load every sample of ``roots`` and
             label it by the protocol's label set).

@@ -150,15 +150,18 @@ def load_table(cfg: DataConfig, workers: int = 1) -> tuple[pd.DataFrame, dict[st
         return load_feature_file(cfg.features_file)
     if cfg.source == "synth":
         return _synth_table(cfg, workers), None
-    from merkit.data.registry import load_dataset
+    from merkit.data.registry import load_dataset_spec
 
     if cfg.composite_gt:
-        from merkit.data.composite import MEGC2019Composite
-
-        roots = {f"{'smic' if k == 'smic_hs' else k}_root": v for k, v in cfg.roots.items()}
-        gt = None if cfg.composite_gt == "official" else cfg.composite_gt  # "official": the packaged list
-        return MEGC2019Composite(gt_csv=gt, **roots).load(), None
-    tables = [load_dataset(name, root) for name, root in sorted(cfg.roots.items())]
+        unknown = sorted(set(cfg.roots) - {"casme2", "samm", "smic_hs"})
+        if unknown:
+            raise ConfigError(f"data.roots {unknown!r} are not MEGC2019 composite sources; with data.composite_gt "
+                              f"the roots are casme2, samm and smic_hs.")
+        spec = dict(cfg.roots)
+        if cfg.composite_gt != "official":  # "official": the packaged list
+            spec["gt_csv"] = cfg.composite_gt
+        return load_dataset_spec("megc2019_cde", spec), None
+    tables = [load_dataset_spec(name, spec) for name, spec in sorted(cfg.roots.items())]
     return pd.concat(tables, ignore_index=True), None
 
 
