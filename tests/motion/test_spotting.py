@@ -73,7 +73,7 @@ def test_flow_roi_finds_the_expressions_not_the_nuisances(video):
 
 
 def test_face_track_follows_the_moving_head(video):
-    from merkit.motion.spotting import track_face
+    from merkit.face import track_face
 
     m, _, frames = video
     truth = np.load(m.out_dir / "_groundtruth/s15/15_0101disgustingteeth/landmarks.npy")
@@ -83,6 +83,7 @@ def test_face_track_follows_the_moving_head(video):
     assert frame0_error.max() > 4.0        # the head really moves: a frame-0 crop would drift off
     assert centre_error.max() < 3.0        # the re-detected track stays on it in every frame
     assert track.present.all() and track.no_face_stretches() == []
+    assert np.isfinite(track.confidence).all() and (track.confidence > 0).all()  # dlib HOG scores
 
 
 def test_lbp_diff_scores_the_macro_apex_above_rest(video):
@@ -101,7 +102,8 @@ def test_no_face_stretch_is_reported_and_not_scored(video):
     assert 90 <= first <= 100 and 169 <= last <= 180   # detections every 15 frames bound it
     assert np.isnan(result.curves["micro"][first:last + 1]).all()
     assert not any(first <= i.apex <= last for i in result.intervals)
-    assert not result.per_frame()["face_present"][100:170].any()
+    table = result.per_frame()
+    assert not table["face_present"][100:170].any() and table["face_confidence"][100:170].isna().all()
 
 
 def test_short_video_and_no_face_are_clear_errors(video):

@@ -26,6 +26,7 @@ from merkit.face.clip import AlignedClip, align_clip, align_sample
 from merkit.face.detect import LANDMARK_GROUPS, FaceDetection, detect_face, eye_centres
 from merkit.face.masks import apply_mask, eye_mask, face_mask, mer_mask
 from merkit.face.overlay import draw_overlay, write_png
+from merkit.face.track import FaceTrack, track_face
 
 __all__ = [
     "ALIGN_MODES",
@@ -38,6 +39,7 @@ __all__ = [
     "FaceItem",
     "FaceItemResult",
     "FaceSummary",
+    "FaceTrack",
     "LANDMARK_GROUPS",
     "LandmarkBackend",
     "N_LANDMARKS",
@@ -57,6 +59,7 @@ __all__ = [
     "list_backends",
     "mer_mask",
     "register_backend",
+    "track_face",
     "transform_points",
     "write_png",
 ]

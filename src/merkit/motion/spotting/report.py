@@ -4,7 +4,7 @@
 
     <vid>_megc.csv        vid,pred_onset,pred_offset,type       (the MEGC submission format)
     <vid>_intervals.csv   onset,apex,offset,kind,score,strength,duration_s
-    <vid>_frames.csv      frame,name,face_present,face_detected,score_micro,score_macro,in_interval
+    <vid>_frames.csv      frame,name,face_present,face_detected,face_confidence,score_micro,score_macro,in_interval
     <vid>_score.png       the score curves, threshold-free, intervals shaded (micro orange, macro blue)
     <vid>_spot.json       options, frame rate, comparison distances, no-face stretches, timing
 

@@ -31,7 +31,7 @@ from merkit.errors import ConfigError
 from merkit.face import AlignConfig, compute_alignment, eye_mask
 from merkit.motion.flow import FlowMethod
 from merkit.motion.global_motion import remove_global_motion
-from merkit.motion.spotting.track import FaceTrack
+from merkit.face.track import FaceTrack
 
 __all__ = ["ROI_LANDMARKS", "HEAD_MOTION_MODES", "ROI_MEASURES", "ROI_POOLINGS", "flow_roi_curve",
            "lbp_difference_curve", "roi_boxes"]

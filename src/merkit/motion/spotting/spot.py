@@ -28,7 +28,7 @@ from merkit.motion.spotting.scores import (
     flow_roi_curve,
     lbp_difference_curve,
 )
-from merkit.motion.spotting.track import FaceTrack, track_face
+from merkit.face.track import FaceTrack, track_face
 
 __all__ = ["SpotConfig", "SpotResult", "SPOT_METHODS", "spot_video", "spot_frames", "combine_scales"]
 
@@ -142,14 +142,14 @@ class SpotResult:
         return [(vid, i.onset + first_frame, i.offset + first_frame, i.kind) for i in self.intervals]
 
     def per_frame(self) -> "Any":
-        """DataFrame: frame, name, face_present, face_detected, score_<scale>, in_interval."""
+        """DataFrame: frame, name, face_present, face_detected, face_confidence, score_<scale>, in_interval."""
         import pandas as pd
 
         inside = np.zeros(self.n_frames, bool)
         for i in self.intervals:
             inside[i.onset:i.offset + 1] = True
         data = {"frame": np.arange(self.n_frames), "name": self.frame_names, "face_present": self.track.present,
-                "face_detected": self.track.detected}
+                "face_detected": self.track.detected, "face_confidence": np.round(self.track.confidence, 3)}
         for scale, curve in self.curves.items():
             data[f"score_{scale}"] = np.round(curve, 6)
         data["in_interval"] = inside

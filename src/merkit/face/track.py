@@ -1,6 +1,7 @@
-"""A coarse face track for spotting: landmarks every ``detect_every`` frames, interpolated between.
+"""Face tracking for long videos: landmarks every ``detect_every`` frames, interpolated between.
 
-Spotting compares frame ``t`` with frames ``t - k`` and ``t + k`` inside one face crop
+:func:`merkit.face.align_clip` aligns a clip once, on its reference frame; over a long
+video the head moves and that crop drifts off the face. Spotting (``docs/spotting.md``) compares frame ``t`` with frames ``t - k`` and ``t + k`` inside one face crop
 (:func:`merkit.face.compute_alignment` on the track's landmarks at ``t``), so the crop
 must follow the head over a long video: the face is re-detected periodically instead of
 aligned once on frame 0. A frame is *face-present* when a detection succeeded within
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from merkit.errors import FaceNotFoundError
-from merkit.face import LandmarkBackend, create_backend, detect_face
+from merkit.face.backends import LandmarkBackend, create_backend
+from merkit.face.detect import detect_face
 
 __all__ = ["FaceTrack", "track_face"]
 
@@ -33,12 +35,16 @@ class FaceTrack:
         present: (T,) bool, a face was detected near this frame.
         detected: (T,) bool, the detector ran on this frame and found a face.
         checked: (T,) bool, the detector ran on this frame.
+        confidence: (T,) float32, the detector's score of the face at detected frames (dlib HOG:
+            larger is surer, about 0..3), linearly interpolated between them like the landmarks;
+            NaN where no face is present. dlib's landmark predictor gives no per-point confidence.
     """
 
     landmarks: np.ndarray
     present: np.ndarray
     detected: np.ndarray
     checked: np.ndarray
+    confidence: np.ndarray
 
     def no_face_stretches(self) -> list[tuple[int, int]]:
         """Runs of frames without a face, as inclusive 0-based (first, last) positions."""
@@ -74,9 +80,11 @@ def track_face(frames: Sequence[np.ndarray], detect_every: int, backend: str | L
     backend = create_backend(backend)
     checked_at = sorted(set(range(0, n, max(1, int(detect_every)))) | {n - 1})
     found: dict[int, np.ndarray] = {}
+    scores: dict[int, float] = {}
     for i in checked_at:
         try:
-            found[i] = detect_face(frames[i], backend, where=f"{name} frame {i}").landmarks
+            detection = detect_face(frames[i], backend, where=f"{name} frame {i}")
+            found[i], scores[i] = detection.landmarks, float(detection.box.score)
         except FaceNotFoundError:
             log.info("no face in %s frame %d", name, i)
     if not found:
@@ -101,4 +109,6 @@ def track_face(frames: Sequence[np.ndarray], detect_every: int, backend: str | L
         right = checks[np.searchsorted(checks, i)]
         left = checks[np.searchsorted(checks, i, side="right") - 1]
         present[i] = detected[left] and detected[right]
-    return FaceTrack(landmarks, present, detected, checked)
+    confidence = np.interp(positions, keys, [scores[k] for k in keys]).astype(np.float32)
+    confidence[~present] = np.nan
+    return FaceTrack(landmarks, present, detected, checked, confidence)
