@@ -21,11 +21,13 @@ from merkit.cli._app import app
 @click.option("--no-overlay", is_flag=True, help="Do not write overlay.png per clip.")
 @click.option("--cache/--no-cache", default=False, show_default=True,
               help="Reuse aligned clips from the feature cache ($MERKIT_CACHE_DIR).")
+@click.option("--reference-frame", type=int, default=0, show_default=True,
+              help="0-based frame each clip is aligned on (-1: the last frame).")
 def faces_command(path: str, out_dir: str, mode: str, size: int, color: str, landmarks: str,
-                  upsample: tuple[int, ...], no_overlay: bool, cache: bool) -> None:
+                  upsample: tuple[int, ...], no_overlay: bool, cache: bool, reference_frame: int) -> None:
     """Align the faces of a frame folder, a video, or a dataset tree of them.
 
-    Each clip is aligned on its first frame; crops go to DIR/<clip>/crops/, the
+    Each clip is aligned on one frame (the first, or --reference-frame); crops go to DIR/<clip>/crops/, the
     68 landmarks (crop pixels) to DIR/landmarks.csv, a per-clip status to
     DIR/faces.csv. A clip that fails is reported and the others go on; the
     exit status is 1 if any clip failed.
@@ -38,7 +40,7 @@ def faces_command(path: str, out_dir: str, mode: str, size: int, color: str, lan
     config = AlignConfig(mode=mode, size=size, color=color, landmarks=landmarks)
     summary = extract_faces(
         path, out_dir, config, backend=DlibBackend(upsample=upsample), overlay=not no_overlay,
-        cache=FeatureCache() if cache else None,
+        cache=FeatureCache() if cache else None, reference_index=reference_frame,
         progress=lambda items, total: tqdm(items, total=total, desc="faces", unit="clip"),
     )
     for result in summary.results:

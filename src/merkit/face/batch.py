@@ -141,10 +141,10 @@ def _frame_stems(source: Any, n: int) -> list[str]:
 
 def _extract_one(
     item: FaceItem, out_dir: Path, config: AlignConfig, backend: LandmarkBackend, overlay: bool,
-    cache: FeatureCache | None,
+    cache: FeatureCache | None, reference_index: int = 0,
 ) -> tuple[FaceItemResult, list[list[Any]]]:
     source = open_frames(item.source, color="rgb")
-    clip: AlignedClip = align_clip(source, config, backend=backend, reference_index=0, cache=cache)
+    clip: AlignedClip = align_clip(source, config, backend=backend, reference_index=reference_index, cache=cache)
     target = out_dir / item.name
     stems = _frame_stems(source, len(clip))
     for stem, crop in zip(stems, clip.frames):
@@ -176,6 +176,7 @@ def extract_faces(
     overlay: bool = True,
     cache: FeatureCache | None = None,
     progress: Progress | None = None,
+    reference_index: int = 0,
     **overrides: Any,
 ) -> FaceSummary:
     """Align every clip under ``path`` and write crops, landmarks and overlays to ``out_dir``.
@@ -188,6 +189,7 @@ def extract_faces(
         overlay: write ``overlay.png`` per clip.
         cache: optional shared feature cache for aligned clips.
         progress: wraps the item iterable, e.g. ``lambda items, total: tqdm(items, total=total)``.
+        reference_index: 0-based frame each clip is aligned on (negative counts from the end).
 
     Returns:
         :class:`FaceSummary` with one result per clip (failures included).
@@ -204,7 +206,7 @@ def extract_faces(
     iterable: Iterable[FaceItem] = progress(items, len(items)) if progress is not None else items
     for item in iterable:
         try:
-            result, item_rows = _extract_one(item, out, config, backend, overlay, cache)
+            result, item_rows = _extract_one(item, out, config, backend, overlay, cache, reference_index)
         except MerkitError as exc:
             log.warning("faces: %s failed: %s", item.name, exc)
             result, item_rows = FaceItemResult(item.name, str(item.source), False, error=str(exc)), []
