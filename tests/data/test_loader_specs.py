@@ -213,3 +213,16 @@ def test_docs_list_every_option_of_every_loader():
             if option == "root":
                 continue
             assert any(f"`{option}`" in row and (f"`{name}`" in row or row.count("|") == 5) for row in rows), (name, option)
+
+
+def test_variant_from_folder_names_uses_whole_words(tmp_path):
+    from merkit.data._layout import variant_from_names
+
+    variants = ["cropped", "raw"]
+    for name, expected in [("SMIC_all_raw/HS", "raw"), ("CASME2-RAW", "raw"), ("Cropped-updated/Cropped", "cropped"),
+                           ("drawings/frames", None), ("microcropping", None)]:
+        folder = tmp_path / name
+        folder.mkdir(parents=True)
+        assert variant_from_names(folder, variants) == expected, name
+    write_frames(tmp_path / "drawings" / "frames" / "s1", "reg_image{:06d}.bmp", [1])
+    assert variant_from_names(tmp_path / "drawings" / "frames", variants) == "cropped"

@@ -7,7 +7,7 @@ straight at one frames folder (``SMIC_all_raw/HS``). With ``variant=None``
 the loaders call :func:`detect_layout`:
 
 1. ``frames_dir`` given: that folder; the variant from its frame names
-   (``reg_`` prefix = cropped) or, failing that, from the folder names on its path.
+   (``reg_`` prefix = cropped) or, failing that, from its own or its parent's name.
 2. Exactly one variant's folder exists under the root: that one.
 3. The root itself holds subject folders (``sub01/``, ``s1/``): the root is the
    frames folder; the variant as in 1.
@@ -51,18 +51,18 @@ def variant_from_names(folder: Path, variants: Sequence[str], cropped_prefix: st
     """``"cropped"`` or ``"raw"`` from the frame names under ``folder`` (or the folder's own path), else ``None``.
 
     The cropped releases prefix every frame with ``reg_`` (``reg_img46.jpg``,
-    ``reg_image036230.bmp``); raw frames do not. When no image is found, a path
-    component such as ``SMIC_all_raw`` or ``Cropped`` decides.
+    ``reg_image036230.bmp``); raw frames do not. When no image is found, the folder's
+    own name or its parent's (``SMIC_all_raw/HS``, ``Cropped``) decides, as whole words.
     """
     if not {"raw", "cropped"} <= set(variants):
         return None
     name = _first_image(folder)
     if name is not None:
         return "cropped" if name.casefold().startswith(cropped_prefix) else "raw"
-    parts = [p.casefold() for p in folder.parts]
-    if any("crop" in p for p in parts):
+    tokens = {t for part in folder.parts[-2:] for t in re.split(r"[^0-9a-z]+", part.casefold())}
+    if tokens & {"crop", "cropped"}:
         return "cropped"
-    if any("raw" in p for p in parts):
+    if "raw" in tokens:
         return "raw"
     return None
 
