@@ -2,7 +2,14 @@
 
 from merkit.data.apex import ApexContext, get_apex_policy, list_apex_policies, register_apex_policy
 from merkit.data.labels import LabelSet, get_label_set, list_label_sets
-from merkit.data.registry import create_dataset, list_datasets, load_dataset, register_dataset
+from merkit.data.registry import (
+    create_dataset,
+    list_datasets,
+    load_dataset,
+    load_dataset_spec,
+    loader_options,
+    register_dataset,
+)
 from merkit.data.sample import (
     KNOWN_FLAGS,
     SAMPLE_TABLE_SCHEMA,
@@ -21,6 +28,8 @@ __all__ = [
     "list_apex_policies",
     "list_datasets",
     "load_dataset",
+    "load_dataset_spec",
+    "loader_options",
     "register_apex_policy",
     "register_dataset",
     "KNOWN_FLAGS",

@@ -88,7 +88,9 @@ def create_dataset(name: str, root: str | os.PathLike | None = None, **options: 
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "root")]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise ConfigError(f"dataset {name!r} has no option(s) {unknown!r}; its options are {accepted!r}.")
+        close = difflib.get_close_matches(unknown[0], accepted, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"dataset {name!r} has no option(s) {unknown!r}; its options are {accepted!r}.{hint}")
     return cls(root, **options)
 
 
