@@ -69,3 +69,14 @@ def test_events_that_do_not_fit_are_refused(tmp_path):
         generate_long_videos(tmp_path, LongVideoConfig(**{**SHORT, "n_frames": 60}))
     with pytest.raises(ConfigError, match="layout must be one of"):
         LongVideoConfig(layout="smic_e")
+
+
+def test_cli_long_videos(tmp_path, capsys):
+    from merkit.cli import main
+
+    code = main(["synth", "--long-videos", "samm_lv", "--out", str(tmp_path), "--set", "n_subjects=1",
+                 "--set", "n_frames=200", "--set", "fps=30", "--set", "n_macro=1", "--set", "n_micro=1"])
+    assert code == 0 and "1 videos of 200 frames at 30 fps, 1 micro and 1 macro" in capsys.readouterr().out
+    assert len(list((tmp_path / "SAMM_LV" / "SAMM_longvideos" / "006_1").glob("*.jpg"))) == 200
+    assert main(["synth", "--long-videos", "casme_sq", "--out", str(tmp_path / "x"), "--set", "n_frame=9"]) == 1
+    assert "unknown LongVideoConfig field(s) ['n_frame']" in capsys.readouterr().err

@@ -24,8 +24,11 @@ from merkit.cli._app import app
 @click.option("--macro", is_flag=True,
               help="Write the macro-expression set instead (class-per-folder posed expressions for transfer "
                    "learning; --preset picks the camera, --set sets MacroConfig fields such as n_subjects=12).")
+@click.option("--long-videos", "long_layout", type=click.Choice(["casme_sq", "samm_lv"]),
+              help="Write long videos for spotting instead, in the CAS(ME)^2 or SAMM-LV layout (--preset picks the "
+                   "camera, --set sets LongVideoConfig fields such as n_frames=900 n_micro=4; docs/spotting.md).")
 def synth_command(preset: str, seed: int, out_dir: Path, workers: int, overwrite: bool, sets: tuple[str, ...],
-                  macro: bool) -> None:
+                  macro: bool, long_layout: str | None) -> None:
     """Generate the SynthME synthetic micro-expression benchmark into OUT."""
     import time
 
@@ -41,6 +44,16 @@ def synth_command(preset: str, seed: int, out_dir: Path, workers: int, overwrite
             raise ConfigError(f"--set expects KEY=VALUE; got {item!r}.")
         overrides[key.strip()] = yaml.safe_load(value)
     start = time.perf_counter()
+    if long_layout:
+        from merkit.synth.longvideo import LongVideoConfig, generate_long_videos, with_overrides
+
+        long_cfg = with_overrides(LongVideoConfig(layout=long_layout, camera_preset=preset), **overrides)
+        made = generate_long_videos(out_dir, long_cfg, seed, overwrite=overwrite)
+        n = sum(e["kind"] == "micro" for e in made.events)
+        click.echo(f"SynthME long videos seed {seed}: {long_cfg.n_subjects * long_cfg.videos_per_subject} videos of "
+                   f"{long_cfg.n_frames} frames at {long_cfg.rate:g} fps, {n} micro and "
+                   f"{len(made.intervals()) - n} macro intervals in {time.perf_counter() - start:.1f} s -> {made.root}")
+        return
     if macro:
         from merkit.synth.macro import MacroConfig, generate_macro
 
