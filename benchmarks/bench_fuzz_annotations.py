@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import hypothesis  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
 from tests.data._fuzz import TARGETS, Counts, Workspace, cases, long_targets, run_case  # noqa: E402
@@ -37,15 +38,13 @@ def fuzz_target(name: str, n: int, seed: int, base: Path) -> Counts:
     ws = Workspace(ALL[name], base / name)
     total = Counts()
 
-    @settings(max_examples=n, deadline=None, database=None, phases=[Phase.generate], derandomize=seed == 0,
-              suppress_health_check=list(HealthCheck))
-    @given(case=cases(ALL[name]))
-    def run(case: dict) -> None:
+    def body(case: dict) -> None:
         total.add(run_case(ws, **case))
 
+    run = settings(max_examples=n, deadline=None, database=None, phases=[Phase.generate], derandomize=seed == 0,
+                   suppress_health_check=list(HealthCheck))(given(case=cases(ALL[name]))(body))
     if seed:
-        run = settings(derandomize=False)(run)
-        run._hypothesis_internal_use_seed = seed  # noqa: SLF001 - hypothesis' documented @seed hook
+        run = hypothesis.seed(seed)(run)
     run()
     return total
 
