@@ -226,3 +226,14 @@ def test_variant_from_folder_names_uses_whole_words(tmp_path):
         assert variant_from_names(folder, variants) == expected, name
     write_frames(tmp_path / "drawings" / "frames" / "s1", "reg_image{:06d}.bmp", [1])
     assert variant_from_names(tmp_path / "drawings" / "frames", variants) == "cropped"
+
+
+def test_composite_prefers_cropped_frames_also_for_roots_from_the_environment(tmp_path, monkeypatch):
+    root = make_megc_root(tmp_path)
+    for name, folder in (("CASME2", "CASME2"), ("SAMM", "SAMM"), ("SMIC", "SMIC")):
+        monkeypatch.setenv(f"MERKIT_{name}_ROOT", str(root / folder))
+    table = MEGC2019Composite(gt_csv=root / "combined_3class_gt.csv").load()
+    casme2 = table[table["dataset"] == "casme2"]
+    assert len(casme2) == 5 and all("/Cropped/" in p[0] for p in casme2["frame_paths"])
+    raw = MEGC2019Composite(gt_csv=root / "combined_3class_gt.csv", casme2_variant="raw").load()
+    assert all("/CASME2_RAW_selected/" in p[0] for p in raw[raw["dataset"] == "casme2"]["frame_paths"])

@@ -39,6 +39,7 @@ from merkit.data.apex import ApexPolicy
 from merkit.data.casme2 import _FOLDERS as _CASME2_FOLDERS
 from merkit.data.casme2 import CASME2, casme2_subject
 from merkit.data.labels import get_label_set
+from merkit.data.paths import resolve_root
 from merkit.data.registry import register_dataset
 from merkit.data.samm import SAMM, samm_subject
 from merkit.data.sample import samples_to_table, table_to_samples
@@ -117,10 +118,15 @@ def read_megc_gt(gt_csv: str | os.PathLike | None = None) -> pd.DataFrame:
     return table
 
 
-def _cropped_if_present(variant: str | None, root: str | os.PathLike | None, cropped: tuple[str, ...]) -> str | None:
+def _cropped_if_present(dataset: str, variant: str | None, root: str | os.PathLike | None, cropped: tuple[str, ...]) -> str | None:
     """``variant``, else ``"cropped"`` when the root has a cropped folder (the MEGC2019 convention), else ``None`` (detect)."""
-    if variant is not None or root is None:
+    if variant is not None:
         return variant
+    if root is None:  # the loader will read MERKIT_<NAME>_ROOT / MERKIT_DATA_ROOT: look there too
+        try:
+            root = resolve_root(dataset, None)
+        except DatasetNotFoundError:
+            return None  # the loader reports it
     return "cropped" if any((Path(root) / name).is_dir() for name in cropped) else None
 
 
@@ -190,8 +196,8 @@ class MEGC2019Composite:
             "samm": {**common, "annotation": samm_annotation, **(samm_options or {})},
             "smic_hs": {**common, "variant": smic_variant, **(smic_options or {})},
         }
-        options["casme2"]["variant"] = _cropped_if_present(options["casme2"]["variant"], roots["casme2"], _CASME2_FOLDERS["cropped"])
-        options["smic_hs"]["variant"] = _cropped_if_present(options["smic_hs"]["variant"], roots["smic_hs"], ("SMIC_all_cropped/HS",))
+        options["casme2"]["variant"] = _cropped_if_present("casme2", options["casme2"]["variant"], roots["casme2"], _CASME2_FOLDERS["cropped"])
+        options["smic_hs"]["variant"] = _cropped_if_present("smic_hs", options["smic_hs"]["variant"], roots["smic_hs"], ("SMIC_all_cropped/HS",))
         self._setup_problems: list[Problem] = []
         self.sources = {}
         for dataset, cls in (("casme2", CASME2), ("samm", SAMM), ("smic_hs", SMICHS)):
