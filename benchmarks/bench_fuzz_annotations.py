@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hypothesis  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
-from tests.data._fuzz import TARGETS, Counts, Workspace, cases, long_targets, run_case  # noqa: E402
+from tests.data._fuzz import Counts, Workspace, cases, run_case  # noqa: E402
+from tests.data._fuzz_targets import TARGETS, long_targets  # noqa: E402
 
 ALL = {**TARGETS, **long_targets()}
 

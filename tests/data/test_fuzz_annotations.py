@@ -14,7 +14,8 @@ from merkit.data._excel import normalise_header
 from merkit.data.composite import read_megc_gt
 from merkit.data.macro import load_ckplus
 from merkit.errors import AnnotationError, MerkitError
-from tests.data._fuzz import AU_STRINGS, TARGETS, Workspace, cases, long_targets, run_case, write_table
+from tests.data._fuzz import AU_STRINGS, Workspace, cases, run_case, write_table
+from tests.data._fuzz_targets import TARGETS, long_targets
 
 settings.register_profile(
     "merkit-ci", max_examples=12, derandomize=True, deadline=None, database=None,
