@@ -106,6 +106,25 @@ def test_no_face_stretch_is_reported_and_not_scored(video):
     assert not table["face_present"][100:170].any() and table["face_confidence"][100:170].isna().all()
 
 
+def test_spot_video_reads_through_a_bounded_window(video):
+    from merkit.data.frames import ArrayFrames
+    from merkit.motion.spotting import WindowFrames, spot_video
+
+    _, folder, frames = video
+    lazy = WindowFrames(ArrayFrames(np.stack(frames), color="gray"), 300, 1.0, window=14)
+    for t in range(6, 294):
+        for i in (t - 6, t, t + 6):
+            assert lazy[i] is not None
+        assert len(lazy.cache) <= 14
+    assert np.array_equal(lazy[3], frames[3]) and np.array_equal(lazy[250], frames[250])  # going back re-reads
+    config = SpotConfig(scales=("micro",))
+    direct = spot_frames(frames, 30.0, config)
+    streamed = spot_video(folder, config, fps=30)
+    assert [(i.onset, i.offset, i.kind) for i in streamed.intervals] == [(i.onset, i.offset, i.kind) for i in direct.intervals]
+    half = spot_video(folder, config, fps=30, max_side=120)  # frames halved: still finds the face
+    assert half.extra["scale"] == 0.5 and half.track.present.all()
+
+
 def test_short_video_and_no_face_are_clear_errors(video):
     _, _, frames = video
     with pytest.raises(ShapeError, match=r"has 8 frames; spotting at 30 fps needs at least 13"):

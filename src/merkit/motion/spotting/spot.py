@@ -30,7 +30,7 @@ from merkit.motion.spotting.scores import (
 )
 from merkit.face.track import FaceTrack, track_face
 
-__all__ = ["SpotConfig", "SpotResult", "SPOT_METHODS", "spot_video", "spot_frames", "combine_scales"]
+__all__ = ["SpotConfig", "SpotResult", "SPOT_METHODS", "WindowFrames", "spot_video", "spot_frames", "combine_scales"]
 
 log = logging.getLogger(__name__)
 
@@ -237,17 +237,90 @@ def spot_frames(frames: Sequence[np.ndarray], fps: float, config: SpotConfig | N
                       time.perf_counter() - start)
 
 
+class WindowFrames(Sequence[np.ndarray]):
+    """Grey frames of a :class:`FrameSource`, downscaled, decoded in order, kept only in a sliding window.
+
+    Spotting reads frames nearly in order (``t - k``, ``t``, ``t + k`` for increasing ``t``),
+    so holding the last ``window`` decoded frames bounds memory whatever the video's length;
+    going back further re-reads from the source (a video re-decodes from its start).
+
+    Args:
+        source: grey frame source.
+        n_frames: frames to expose (the decodable count, see :func:`spot_video`).
+        scale: resize factor applied to every frame (<= 1).
+        window: frames kept.
+    """
+
+    def __init__(self, source: FrameSource, n_frames: int, scale: float, window: int) -> None:
+        self.source, self.n, self.scale, self.window = source, n_frames, scale, max(1, window)
+        self.cache: dict[int, np.ndarray] = {}
+        self._next = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _load(self, i: int) -> np.ndarray:
+        import cv2
+
+        frame = self.source[i]
+        if self.scale < 1:
+            h, w = frame.shape[:2]
+            frame = cv2.resize(frame, (max(8, round(w * self.scale)), max(8, round(h * self.scale))),
+                               interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(frame)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self.n))]
+        if not 0 <= i < self.n:
+            raise IndexError(f"frame {i} is out of range for {self.source.name!r} with {self.n} frames.")
+        if i in self.cache:
+            return self.cache[i]
+        if i < self._next:
+            self._next = i  # behind what was read: read again from there
+        while self._next <= i:
+            self.cache[self._next] = self._load(self._next)
+            self._next += 1
+        for old in [j for j in self.cache if not self._next - self.window <= j < self._next]:
+            del self.cache[old]
+        return self.cache[i]
+
+
+def _decodable_length(frames: FrameSource) -> int:
+    """Frames that really decode: a video header may announce more than the stream holds."""
+    from merkit.data.frames import VideoFile
+    from merkit.errors import FrameReadError
+
+    if not isinstance(frames, VideoFile):
+        return len(frames)
+    count = 0
+    try:
+        for _ in frames:
+            count += 1
+    except FrameReadError as exc:
+        if count == 0:
+            raise
+        log.warning("%s: %s; spotting the %d frames that decode", frames.name, exc, count)
+    return count
+
+
 def spot_video(source: str | os.PathLike | FrameSource | Sequence[str], config: SpotConfig | None = None, *,
-               fps: float | None = None) -> SpotResult:
+               fps: float | None = None, max_side: int = 640) -> SpotResult:
     """Spot expressions in a video file, a frame folder or a list of frame files.
+
+    Frames are read in order and only a window of them is kept (:class:`WindowFrames`),
+    downscaled so that their long side is at most ``max_side`` pixels, so memory does not
+    grow with the video's length. A video whose header announces more frames than decode
+    is spotted on the frames that do (``result.extra['header_frames']`` keeps the claim).
 
     Args:
         source: video file (mp4, avi, ...), folder of frames (numeric order) or a FrameSource.
         config: options (default :class:`SpotConfig`).
         fps: frame rate (required for frame folders; overrides a video's own rate).
+        max_side: longest frame side used for detection and scores, pixels.
 
     Returns:
-        :class:`SpotResult`.
+        :class:`SpotResult` (positions are those of the source's frames).
 
     Raises:
         DatasetNotFoundError: the path does not exist.
@@ -255,13 +328,20 @@ def spot_video(source: str | os.PathLike | FrameSource | Sequence[str], config: 
         ConfigError: no frame rate known.
         ShapeError: video too short; FaceNotFoundError: no face in the whole video.
     """
+    config = config or SpotConfig()
     frames = open_frames(source, fps=fps, color="gray")
     rate = fps or frames.fps
     if not rate:
         raise ConfigError(f"{frames.name!r} has no frame rate; pass fps= (CLI --fps), e.g. 30 for CAS(ME)^2.")
-    decoded = [np.ascontiguousarray(f) for f in frames]
-    names = [frames.frame_name(i) for i in range(len(decoded))]
-    return spot_frames(decoded, float(rate), config, name=frames.name, frame_names=names)
+    n = _decodable_length(frames)
+    first = frames[0]
+    scale = min(1.0, max_side / max(first.shape[:2]))
+    window = 2 * max(config.k(s, float(rate)) for s in config.scales) + 2
+    lazy = WindowFrames(frames, n, scale, window)
+    names = [frames.frame_name(i) for i in range(n)]
+    result = spot_frames(lazy, float(rate), config, name=frames.name, frame_names=names)
+    result.extra.update(header_frames=len(frames), scale=scale)
+    return result
 
 
 def config_dict(config: SpotConfig) -> dict[str, Any]:
