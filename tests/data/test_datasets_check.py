@@ -158,3 +158,9 @@ def test_cli_options_listing_and_raw_smic_check(tmp_path, capsys):
     shutil.rmtree(root / "SMIC_all_cropped")
     assert main(["datasets", "check", str(root / "SMIC_all_raw" / "HS"), "--dataset", "smic_hs", "--apex-policy", "midpoint"]) == 0
     assert "smic_hs at " in capsys.readouterr().out
+
+
+def test_a_usage_error_still_raises_in_a_check(tmp_path):
+    root = make_casme2(tmp_path)
+    with pytest.raises(ConfigError, match=r"CASME II variant 'crop' is unknown; valid variants: \['cropped', 'raw'\]"):
+        check_dataset("casme2", root, variant="crop")

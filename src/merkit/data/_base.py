@@ -262,12 +262,12 @@ class MEDataset:
         return table
 
     def _collect(self, step: Callable[[], Any], where: str, fallback: Any) -> Any:
-        """``step()``; inside :func:`collect_setup_problems` a merkit error is recorded and ``fallback`` returned."""
+        """``step()``; inside :func:`collect_setup_problems` a missing or unreadable file is recorded and ``fallback`` returned."""
         if not _COLLECTING.get():
             return step()
         try:
             return step()
-        except MerkitError as exc:
+        except (DatasetNotFoundError, AnnotationError) as exc:
             self.report.add("error", where, str(exc), type(exc))
             return fallback
 
@@ -463,7 +463,7 @@ class MEDataset:
             return find()
         try:
             return find()
-        except MerkitError as exc:
+        except (DatasetNotFoundError, AnnotationError) as exc:  # a usage error (ConfigError) still raises
             self._setup_problems.append(Problem("error", str(self.root), str(exc), type(exc)))
             return None
 
