@@ -54,8 +54,21 @@ def spot_command(source: str, out_dir: str, method: str, fps: float | None, vid:
     from merkit.motion.spotting import SpotConfig, spot_video
     from merkit.motion.spotting.report import write_spot_outputs
 
+    from tqdm import tqdm
+
     config = SpotConfig(method=method, **_parse_overrides(overrides))
-    result = spot_video(source, config, fps=fps)
+    bars: dict[str, tqdm] = {}
+
+    def progress(curve: str, position: int, n_frames: int) -> None:
+        if curve not in bars:
+            bars[curve] = tqdm(total=n_frames, desc=f"{curve} curve", unit="frame", leave=False)
+        bars[curve].update(1)
+
+    try:
+        result = spot_video(source, config, fps=fps, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
     name = vid or Path(source).stem
     paths = write_spot_outputs(result, out_dir, name, first_frame)
     stretches = result.track.no_face_stretches()

@@ -23,7 +23,7 @@ crop. ``k`` is about half an expression's duration at the video's frame rate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -89,11 +89,14 @@ def _roi_value(flow: np.ndarray, keep: np.ndarray, measure: str) -> float:
     return float(mag[bins == main].mean())
 
 
-def _crop_triplets(frames: Sequence[np.ndarray], track: FaceTrack, k: int, size: int):
+def _crop_triplets(frames: Sequence[np.ndarray], track: FaceTrack, k: int, size: int,
+                   on_frame: Callable[[int], None] | None = None):
     """Yield (t, crop t-k, crop t, crop t+k, crop landmarks at t) for every scorable t."""
     config = AlignConfig(mode="eye_line", size=size, margin=0.1, border="replicate")
     n = len(frames)
     for t in range(k, n - k):
+        if on_frame is not None:
+            on_frame(t)
         if not (track.present[t - k] and track.present[t] and track.present[t + k]):
             continue
         align = compute_alignment(track.landmarks[t], frames[t].shape, config)
@@ -103,7 +106,7 @@ def _crop_triplets(frames: Sequence[np.ndarray], track: FaceTrack, k: int, size:
 
 def flow_roi_curve(frames: Sequence[np.ndarray], track: FaceTrack, k: int, flow: FlowMethod, *, size: int = 128,
                    head_motion: str = "nose", measure: str = "main_direction", pooling: str = "max",
-                   mask_eyes: bool = True) -> np.ndarray:
+                   mask_eyes: bool = True, on_frame: Callable[[int], None] | None = None) -> np.ndarray:
     """Optical-flow ROI score per frame (module docstring).
 
     Args:
@@ -116,6 +119,7 @@ def flow_roi_curve(frames: Sequence[np.ndarray], track: FaceTrack, k: int, flow:
         measure: ``"main_direction"`` or ``"mean"`` (per ROI).
         pooling: ``"max"`` or ``"mean"`` (over ROIs).
         mask_eyes: leave the eyes out of every ROI (blinks).
+        on_frame: called with each frame position as it is scored (progress bars).
 
     Returns:
         (T,) float64 score in crop pixels; NaN where the frame or its neighbours have no face,
@@ -125,7 +129,7 @@ def flow_roi_curve(frames: Sequence[np.ndarray], track: FaceTrack, k: int, flow:
     _choice("measure", measure, ROI_MEASURES)
     _choice("pooling", pooling, ROI_POOLINGS)
     score = np.full(len(frames), np.nan)
-    for t, before, now, after, lm in _crop_triplets(frames, track, k, size):
+    for t, before, now, after, lm in _crop_triplets(frames, track, k, size, on_frame):
         keep = ~eye_mask(lm, now.shape[:2], margin=0.4) if mask_eyes else np.ones(now.shape[:2], bool)
         boxes = roi_boxes(lm, now.shape[:2])
         sides = []
@@ -154,7 +158,8 @@ def _lbp_blocks(crop: np.ndarray, grid: int) -> np.ndarray:
 
 
 def lbp_difference_curve(frames: Sequence[np.ndarray], track: FaceTrack, k: int, *, size: int = 128,
-                         grid: int = 6, top_fraction: float = 1 / 3, mask_eyes: bool = True) -> np.ndarray:
+                         grid: int = 6, top_fraction: float = 1 / 3, mask_eyes: bool = True,
+                         on_frame: Callable[[int], None] | None = None) -> np.ndarray:
     """LBP feature-difference score per frame (module docstring).
 
     Args:
@@ -165,6 +170,7 @@ def lbp_difference_curve(frames: Sequence[np.ndarray], track: FaceTrack, k: int,
         grid: blocks per side.
         top_fraction: share of the blocks (largest differences) averaged into ``C(t)``.
         mask_eyes: grey out the eyes in all three crops (blinks change LBP codes there).
+        on_frame: called with each frame position as it is scored (progress bars).
 
     Returns:
         (T,) float64 contrasted difference (>= 0), NaN where it cannot be computed.
@@ -174,7 +180,7 @@ def lbp_difference_curve(frames: Sequence[np.ndarray], track: FaceTrack, k: int,
     n = len(frames)
     raw = np.full(n, np.nan)
     m = max(1, int(round(top_fraction * grid * grid)))
-    for t, before, now, after, lm in _crop_triplets(frames, track, k, size):
+    for t, before, now, after, lm in _crop_triplets(frames, track, k, size, on_frame):
         if mask_eyes:
             eyes = eye_mask(lm, now.shape[:2], margin=0.4)
             for crop in (before, now, after):

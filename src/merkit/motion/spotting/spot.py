@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -184,7 +184,8 @@ def combine_scales(micro: list[SpottedInterval], macro: list[SpottedInterval]) -
 
 
 def spot_frames(frames: Sequence[np.ndarray], fps: float, config: SpotConfig | None = None, *,
-                name: str = "video", frame_names: Sequence[str] | None = None) -> SpotResult:
+                name: str = "video", frame_names: Sequence[str] | None = None,
+                progress: Callable[[str, int, int], None] | None = None) -> SpotResult:
     """Spot expressions in decoded grey frames.
 
     Args:
@@ -193,6 +194,7 @@ def spot_frames(frames: Sequence[np.ndarray], fps: float, config: SpotConfig | N
         config: options (default :class:`SpotConfig`).
         name: the video, for messages.
         frame_names: per-frame names for the per-frame table.
+        progress: called as ``progress(curve, position, n_frames)`` for every frame scored.
 
     Returns:
         :class:`SpotResult`.
@@ -221,12 +223,14 @@ def spot_frames(frames: Sequence[np.ndarray], fps: float, config: SpotConfig | N
     curves, found = {}, {}
     flow = create_flow(config.flow, preset=config.flow_preset) if config.flow == "dis" else create_flow(config.flow)
     for scale, k in ks.items():
+        tick = None if progress is None else (lambda t, s=scale: progress(s, t, n))
         if config.method == "flow_roi":
             curve = flow_roi_curve(frames, track, k, flow, size=config.crop_size, head_motion=config.head_motion,
-                                   measure=config.roi_measure, pooling=config.roi_pooling, mask_eyes=config.mask_eyes)
+                                   measure=config.roi_measure, pooling=config.roi_pooling, mask_eyes=config.mask_eyes,
+                                   on_frame=tick)
         else:
             curve = lbp_difference_curve(frames, track, k, size=config.crop_size, grid=config.lbp_grid,
-                                         mask_eyes=config.mask_eyes)
+                                         mask_eyes=config.mask_eyes, on_frame=tick)
         curves[scale] = curve
         found[scale] = peak_intervals(curve, k, fps, p=config.threshold_p, threshold=config.threshold,
                                 extent=config.extent, extent_fraction=config.extent_fraction,
@@ -305,7 +309,8 @@ def _decodable_length(frames: FrameSource) -> int:
 
 
 def spot_video(source: str | os.PathLike | FrameSource | Sequence[str], config: SpotConfig | None = None, *,
-               fps: float | None = None, max_side: int = 640) -> SpotResult:
+               fps: float | None = None, max_side: int = 640,
+               progress: Callable[[str, int, int], None] | None = None) -> SpotResult:
     """Spot expressions in a video file, a frame folder or a list of frame files.
 
     Frames are read in order and only a window of them is kept (:class:`WindowFrames`),
@@ -318,6 +323,7 @@ def spot_video(source: str | os.PathLike | FrameSource | Sequence[str], config: 
         config: options (default :class:`SpotConfig`).
         fps: frame rate (required for frame folders; overrides a video's own rate).
         max_side: longest frame side used for detection and scores, pixels.
+        progress: see :func:`spot_frames`.
 
     Returns:
         :class:`SpotResult` (positions are those of the source's frames).
@@ -339,7 +345,7 @@ def spot_video(source: str | os.PathLike | FrameSource | Sequence[str], config: 
     window = 2 * max(config.k(s, float(rate)) for s in config.scales) + 2
     lazy = WindowFrames(frames, n, scale, window)
     names = [frames.frame_name(i) for i in range(n)]
-    result = spot_frames(lazy, float(rate), config, name=frames.name, frame_names=names)
+    result = spot_frames(lazy, float(rate), config, name=frames.name, frame_names=names, progress=progress)
     result.extra.update(header_frames=len(frames), scale=scale)
     return result
 
