@@ -23,8 +23,12 @@ from merkit.cli._app import app
               help="Reuse aligned clips from the feature cache ($MERKIT_CACHE_DIR).")
 @click.option("--reference-frame", type=int, default=0, show_default=True,
               help="0-based frame each clip is aligned on (-1: the last frame).")
+@click.option("--track", "track_every", type=click.IntRange(min=1),
+              help="Long videos: re-detect the face every N frames and crop each frame with its own alignment; "
+                   "landmarks.csv gets face_present and confidence per frame (docs/face.md).")
 def faces_command(path: str, out_dir: str, mode: str, size: int, color: str, landmarks: str,
-                  upsample: tuple[int, ...], no_overlay: bool, cache: bool, reference_frame: int) -> None:
+                  upsample: tuple[int, ...], no_overlay: bool, cache: bool, reference_frame: int,
+                  track_every: int | None) -> None:
     """Align the faces of a frame folder, a video, or a dataset tree of them.
 
     Each clip is aligned on one frame (the first, or --reference-frame); crops go to DIR/<clip>/crops/, the
@@ -40,7 +44,7 @@ def faces_command(path: str, out_dir: str, mode: str, size: int, color: str, lan
     config = AlignConfig(mode=mode, size=size, color=color, landmarks=landmarks)
     summary = extract_faces(
         path, out_dir, config, backend=DlibBackend(upsample=upsample), overlay=not no_overlay,
-        cache=FeatureCache() if cache else None, reference_index=reference_frame,
+        cache=FeatureCache() if cache else None, reference_index=reference_frame, track_every=track_every,
         progress=lambda items, total: tqdm(items, total=total, desc="faces", unit="clip"),
     )
     for result in summary.results:

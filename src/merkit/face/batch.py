@@ -15,7 +15,8 @@ clip (``CASME2_RAW_selected/sub01/EP02_01f``, ``SAMM/006/006_1_2``, ...).
     faces.json                 the settings used
 
 A clip that fails (no face, unreadable frame, undecodable video) is recorded
-in ``faces.csv`` with its error, and the batch goes on.
+in ``faces.csv`` with its error, and the batch goes on. With ``track_every`` each
+frame gets its own alignment from a face track instead (:mod:`merkit.face.tracked`).
 """
 
 from __future__ import annotations
@@ -177,6 +178,7 @@ def extract_faces(
     cache: FeatureCache | None = None,
     progress: Progress | None = None,
     reference_index: int = 0,
+    track_every: int | None = None,
     **overrides: Any,
 ) -> FaceSummary:
     """Align every clip under ``path`` and write crops, landmarks and overlays to ``out_dir``.
@@ -190,6 +192,10 @@ def extract_faces(
         cache: optional shared feature cache for aligned clips.
         progress: wraps the item iterable, e.g. ``lambda items, total: tqdm(items, total=total)``.
         reference_index: 0-based frame each clip is aligned on (negative counts from the end).
+        track_every: track the face instead (:mod:`merkit.face.tracked`): detect every this many
+            frames, crop each frame with its own interpolated alignment, add ``face_present`` and
+            ``confidence`` to ``landmarks.csv`` (one row per frame) and keep the crops written
+            before a frame that cannot be read.
 
     Returns:
         :class:`FaceSummary` with one result per clip (failures included).
@@ -206,24 +212,48 @@ def extract_faces(
     iterable: Iterable[FaceItem] = progress(items, len(items)) if progress is not None else items
     for item in iterable:
         try:
-            result, item_rows = _extract_one(item, out, config, backend, overlay, cache, reference_index)
+            if track_every:
+                result, item_rows = _extract_tracked_item(item, out, config, backend, track_every)
+            else:
+                result, item_rows = _extract_one(item, out, config, backend, overlay, cache, reference_index)
         except MerkitError as exc:
             log.warning("faces: %s failed: %s", item.name, exc)
             result, item_rows = FaceItemResult(item.name, str(item.source), False, error=str(exc)), []
         results.append(result)
         rows.extend(item_rows)
-    _write_tables(out, results, rows)
+    _write_tables(out, results, rows, tracked=bool(track_every))
     write_json(out / "faces.json", {"input": str(path), "align": config.to_dict(), "backend": backend.settings()})
     return FaceSummary(out, results)
 
 
-def _write_tables(out: Path, results: list[FaceItemResult], rows: list[list[Any]]) -> None:
+def _extract_tracked_item(item: FaceItem, out_dir: Path, config: AlignConfig, backend: LandmarkBackend,
+                          track_every: int) -> tuple[FaceItemResult, list[list[Any]]]:
+    from merkit.face.tracked import extract_tracked
+
+    source = open_frames(item.source, color="rgb")
+    n = len(source)
+    try:
+        done = extract_tracked(source, item.name, _frame_stems(source, n), out_dir / item.name, config, backend,
+                               track_every)
+    finally:
+        if isinstance(source, VideoFile):
+            source.close()
+    missing = len(done.rows) - done.n_present
+    note = f"{done.n_present} of {len(done.rows)} frames with a face" + (
+        f"; {missing} without (face_present = False in landmarks.csv)" if missing else "")
+    return FaceItemResult(item.name, str(item.source), not done.error, done.n_written, 1, note, done.error), done.rows
+
+
+def _write_tables(out: Path, results: list[FaceItemResult], rows: list[list[Any]], tracked: bool = False) -> None:
     import pandas as pd
 
-    columns = ["clip", "frame_index", "frame", "n_faces"]
+    from merkit.face.tracked import TRACK_COLUMNS
+
+    columns = ["clip", "frame_index", "frame", "n_faces"] + (list(TRACK_COLUMNS) if tracked else [])
+    first_coord = len(columns)
     columns += [f"x{i}" for i in range(N_LANDMARKS)] + [f"y{i}" for i in range(N_LANDMARKS)]
     table = pd.DataFrame(rows, columns=columns)
-    coords = columns[4:]
+    coords = columns[first_coord:]
     table[coords] = np.round(table[coords].astype(float), 3)
     with atomic_path(out / "landmarks.csv") as tmp:
         table.to_csv(tmp, index=False)
