@@ -109,3 +109,27 @@ def test_datasets_check_cli(trees, capsys):
 
     assert main(["datasets", "check", str(trees[1].root), "--dataset", "samm_lv", "--fps", "30"]) == 0
     assert "samm_lv at" in capsys.readouterr().out
+
+
+def test_casme_sq_rawvideo_variant(tmp_path):
+    cfg = LongVideoConfig(n_subjects=1, n_frames=120, n_micro=1, n_macro=1, n_blinks=0, n_head_moves=0, rawvideo=True)
+    m = generate_long_videos(tmp_path / "sq", cfg, seed=0)
+    video = m.root / "rawvideo" / "s15" / "15_0101disgustingteeth.avi"
+    assert video.is_file()
+    (from_video,) = load_long_videos("casme_sq", m.root, variant="rawvideo")
+    (from_frames,) = load_long_videos("casme_sq", m.root)
+    assert from_video.video_file == str(video) and from_video.frame_numbers == from_frames.frame_numbers
+    assert from_video.intervals == from_frames.intervals
+    report = check_long_dataset("casme_sq", m.root, variant="rawvideo")
+    assert report.ok and report.n_decoded >= 6
+    with pytest.raises(Exception, match="variant must be one of"):
+        load_long_videos("casme_sq", m.root, variant="cropped")
+
+
+def test_datasets_check_cli_rawvideo(tmp_path, capsys):
+    from merkit.cli import main
+
+    cfg = LongVideoConfig(n_subjects=1, n_frames=90, n_micro=1, n_macro=0, n_blinks=0, n_head_moves=0, rawvideo=True)
+    m = generate_long_videos(tmp_path, cfg, seed=1)
+    assert main(["datasets", "check", str(m.root), "--dataset", "casme_sq", "--variant", "rawvideo"]) == 0
+    assert "casme_sq at" in capsys.readouterr().out

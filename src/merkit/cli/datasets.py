@@ -67,7 +67,7 @@ def check_command(root: str | None, name: str, annotation: str | None, variant: 
     from merkit.data.longvideo import list_long_datasets
 
     if name in list_long_datasets():
-        _check_long(name, root, annotation, fps, decode)
+        _check_long(name, root, annotation, fps, decode, variant)
         return
     from merkit.data.check import check_dataset
     from merkit.data.paths import read_paths_file
@@ -104,11 +104,14 @@ def check_command(root: str | None, name: str, annotation: str | None, variant: 
         raise click.ClickException(f"{len(report.errors)} error(s) in the {name} copy at {report.root}; see the lines above.")
 
 
-def _check_long(name: str, root: str | None, annotation: str | None, fps: float | None, decode: str) -> None:
+def _check_long(name: str, root: str | None, annotation: str | None, fps: float | None, decode: str,
+                variant: str | None = None) -> None:
     """``merkit datasets check`` for a long-video (spotting) dataset."""
     from merkit.data.longvideo import check_long_dataset
 
     options: dict = {"annotation": annotation} if annotation else {}
+    if variant:
+        options["variant"] = variant  # casme_sq: rawpic / rawvideo
     if fps:
         options["fps"] = fps
     report = check_long_dataset(name, root, decode=decode, **options)

@@ -3,7 +3,7 @@
 Layouts (``docs/spotting.md``, "Long-video datasets")::
 
     CASME_sq/CAS(ME)^2code_final.xlsx       no header; sheet 0 expressions, sheet 1 subjects, sheet 2 videos
-    CASME_sq/rawpic/s15/15_0101disgustingteeth/img1.jpg     (or rawvideo/s15/15_0101disgustingteeth.avi)
+    CASME_sq/rawpic/s15/15_0101disgustingteeth/img1.jpg     (variant="rawvideo": rawvideo/s15/15_0101disgustingteeth.avi)
     SAMM_LV/SAMM_LongVideos_V2_Release.xlsx  header row found by content ("Subject" ... "Type")
     SAMM_LV/SAMM_longvideos/006_1/006_1_0001.jpg
     CASME3/cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx, CASME3/part_A/spNO.1/a/color/1.jpg
@@ -17,8 +17,10 @@ micro-expressions of the JpgIndex workbook: its macro-expressions live in
 
 from __future__ import annotations
 
+import os
 import re
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,8 @@ from merkit.data._excel import ColumnSpec, _read_rows, cell_to_int, cell_to_text
 from merkit.data._frames import IMAGE_SUFFIX, FrameListing, find_child, list_frames
 from merkit.data.casme3 import CASME3A_COLUMNS, casme3_subject
 from merkit.data.longvideo import ExpressionInterval, LongVideo, LongVideoDataset, register_long_dataset
-from merkit.errors import AnnotationError, DatasetNotFoundError
+from merkit.data.frames import VIDEO_EXTENSIONS, VideoFile
+from merkit.errors import AnnotationError, ConfigError, DatasetNotFoundError, FrameReadError
 
 __all__ = ["CASMESquared", "SAMMLongVideos", "CASME3Long", "SAMM_LV_COLUMNS"]
 
@@ -100,9 +103,33 @@ class CASMESquared(_FramesMixin):
         annotation: ``CAS(ME)^2code_final.xlsx`` when not in ``root``.
         fps: frame rate (default 30).
         strict: raise on the first bad row (default) or record it in :attr:`report`.
+        variant: ``"rawpic"`` (frame folders, default) or ``"rawvideo"`` (``rawvideo/s15/15_0101*.avi``;
+            frame ``n`` is the n-th decoded frame, 1-based, the numbering of ``rawpic``).
     """
 
     default_fps = 30.0
+
+    def __init__(self, root: str | os.PathLike | None = None, *, annotation: str | os.PathLike | None = None,
+                 fps: float | None = None, strict: bool = True, variant: str = "rawpic") -> None:
+        super().__init__(root, annotation=annotation, fps=fps, strict=strict)
+        if variant not in ("rawpic", "rawvideo"):
+            raise ConfigError(f"casme_sq variant must be one of ['rawpic', 'rawvideo']; got {variant!r}.")
+        self.variant = variant
+
+    def _video_file(self, folder: str, code: str, where: str) -> LongVideo | None:
+        subject_dir = self.root / "rawvideo" / f"s{folder}"
+        matches = sorted(p for p in subject_dir.glob(f"{folder}_{code}*") if p.suffix.lower() in VIDEO_EXTENSIONS) \
+            if subject_dir.is_dir() else []
+        if not matches:
+            self.problem(where, f"{where}: no video file {str(subject_dir)}/{folder}_{code}<name>.avi for subject "
+                                f"s{folder} video {code}.", DatasetNotFoundError)
+            return None
+        try:
+            n = len(VideoFile(matches[0], fps=self.fps))
+        except FrameReadError as exc:
+            self.problem(where, f"{where}: {exc}", FrameReadError)
+            return None
+        return LongVideo(self.name, f"s{folder}", matches[0].stem, self.fps, (), tuple(range(1, n + 1)), str(matches[0]))
 
     def _read(self) -> list[LongVideo]:
         path = _find_file(self.root, self.annotation, ("CAS(ME)^2code_final.xlsx", "*code_final*.xlsx"),
@@ -138,6 +165,11 @@ class CASMESquared(_FramesMixin):
                  "label": cell_to_text(row[6]), "type": cell_to_text(row[7])})
         videos = []
         for (folder, code), rows in sorted(grouped.items()):
+            if self.variant == "rawvideo":
+                found = self._video_file(folder, code, rows[0]["where"])
+                if found is not None:
+                    videos.append(replace(found, intervals=self._intervals(rows, found.frame_numbers)))
+                continue
             subject_dir = self.root / "rawpic" / f"s{folder}"
             matches = sorted(subject_dir.glob(f"{folder}_{code}*")) if subject_dir.is_dir() else []
             if not matches:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from merkit._names import unknown_name
 from merkit.data._base import Problem
-from merkit.data.frames import ImageFiles
+from merkit.data.frames import ImageFiles, VideoFile
 from merkit.data.paths import resolve_root
 from merkit.errors import AnnotationError, ConfigError, FrameReadError, MerkitError
 
@@ -274,7 +274,7 @@ def check_long_dataset(name: str, root: str | os.PathLike | None = None, *, deco
     if decode == "none":
         return report
     for v in videos:
-        if not v.frame_paths:
+        if not v.frame_paths and v.video_file is None:
             continue
         if decode == "all":
             positions = range(v.n_frames)
@@ -282,11 +282,12 @@ def check_long_dataset(name: str, root: str | os.PathLike | None = None, *, deco
             keys = {v.frame_numbers[0], v.frame_numbers[-1]}
             keys |= {n for i in v.intervals for n in (i.onset, i.apex, i.offset)}
             positions = sorted({v.frame_index(n) for n in keys})
-        frames = ImageFiles(v.frame_paths, name=v.video_key)
+        frames = ImageFiles(v.frame_paths, name=v.video_key) if v.frame_paths else VideoFile(v.video_file)
         for i in positions:
             try:
                 frames[i]
                 report.n_decoded += 1
             except FrameReadError as exc:
-                report.problems.append(Problem("error", v.frame_paths[i], str(exc), FrameReadError))
+                where = v.frame_paths[i] if v.frame_paths else f"{v.video_file} frame {i}"
+                report.problems.append(Problem("error", where, str(exc), FrameReadError))
     return report

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from merkit._io import write_json, write_text
-from merkit.data.frames import ImageFiles
+from merkit.data.frames import ImageFiles, VideoFile
 from merkit.data.longvideo import LongVideo
 from merkit.evaluation.spotting import Interval, SpottingReport, evaluate_spotting
 from merkit.motion.spotting import SpotConfig, spot_video
@@ -75,7 +75,9 @@ def spot_long_videos(videos: Sequence[LongVideo], config: SpotConfig | None = No
     for v in videos:
         if on_video is not None:
             on_video(v)
-        result = spot_video(ImageFiles(v.frame_paths, fps=v.fps, color="gray", name=v.video_key), config, fps=v.fps)
+        frames = VideoFile(v.video_file, fps=v.fps, color="gray") if v.video_file else \
+            ImageFiles(v.frame_paths, fps=v.fps, color="gray", name=v.video_key)
+        result = spot_video(frames, config, fps=v.fps)
         for i in result.intervals:
             preds.append(Interval(v.video_key, v.frame_numbers[i.onset], v.frame_numbers[i.offset], i.kind,
                                   score=i.strength, dataset=v.dataset))

@@ -79,6 +79,8 @@ class LongVideoConfig:
         head_move_duration_s: duration range of one head movement.
         head_sway_px: RMS of the slow head sway over the whole video.
         min_gap_s: least time between two events, and before the first / after the last.
+        rawvideo: ``casme_sq`` only: also write each video as ``rawvideo/s15/<video>.avi``
+            (Motion-JPEG, the layout's raw videos).
     """
 
     layout: str = "casme_sq"
@@ -101,6 +103,7 @@ class LongVideoConfig:
     head_move_duration_s: tuple[float, float] = (0.3, 0.6)
     head_sway_px: float = 0.6
     min_gap_s: float = 0.4
+    rawvideo: bool = False
 
     def __post_init__(self) -> None:
         if self.layout not in LONG_LAYOUTS:
@@ -113,6 +116,9 @@ class LongVideoConfig:
                               f"n_subjects={self.n_subjects}, videos_per_subject={self.videos_per_subject}.")
         if self.layout == "samm_lv" and self.n_subjects > len(_SAMM_SUBJECTS):
             raise ConfigError(f"the samm_lv layout has at most {len(_SAMM_SUBJECTS)} subjects; got {self.n_subjects}.")
+        if self.rawvideo and self.layout != "casme_sq":
+            raise ConfigError("LongVideoConfig.rawvideo is for the casme_sq layout (CAS(ME)^2 ships rawvideo/); "
+                              f"got layout={self.layout!r}.")
         if self.fps is not None and self.fps <= 0:
             raise ConfigError(f"LongVideoConfig.fps must be positive; got {self.fps!r}.")
 
@@ -250,8 +256,8 @@ def _video_scene(cfg: LongVideoConfig, seed: int, subject: int, video: int) -> d
             "rng": rng, "times": times}
 
 
-def _film(scene: dict[str, Any], cfg: LongVideoConfig, frame_path) -> np.ndarray:
-    """Render and write every frame; returns the (T, 68, 2) float32 landmarks per frame."""
+def _film(scene: dict[str, Any], cfg: LongVideoConfig, frame_path, video_path: Path | None = None) -> np.ndarray:
+    """Render and write every frame (and the video file); returns the (T, 68, 2) float32 landmarks per frame."""
     ref, cam, rng = scene["reference"], scene["camera"], scene["rng"]
     h, w = ref.shape[:2]
     fields = [dense_field(b, (h, w)) for b in scene["blobs"]]
@@ -259,6 +265,11 @@ def _film(scene: dict[str, Any], cfg: LongVideoConfig, frame_path) -> np.ndarray
     head, weight = scene["head"], scene["head_weight"]
     drift = 1 + rng.normal(0, cam.illumination_drift) * _smooth_path(rng, scene["times"] / 30.0, 0.0)
     lms = np.zeros((cfg.n_frames, 68, 2), np.float32)
+    writer = None
+    if video_path is not None:
+        video_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = video_path.with_name(f".{video_path.name}.tmp.avi")
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), cfg.rate, (w, h))
     for t in range(cfg.n_frames):
         flow = onset_field(fields, scene["profiles"], head, weight, t)
         clean = ref if not flow.any() else warp_by_flow(ref, flow)
@@ -268,7 +279,14 @@ def _film(scene: dict[str, Any], cfg: LongVideoConfig, frame_path) -> np.ndarray
         lit = clean * np.float32(drift[t])
         sigma = np.sqrt(np.float32(cam.noise_sigma**2) + np.float32(cam.shot_noise) * np.maximum(lit, 0))
         lit = lit + sigma * rng.standard_normal(lit.shape, dtype=np.float32)
-        write_bytes(frame_path(t + 1), _encode(np.clip(lit, 0, 255).round().astype(np.uint8), cam))
+        frame = np.clip(lit, 0, 255).round().astype(np.uint8)
+        write_bytes(frame_path(t + 1), _encode(frame, cam))
+        if writer is not None:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if frame.ndim == 3 else
+                         cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    if writer is not None:
+        writer.release()
+        os.replace(tmp, video_path)  # atomic: a reader never sees half a video
     return lms
 
 
@@ -309,11 +327,13 @@ def generate_long_videos(out_dir: str | os.PathLike, config: LongVideoConfig | N
                 video_dir = lf.casme_sq_video_folder(folder, code, suffix)
                 subject, video = f"s{folder}", video_dir
                 path_of = lambda k, f=folder, d=video_dir: lf.casme_sq_frame_path(root, f, d, k)  # noqa: E731
+                video_file = root / "rawvideo" / subject / f"{video_dir}.avi" if cfg.rawvideo else None
             else:
                 subject = _SAMM_SUBJECTS[s]
                 video = f"{subject}_{v + 1}"
                 path_of = lambda k, vid=video: lf.samm_lv_frame_path(root, vid, k)  # noqa: E731
-            landmarks = _film(scene, cfg, path_of)
+                video_file = None
+            landmarks = _film(scene, cfg, path_of, video_file)
             with atomic_path(out / "_groundtruth" / subject / video / "landmarks.npy") as tmp:
                 np.save(tmp, landmarks)
             counter = 0
