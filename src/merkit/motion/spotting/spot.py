@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -349,7 +349,3 @@ def spot_video(source: str | os.PathLike | FrameSource | Sequence[str], config: 
     result.extra.update(header_frames=len(frames), scale=scale)
     return result
 
-
-def config_dict(config: SpotConfig) -> dict[str, Any]:
-    """Plain dict of a config (for files)."""
-    return asdict(config)
