@@ -86,6 +86,19 @@ def test_face_track_follows_the_moving_head(video):
     assert np.isfinite(track.confidence).all() and (track.confidence > 0).all()  # dlib HOG scores
 
 
+def test_max_fps_analyses_every_second_frame_and_maps_back(video):
+    m, _, frames = video
+    full = spot_frames(frames, 30.0, SpotConfig())
+    ticks = []
+    half = spot_frames(frames, 30.0, SpotConfig(max_fps=15), progress=lambda c, t, n: ticks.append((c, t, n)))
+    assert len(ticks) == (150 - 6) + (150 - 18) and ticks[0] == ("micro", 6, 300)  # half the frames scored
+    assert half.extra["step"] == 2 and half.n_frames == 300 and len(half.curves["micro"]) == 300
+    assert half.ks == {"micro": 6, "macro": 18}  # k = 3 and 9 at 15 fps, in original frames
+    report = evaluate_spotting([Interval("v", i.onset, i.offset, i.kind) for i in half.intervals], _truth(m))
+    assert report.per_kind["macro"].tp == 1 and report.overall.tp >= 1
+    assert full.extra == {} and len(full.intervals) >= 1
+
+
 def test_lbp_diff_scores_the_macro_apex_above_rest(video):
     m, _, frames = video
     result = spot_frames(frames, 30.0, SpotConfig(method="lbp_diff", scales=("macro",)))

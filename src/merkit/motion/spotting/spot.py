@@ -61,6 +61,9 @@ class SpotConfig:
         roi_measure, roi_pooling: flow_roi ROI measure and pooling.
         lbp_grid: lbp_diff blocks per side.
         mask_eyes: leave the eyes out (blinks).
+        max_fps: analyse every ``step``-th frame, ``step = ceil(fps / max_fps)``, when the video is
+            faster (SAMM-LV's 200 fps with ``max_fps=50``: a quarter of the flows); curves and
+            intervals are mapped back to every frame. None uses all frames.
     """
 
     method: str = "flow_roi"
@@ -82,6 +85,7 @@ class SpotConfig:
     roi_pooling: str = "max"
     lbp_grid: int = 6
     mask_eyes: bool = True
+    max_fps: float | None = None
 
     def __post_init__(self) -> None:
         for name, value, choices in (("method", self.method, SPOT_METHODS), ("extent", self.extent, EXTENTS),
@@ -96,6 +100,8 @@ class SpotConfig:
         for name in ("micro_window_s", "macro_window_s", "micro_max_s", "detect_every_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"SpotConfig.{name} must be positive seconds; got {getattr(self, name)!r}.")
+        if self.max_fps is not None and not self.max_fps > 0:
+            raise ConfigError(f"SpotConfig.max_fps must be positive or None; got {self.max_fps!r}.")
         if not self.threshold_p >= 0 or (self.threshold == "relative" and self.threshold_p > 1):
             raise ConfigError(f"SpotConfig.threshold_p must be in [0, 1] (relative) or >= 0 noise levels (noise); "
                               f"got {self.threshold_p!r}.")
@@ -203,12 +209,59 @@ def spot_frames(frames: Sequence[np.ndarray], fps: float, config: SpotConfig | N
         ShapeError: the video is shorter than the micro curve needs (``2k + 1`` frames).
         FaceNotFoundError: no face in the whole video.
     """
-    import time
+    import math
 
     config = config or SpotConfig()
-    start = time.perf_counter()
     if not fps > 0:
         raise ConfigError(f"fps must be positive; got {fps!r}. Pass --fps for a frame folder.")
+    step = math.ceil(fps / config.max_fps) if config.max_fps and fps > config.max_fps else 1
+    if step == 1:
+        return _spot_all(frames, fps, config, name, frame_names, progress)
+    n = len(frames)
+    sub = _spot_all(_Strided(frames, step), fps / step, config, name, None,
+                    None if progress is None else (lambda c, t, m: progress(c, t * step, n)))
+    return _expand(sub, step, n, fps, name, frame_names)
+
+
+class _Strided(Sequence[np.ndarray]):
+    """Every ``step``-th frame of a sequence (read in order, so a streamed video stays sequential)."""
+
+    def __init__(self, frames: Sequence[np.ndarray], step: int) -> None:
+        self.frames, self.step = frames, step
+
+    def __len__(self) -> int:
+        return (len(self.frames) + self.step - 1) // self.step
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self.frames[i * self.step]
+
+
+def _expand(sub: SpotResult, step: int, n: int, fps: float, name: str,
+            frame_names: Sequence[str] | None) -> SpotResult:
+    """Map a result computed on every ``step``-th frame back to all ``n`` frames."""
+    from dataclasses import replace as _replace
+
+    def spread(a: np.ndarray) -> np.ndarray:
+        return np.repeat(a, step, axis=0)[:n]
+
+    track = FaceTrack(spread(sub.track.landmarks), spread(sub.track.present), np.zeros(n, bool),
+                      np.zeros(n, bool), spread(sub.track.confidence))
+    track.detected[::step] = sub.track.detected
+    track.checked[::step] = sub.track.checked
+    intervals = [_replace(i, onset=i.onset * step, apex=i.apex * step, offset=min(n - 1, i.offset * step + step - 1))
+                 for i in sub.intervals]
+    names = list(frame_names) if frame_names is not None else [f"{name}#{i}" for i in range(n)]
+    return SpotResult(name, float(fps), names, {s: spread(c) for s, c in sub.curves.items()},
+                      {s: k * step for s, k in sub.ks.items()}, track, intervals, sub.config, sub.seconds,
+                      {"step": step})
+
+
+def _spot_all(frames: Sequence[np.ndarray], fps: float, config: SpotConfig, name: str,
+              frame_names: Sequence[str] | None, progress: Callable[[str, int, int], None] | None) -> SpotResult:
+    """:func:`spot_frames` on every frame given."""
+    import time
+
+    start = time.perf_counter()
     n = len(frames)
     ks = {s: config.k(s, fps) for s in config.scales}
     shortest = min(ks.values())
