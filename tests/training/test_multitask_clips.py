@@ -1,4 +1,4 @@
-"""MOL training: clip sampling, targets from the face/motion pipelines, joint loss, fit-predict per video."""
+"""multitask_clips (MOL): clip sampling, targets from the face/motion pipelines, joint loss, fit/predict per video."""
 
 import cv2
 import numpy as np
@@ -10,16 +10,10 @@ from merkit.data import Sample
 from merkit.errors import ConfigError, ShapeError
 from merkit.evaluation.protocols import Fold
 from merkit.evaluation.runner import FoldTask
-from merkit.training.config import TrainConfig
-from merkit.training.mol import (
-    MOLFitPredict,
-    MOLMethodConfig,
-    clip_batch,
-    fit_mol,
-    mol_loss,
-    predict_videos,
-    split_options,
-)
+from merkit.training.config import FeatureConfig, TrainConfig, config_from_dict
+from merkit.training.methods import create_method, get_method
+from merkit.training.methods.clip_training import clip_batch, mol_loss, predict_videos, train_clips
+from merkit.training.methods.multitask_clips import MultitaskClipsOptions, arch_options
 from merkit.training.mol_data import MIRROR_68, MOLDataConfig, MOLVideo, MOLVideoSet, clip_offsets, prepare_video
 from tests.training.conftest import labelled_table  # noqa: E402
 
@@ -49,11 +43,27 @@ def test_mirror_68_is_an_involution_that_swaps_eyes():
     assert m[36] == 45 and m[48] == 54 and m[30] == 30 and m[0] == 16
 
 
-def test_split_options_drops_heads_with_zero_weight():
-    method, arch = split_options({"lambda_of": 0, "lambda_ldm": 0.5, "fusion": "add", "steps": 5})
-    assert method.steps == 5 and arch == {"fusion": "add", "flow_head": False, "landmark_head": True, "img_size": 128}
+def test_arch_options_drop_heads_with_zero_weight_and_old_keys_say_where_they_went():
+    arch = arch_options({"fusion": "add"}, MultitaskClipsOptions(lambda_of=0, lambda_ldm=0.5))
+    assert arch == {"fusion": "add", "flow_head": False, "landmark_head": True, "img_size": 128}
+    with pytest.raises(ConfigError, match="aggregate"):
+        MultitaskClipsOptions(aggregate="max")
+    # the optimiser and the step counts are the loop's: [train], which validates them
+    cfg = config_from_dict({"model": {"name": "mol"}, "method": {"options": {"lambda_of": 0.0}},
+                            "train": {"steps": 5, "eval_every": 2, "optimizer": "adam"}})
+    method = create_method(cfg, progress=False)
+    assert method.name == "multitask_clips" and method.options.lambda_of == 0.0 and method.train.steps == 5
+    assert method.arch["flow_head"] is False and method.input_kind == "gray_clip"
     with pytest.raises(ConfigError, match="optimizer"):
-        MOLMethodConfig(optimizer="sgd")
+        TrainConfig(optimizer="rmsprop")
+    with pytest.raises(ConfigError, match=r"move them to the \[train\] section"):
+        create_method(config_from_dict({"model": {"name": "mol", "options": {"steps": 5}}}))
+    with pytest.raises(ConfigError, match=r"move them to the \[method\] section"):
+        create_method(config_from_dict({"model": {"name": "mol", "options": {"lambda_of": 0.0}}}))
+    with pytest.raises(ConfigError, match="unknown key method.options.steps"):
+        create_method(config_from_dict({"model": {"name": "mol"}, "method": {"options": {"steps": 5}}}))
+    with pytest.raises(ConfigError, match="set by multitask_clips from the loss weights"):
+        create_method(config_from_dict({"model": {"name": "mol", "options": {"flow_head": True}}}))
 
 
 def test_mol_loss_matches_hand_computation():
@@ -93,7 +103,7 @@ def test_lambda_ce_zero_trains_the_auxiliary_heads_alone():
     assert all(p.grad is None or float(p.grad.abs().max()) == 0.0 for p in model.head.parameters())
     assert float(model.landmark_head.parameters().__next__().grad.abs().max()) > 0
     with pytest.raises(ConfigError, match="all 0: nothing would be trained"):
-        MOLMethodConfig(lambda_ce=0.0, lambda_of=0.0, lambda_ldm=0.0)
+        MultitaskClipsOptions(lambda_ce=0.0, lambda_of=0.0, lambda_ldm=0.0)
 
 
 def _video(key, label_idx, rng, size=72, n_frames=8, t=4):
@@ -140,49 +150,97 @@ def test_clip_batch_crops_and_flips_consistently():
     assert np.allclose(mf[0, ..., 0].numpy(), 63 - truth[..., 0], atol=1e-4)
 
 
-def _small_options(steps=40):
-    return {"steps": steps, "align_size": 72, "crop_size": 64, "num_frames": 4, "max_clips": 2}
+SMALL = {"align_size": 72, "crop_size": 64, "max_clips": 2}
 
 
-def test_fit_predict_one_row_per_video_and_never_reads_test_labels():
+def _table():
     table = labelled_table(n_subjects=2, clips=4)
-    table = table[table["label"].isin(CLASSES)].reset_index(drop=True)
-    videos = _video_set(table)
-    method, arch = split_options({**_small_options(steps=15), "lambda_of": 0.0})
-    train = TrainConfig(lr=1e-3, batch_size=4, progress=False, threads=1, weight_decay=1e-3)
-    fp = MOLFitPredict(arch, method, train, videos)
+    return table[table["label"].isin(CLASSES)].reset_index(drop=True)
+
+
+def _method(table, steps, options=None, **train):
+    """The registered method on the synthetic videos of ``table`` (4-frame clips)."""
+    settings = {"lr": 1e-3, "batch_size": 4, "progress": False, "threads": 1, "weight_decay": 1e-3, "steps": steps,
+                **train}
+    method = get_method("multitask_clips")("mol", {"num_frames": 4}, MultitaskClipsOptions(**{**SMALL, **(options or {})}),
+                                           TrainConfig(**settings), FeatureConfig())
+    method.inputs = _video_set(table)
+    return method
+
+
+def _loso_task(table, select_on_test=False):
     subjects = table["subject_key"].to_numpy()
     test = np.flatnonzero(subjects == subjects[0])
     rest = np.flatnonzero(subjects != subjects[0])
-    task = FoldTask(Fold("f", rest, test), 0, rest, np.array([], dtype=np.int64), CLASSES)
-    probs = fp(table, task)
-    assert probs.shape == (len(test), 3) and np.allclose(probs.sum(1), 1)
+    return FoldTask(Fold("f", rest, test), 0, rest, np.array([], dtype=np.int64), CLASSES, select_on_test)
+
+
+def test_fit_predict_one_row_per_video_and_never_reads_test_labels():
+    table = _table()
+    task = _loso_task(table)
+    probs = _method(table, 15, {"lambda_of": 0.0}).fit_predict(table, task)
+    assert probs.shape == (len(task.fold.test_idx), 3) and np.allclose(probs.sum(1), 1)
     # the test rows' labels are not used: scrambling them gives the same predictions
     scrambled = table.copy()
+    test = task.fold.test_idx
     scrambled.loc[test, "label"] = np.roll(scrambled.loc[test, "label"].to_numpy(), 1)
-    assert np.allclose(MOLFitPredict(arch, method, train, videos)(scrambled, task), probs)
+    assert np.allclose(_method(table, 15, {"lambda_of": 0.0}).fit_predict(scrambled, task), probs)
 
 
-def _fit(options, steps, batch, seed=0):
+def test_fitted_model_restores_from_its_arrays_and_info():
+    table = _table()
+    task = _loso_task(table)
+    method = _method(table, 3, {"lambda_of": 0.0, "aggregate": "mean_logit"})
+    fitted = method.fit(table, task)
+    assert fitted.model.flow_head is None and fitted.model.landmark_head is None  # training-only heads dropped
+    videos = method.inputs.take(table["sample_key"].to_numpy()[task.fold.test_idx])
+    arrays = fitted.state_arrays()
+    assert all(isinstance(v, np.ndarray) and v.dtype != object for v in arrays.values())
+    assert not any(k.startswith(("model.flow_head.", "model.landmark_head.")) for k in arrays)
+    restored = method.restore(arrays, {**fitted.state_info(), "classes": list(task.classes)})
+    np.testing.assert_allclose(restored.predict_proba(videos), fitted.predict_proba(videos), atol=1e-6)
+    assert restored.classes == CLASSES and fitted.predict_proba([]).shape == (0, 3)
+
+
+def test_early_stopping_checks_validation_videos_every_eval_every_steps():
+    table = _table()
+    subjects = table["subject_key"].to_numpy()
+    test = np.flatnonzero(subjects == subjects[0])
+    rest = np.flatnonzero(subjects != subjects[0])
+    val, fit = rest[::3], np.setdiff1d(rest, rest[::3])  # validation videos of the training subject only
+    task = FoldTask(Fold("f", rest, test), 0, fit, val, CLASSES)
+    method = _method(table, 6, {"lambda_of": 0.0}, schedule="early_stopping", eval_every=2, patience=5,
+                     imbalance="balanced_sampler")
+    probs = method.fit_predict(table, task)
+    history = method.histories[-1][2]
+    assert len(history.val_score) == 3 and history.best_step in (2, 4, 6) and len(history.step_loss) == 6
+    scrambled = table.copy()
+    scrambled.loc[test, "label"] = np.roll(scrambled.loc[test, "label"].to_numpy(), 1)
+    again = _method(table, 6, {"lambda_of": 0.0}, schedule="early_stopping", eval_every=2, patience=5,
+                    imbalance="balanced_sampler")
+    assert np.allclose(again.fit_predict(scrambled, task), probs)
+
+
+def _fit(options, steps, batch, seed=0, num_frames=4, on_step=None):
     from merkit.models import create_model
 
-    table = labelled_table(n_subjects=2, clips=4)
-    table = table[table["label"].isin(CLASSES)].reset_index(drop=True)
-    videos = _video_set(table, t=options.get("num_frames", 4)).take(table["sample_key"])
+    table = _table()
+    videos = _video_set(table, t=num_frames).take(table["sample_key"])
     labels = np.array([CLASSES.index(lab) for lab in table["label"]])
-    method, arch = split_options({**_small_options(steps=steps), **options})
+    opts = MultitaskClipsOptions(**{**SMALL, **options})
     torch.manual_seed(seed)
-    model = create_model("mol", num_classes=3, **arch)
-    train = TrainConfig(lr=1e-3, batch_size=batch, weight_decay=1e-3, progress=False, threads=1)
-    return model, fit_mol(model, videos, labels, method, train, seed=seed), videos, labels, method
+    model = create_model("mol", num_classes=3, **arch_options({"num_frames": num_frames}, opts))
+    train = TrainConfig(lr=1e-3, batch_size=batch, weight_decay=1e-3, progress=False, threads=1, steps=steps)
+    return model, train_clips(model, videos, labels, opts, train, seed=seed, on_step=on_step), videos, labels, opts
 
 
 def test_landmark_head_and_recognition_learn():
-    model, history, videos, labels, method = _fit({"lambda_of": 0.0}, steps=80, batch=8)
+    model, history, videos, labels, opts = _fit({"lambda_of": 0.0}, steps=80, batch=8)
+    assert len(history.step_loss) == 80
     first = np.mean([p["landmarks"] for p in history.parts[:4]])
     last = np.mean([p["landmarks"] for p in history.parts[-4:]])
     assert last < 0.5 * first
-    probs = predict_videos(model, videos, method)
+    probs = predict_videos(model, videos, opts.crop_size, opts.aggregate)
     assert (probs.argmax(1) == labels).mean() > 0.7  # training videos: the moving square is easy
 
 
@@ -193,23 +251,14 @@ def test_on_step_sees_every_step_and_training_resumes_in_train_mode():
         seen.append((step, model.training))
         model.eval()  # an observer that scores the model leaves it in eval mode
 
-    from merkit.models import create_model
-
-    table = labelled_table(n_subjects=2, clips=4)
-    table = table[table["label"].isin(CLASSES)].reset_index(drop=True)
-    videos = _video_set(table).take(table["sample_key"])
-    labels = np.array([CLASSES.index(lab) for lab in table["label"]])
-    method, arch = split_options({**_small_options(steps=3), "lambda_of": 0.0})
-    model = create_model("mol", num_classes=3, **arch)
-    train = TrainConfig(lr=1e-3, batch_size=2, progress=False, threads=1)
-    fit_mol(model, videos, labels, method, train, seed=0, on_step=observe)
+    model, *_ = _fit({"lambda_of": 0.0}, steps=3, batch=2, on_step=observe)
     assert seen == [(1, True), (2, True), (3, True)]  # dropout was on at every step despite the observer
     assert not model.training
 
 
 def test_flow_head_learns():
     # one pair per clip (T = 2) keeps the 39.7 M-parameter flow head affordable on a CPU
-    model, history, *_ = _fit({"lambda_ldm": 0.0, "num_frames": 2}, steps=8, batch=2)
+    model, history, *_ = _fit({"lambda_ldm": 0.0}, steps=8, batch=2, num_frames=2)
     flow = [p["flow"] for p in history.parts]
     assert np.mean(flow[-3:]) < np.mean(flow[:3])
     assert all(np.isfinite(flow))
@@ -273,8 +322,11 @@ def test_ready_configs_load_and_build(path):
 
     cfg = load_config(path)
     assert cfg.model.name == "mol" and not cfg.protocol.select_on_test
-    method, arch = split_options(cfg.model.options)
+    method = create_method(cfg, progress=False)
+    assert method.name == "multitask_clips" and cfg.train.steps > 0  # a fixed step count, as the code
+    arch = dict(method.arch)
     heads = {"flow_head": arch.pop("flow_head"), "landmark_head": arch.pop("landmark_head")}
-    assert heads == {"flow_head": method.lambda_of > 0, "landmark_head": method.lambda_ldm > 0}
-    model = MOL(**arch)  # the auxiliary heads are fixed-size; their construction is tested elsewhere
-    assert model.num_frames == arch.get("num_frames", 8)
+    assert heads == {"flow_head": method.options.lambda_of > 0, "landmark_head": method.options.lambda_ldm > 0}
+    with torch.device("meta"):  # the auxiliary heads are fixed-size; their construction is tested elsewhere
+        model = MOL(**arch)
+    assert model.num_frames == arch.get("num_frames", 8) and model.img_size == method.options.crop_size

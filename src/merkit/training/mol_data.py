@@ -1,7 +1,7 @@
 """MOL training data: aligned gray clips, per-frame landmarks and consecutive-pair TV-L1 targets.
 
-What MOL (seed 001, CYF-cuber/MOL ``dataset.py``) trains on, built with our face
-and motion pipelines (architectures.md section 3.1, ``docs/models/mol.md``):
+What MOL (seed 001; its public code's data preparation) trains on, built with
+our face and motion pipelines (``docs/models/mol.md``, "Data and targets"):
 
 * every frame of the video is aligned with one transform computed on the onset
   frame (:func:`merkit.face.align_sample`, ``mode="mol"``: eye-line rotation,
@@ -17,21 +17,23 @@ and motion pipelines (architectures.md section 3.1, ``docs/models/mol.md``):
   TV-L1 on the 128x128 crops; cropping a flow field computed on the larger
   frame only differs near the crop border and lets crops be drawn online).
 
-Everything of one video is stored in the :class:`~merkit.cache.FeatureCache`
-(namespace ``mol_video``), keyed by the alignment, sampling and flow settings
-and the frame files. :class:`MOLVideo` holds it in memory (uint8 frames,
-float16 flows).
+Everything of one video is one :class:`~merkit.cache.FeatureCache` entry
+(:func:`merkit.cache.memoise`, namespace ``mol_video``), keyed by the
+alignment, sampling and flow settings and the frame files; videos are
+prepared in ``workers`` processes by :func:`merkit._parallel.parallel_map`.
+:class:`MOLVideo` holds one in memory (uint8 frames, float16 flows).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
-from merkit.cache import FeatureCache
+from merkit.cache import FeatureCache, memoise
 from merkit.errors import ConfigError
 
 __all__ = ["MOLDataConfig", "MOLVideo", "MOLVideoSet", "clip_offsets", "prepare_video", "prepare_videos",
@@ -154,24 +156,32 @@ class MOLVideo:
 def prepare_video(sample, cfg: MOLDataConfig, cache: FeatureCache | None = None) -> MOLVideo:
     """Align, place landmarks and compute the flow targets of one :class:`~merkit.data.sample.Sample`.
 
+    Memoised in ``cache`` (:func:`merkit.cache.memoise`, namespace :data:`CACHE_NAMESPACE`).
+
     Raises:
         FaceNotFoundError: no face on the onset frame (names the sample).
     """
-    from merkit.data.frames import ImageFiles
-    from merkit.face import AlignConfig, align_clip
-    from merkit.motion import compute_flow, create_flow, uniform_indices
+    from merkit.motion import create_flow
 
     first, last = {"video": (0, len(sample.frame_paths) - 1), "onset_offset": (sample.onset_index, sample.offset_index),
                    "onset_apex": (sample.onset_index, sample.apex_index)}[cfg.frames]
     files = [str(p) for p in sample.frame_paths[first : last + 1]]
     flow_method = create_flow(cfg.flow)
     settings = {"data": cfg.settings(), "flow": flow_method.settings(), "version": _VERSION}
-    key = cache.key(CACHE_NAMESPACE, settings, files) if cache is not None else None
-    hit = cache.load(key) if cache is not None else None
     onset, apex = sample.onset_index - first, sample.apex_index - first
-    if hit is not None:
-        return MOLVideo(sample.key, hit["frames"], hit["landmarks"], hit["clips"], hit["flows"], hit["matrix"],
-                        onset, apex)
+    arrays = memoise(cache, CACHE_NAMESPACE, settings, files,
+                     lambda: _compute_video(sample, files, onset, cfg, flow_method, cache),
+                     meta={"sample_key": sample.key})
+    return MOLVideo(sample.key, arrays["frames"], arrays["landmarks"], arrays["clips"], arrays["flows"],
+                    arrays["matrix"], onset, apex)
+
+
+def _compute_video(sample, files: list[str], onset: int, cfg: MOLDataConfig, flow_method,
+                   cache: FeatureCache | None) -> dict[str, np.ndarray]:
+    from merkit.data.frames import ImageFiles
+    from merkit.face import AlignConfig, align_clip
+    from merkit.motion import compute_flow, uniform_indices
+
     align = AlignConfig(mode="mol", size=cfg.align_size, color="gray", box_enlarge=cfg.box_enlarge,
                         border_value=128, landmarks="every_frame")
     source = ImageFiles(files, fps=sample.fps, name=sample.key, color="rgb")
@@ -180,7 +190,7 @@ def prepare_video(sample, cfg: MOLDataConfig, cache: FeatureCache | None = None)
         clips = uniform_indices(0, len(clip) - 1, cfg.num_frames)[None]
     else:
         clips = clip_offsets(len(clip), cfg.num_frames, cfg.max_clips)
-    done: dict[tuple[int, int], np.ndarray] = {}
+    done: dict[tuple[int, int], np.ndarray] = {}  # clips share frame pairs: each flow is computed once
     flows = np.empty((len(clips), cfg.num_frames - 1, 2, cfg.align_size, cfg.align_size), dtype=np.float16)
     for c, idx in enumerate(clips):
         for t in range(cfg.num_frames - 1):
@@ -188,22 +198,22 @@ def prepare_video(sample, cfg: MOLDataConfig, cache: FeatureCache | None = None)
             if pair not in done:
                 done[pair] = compute_flow(clip.frames[pair[0]], clip.frames[pair[1]], flow_method).transpose(2, 0, 1)
             flows[c, t] = done[pair]
-    video = MOLVideo(sample.key, clip.frames, clip.frame_landmarks.astype(np.float32), clips, flows, clip.matrix,
-                     onset, apex)
-    if cache is not None:
-        cache.save(key, {"frames": video.frames, "landmarks": video.landmarks, "clips": clips, "flows": flows,
-                         "matrix": video.matrix}, meta={"sample_key": sample.key})
-    return video
+    return {"frames": clip.frames, "landmarks": clip.frame_landmarks.astype(np.float32), "clips": clips,
+            "flows": flows, "matrix": clip.matrix}
 
 
-def _prepare_chunk(args) -> list[MOLVideo]:
-    samples, cfg = args
-    cache = FeatureCache(cfg.cache_dir or None)
-    return [prepare_video(s, cfg, cache) for s in samples]
+class _PrepareVideoJob:
+    """Picklable per-sample job for :func:`merkit._parallel.parallel_map` (each process opens the cache itself)."""
+
+    def __init__(self, cfg: MOLDataConfig) -> None:
+        self.cfg = cfg
+
+    def __call__(self, sample) -> MOLVideo:
+        return prepare_video(sample, self.cfg, FeatureCache(self.cfg.cache_dir or None))
 
 
 class MOLVideoSet:
-    """Prepared videos keyed by sample key (what :class:`~merkit.training.mol.MOLFitPredict` reads)."""
+    """Prepared videos keyed by sample key (the inputs of the ``multitask_clips`` method)."""
 
     def __init__(self, videos: list[MOLVideo], cfg: MOLDataConfig) -> None:
         self.videos = {v.key: v for v in videos}
@@ -212,7 +222,7 @@ class MOLVideoSet:
     def __len__(self) -> int:
         return len(self.videos)
 
-    def take(self, keys) -> list[MOLVideo]:
+    def take(self, keys: Sequence[str]) -> list[MOLVideo]:
         """Videos for ``keys`` in that order.
 
         Raises:
@@ -225,28 +235,11 @@ class MOLVideoSet:
 
 
 def prepare_videos(table: pd.DataFrame, cfg: MOLDataConfig, workers: int = 1, progress: bool = False) -> MOLVideoSet:
-    """Prepare every row of a sample table (through the cache, ``workers`` processes)."""
-    from tqdm.auto import tqdm
-
+    """Prepare every row of a sample table (through the cache, in ``workers`` processes)."""
+    from merkit._parallel import parallel_map
     from merkit.data.sample import table_to_samples
 
-    samples = table_to_samples(table)
-    chunks = [samples[i : i + 4] for i in range(0, len(samples), 4)]
-    videos: list[MOLVideo] = []
-    bar = tqdm(total=len(samples), desc="MOL clips", disable=not progress, leave=False)
-    if workers > 1 and len(chunks) > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-            for part in pool.map(_prepare_chunk, [(c, cfg) for c in chunks]):
-                videos.extend(part)
-                bar.update(len(part))
-    else:
-        cache = FeatureCache(cfg.cache_dir or None)
-        for s in samples:
-            videos.append(prepare_video(s, cfg, cache))
-            bar.update(1)
-    bar.close()
+    videos = parallel_map(_PrepareVideoJob(cfg), table_to_samples(table), workers=workers, chunk_size=4,
+                          progress=progress, desc="MOL clips")
     log.info("MOL: %d videos, %d clips", len(videos), sum(len(v.clips) for v in videos))
     return MOLVideoSet(videos, cfg)
