@@ -3,8 +3,8 @@
 Time per minute of video is the wall time of ``spot_frames`` (face tracking, both curves,
 intervals) on frames already decoded, on the machine as it was (shared cores).
 
-Generates (or reuses, ``--data``) a SynthME long-video set in the CAS(ME)^2 layout, loads
-it with the ``casme_sq`` loader, spots every video with each method and scores the
+Generates (or reuses, ``--data``) a SynthME long-video set in the CAS(ME)^2 layout (or
+SAMM-LV with ``--layout samm_lv``), loads it with the matching loader, spots every video with each method and scores the
 predictions with :func:`merkit.evaluation.spotting.evaluate_spotting`. Reference rows:
 
 * ``no intervals``: a spotter that never reports anything (F1 = 0 by definition);
@@ -15,6 +15,7 @@ Usage::
 
     python benchmarks/bench_spotting.py                      # 4 subjects x 1 video x 60 s at 30 fps
     python benchmarks/bench_spotting.py --subjects 2 --videos 1 --frames 600 --set extent=height
+    python benchmarks/bench_spotting.py --layout samm_lv --subjects 2 --frames 6000 --set max_fps=50
 """
 
 from __future__ import annotations
@@ -70,20 +71,24 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="existing SynthME long-video output (else a temporary one)")
     parser.add_argument("--subjects", type=int, default=4)
     parser.add_argument("--videos", type=int, default=1)
-    parser.add_argument("--frames", type=int, default=1800, help="frames per video (30 fps)")
+    parser.add_argument("--frames", type=int, default=1800, help="frames per video")
+    parser.add_argument("--layout", choices=["casme_sq", "samm_lv"], default="casme_sq")
+    parser.add_argument("--fps", type=float, help="frame rate of the generated videos (default: the layout's real one)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--methods", default="flow_roi,lbp_diff")
     parser.add_argument("--set", action="append", default=[], help="SpotConfig override, e.g. extent=height")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = args.data or Path(tmp) / "long"
-        if not (out / "CASME_sq").is_dir():
+        folder = "CASME_sq" if args.layout == "casme_sq" else "SAMM_LV"
+        if not (out / folder).is_dir():
             t0 = time.perf_counter()
-            generate_long_videos(out, LongVideoConfig(n_subjects=args.subjects, videos_per_subject=args.videos,
-                                                      n_frames=args.frames, n_micro=6, n_macro=3, n_blinks=5,
+            generate_long_videos(out, LongVideoConfig(layout=args.layout, n_subjects=args.subjects,
+                                                      videos_per_subject=args.videos, n_frames=args.frames,
+                                                      fps=args.fps, n_micro=6, n_macro=3, n_blinks=5,
                                                       n_head_moves=3), seed=args.seed)
             print(f"generated in {time.perf_counter() - t0:.1f} s")
-        videos = load_long_videos("casme_sq", out / "CASME_sq")
+        videos = load_long_videos(args.layout, out / folder, **({"fps": args.fps} if args.fps else {}))
         truth = _truth(videos)
         minutes = sum(v.n_frames / v.fps for v in videos) / 60
         n_micro = sum(i.kind == "micro" for i in truth)
