@@ -15,7 +15,7 @@ import time
 import torch
 
 from merkit.models import create_model
-from merkit.training.mol import mol_loss
+from merkit.training.methods.clip_training import mol_loss
 
 
 def step_seconds(img: int, heads: bool, batch: int, repeats: int) -> float:

@@ -53,7 +53,8 @@ from merkit.synth import SynthTruth
 from merkit.synth.clip import pair_field
 from merkit.training.config import TrainConfig
 from merkit.training.methods import encode_labels
-from merkit.training.mol import MOLMethodConfig, clip_batch, fit_mol
+from merkit.training.methods.clip_training import clip_batch, train_clips
+from merkit.training.methods.multitask_clips import MultitaskClipsOptions, arch_options
 from merkit.training.mol_data import MOLDataConfig, MOLVideo, clip_offsets, inter_ocular, prepare_videos
 
 log = logging.getLogger("bench_mol_aux")
@@ -246,7 +247,7 @@ def main() -> None:
     mean_shape = np.concatenate([v.landmarks for v in train_videos]).mean(0) - off  # centre-crop pixels
 
     train = TrainConfig(lr=args.lr, weight_decay=1e-3, batch_size=args.batch, threads=args.threads, device=args.device,
-                        amp=False, progress=False, schedule="fixed", imbalance="weighted_loss")
+                        amp=False, progress=False, schedule="fixed", imbalance="weighted_loss", steps=args.steps)
     results = {"settings": vars(args), "held_out_subjects": sorted(held), "n_train_videos": len(train_videos),
                "n_test_videos": len(test_videos), "prepare_s": prep_s, "reduce_s": reduce_s, "variants": {}}
     out = Path(args.out)
@@ -254,11 +255,10 @@ def main() -> None:
         if variant not in VARIANTS:
             raise SystemExit(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}.")
         lambda_ce, lambda_of, lambda_ldm = VARIANTS[variant]
-        method = MOLMethodConfig(lambda_of=lambda_of, lambda_ldm=lambda_ldm, lambda_ce=lambda_ce, steps=args.steps,
-                                 crop_size=args.size, align_size=videos[keys[0]].frames.shape[-1])
+        options = MultitaskClipsOptions(lambda_of=lambda_of, lambda_ldm=lambda_ldm, lambda_ce=lambda_ce,
+                                        crop_size=args.size, align_size=videos[keys[0]].frames.shape[-1])
         torch.manual_seed(args.seed)
-        model = create_model("mol", num_classes=3, num_frames=args.frames, img_size=args.size,
-                             flow_head=lambda_of > 0, landmark_head=lambda_ldm > 0)
+        model = create_model("mol", num_classes=3, **arch_options({"num_frames": args.frames}, options))
         init = score(model, test_videos, truths, mean_shape) if test_videos else {}
         log.info("%s init: %s", variant, init)
         curve: list[dict] = []
@@ -275,7 +275,7 @@ def main() -> None:
             log.info("%s step %d: %s", variant, step, {k: round(curve[-1][k], 3) for k in ("epe", "nme", "failure") if k in curve[-1]})
             write_json(out, results)
 
-        history = fit_mol(model, train_videos, labels, method, train, seed=args.seed, on_step=observe)
+        history = train_clips(model, train_videos, labels, options, train, seed=args.seed, on_step=observe)
         train_seconds = history.seconds - clock["scoring"]
         after = score(model, test_videos, truths, mean_shape) if test_videos else {}
         if train_truths:

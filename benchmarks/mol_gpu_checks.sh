@@ -12,7 +12,7 @@
 #       bash benchmarks/mol_gpu_checks.sh                    # smoke test of the commands on a CPU
 #
 # Writes under $OUT (default runs/mol_gpu): synthme_small/ (generated if absent; or SYNTH=an existing
-# SynthME small seed-0 tree), cache/ (or CACHE=...), aux.json,
+# SynthME small seed-0 tree; a tiny tree is enough for the smoke test), cache/ (or CACHE=...), aux.json,
 # runs/mol_s$LOSO_STEPS/ and compare.txt (MOL beside the MiER-CvT / STSTNet runs if RUNS_MIER /
 # RUNS_STSTNET name them; otherwise MOL alone). Nothing here chooses anything on a test subject:
 # fixed step counts, last step kept; the aux curve is recorded, never used to pick a step.
@@ -45,7 +45,8 @@ fi
 "$MERKIT" -v train --config configs/mol/mol_synthme_small.toml \
     --set data.synth_root="$SYNTH" --set features.cache_dir="$CACHE" \
     --set run.out_dir="$OUT/runs/mol_s$LOSO_STEPS" --set "run.seeds=$SEEDS" --set train.device="$DEVICE" \
-    --set "model.options={steps: $LOSO_STEPS, lambda_of: 10.0, lambda_ldm: 0.1, align_size: 72, crop_size: 64, max_clips: 2, flow: tvl1_fast}" \
+    --set train.steps="$LOSO_STEPS" \
+    --set "method.options={lambda_of: 10.0, lambda_ldm: 0.1, align_size: 72, crop_size: 64, max_clips: 2, flow: tvl1_fast}" \
     --no-progress
 RUNS=("MOL ($LOSO_STEPS steps)=$OUT/runs/mol_s$LOSO_STEPS")
 [ -n "${RUNS_MIER:-}" ] && RUNS+=("MiER-CvT=$RUNS_MIER")
