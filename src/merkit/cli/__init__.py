@@ -12,6 +12,7 @@ from merkit.cli import faces as _faces  # noqa: F401,E402
 from merkit.cli import train as _train  # noqa: F401,E402
 from merkit.cli import fit as _fit  # noqa: F401,E402
 from merkit.cli import export as _export  # noqa: F401,E402
+from merkit.cli import predict as _predict  # noqa: F401,E402
 from merkit.cli import models as _models  # noqa: F401,E402
 from merkit.cli import datasets as _datasets  # noqa: F401,E402
 from merkit.cli import synth as _synth  # noqa: F401,E402

@@ -230,6 +230,17 @@ class LoadedModel:
         return pd.Series(np.asarray(proba[0], dtype=np.float64), index=list(self.classes), name="probability")
 
 
+    def predict_video(self, source: str | os.PathLike, *, spot_config: Any = None, fps: float | None = None,
+                      backend: str = "torch") -> pd.DataFrame:
+        """Spot expressions in a video (or frame folder) and classify each interval; one row per interval.
+
+        Columns: onset, apex, offset (frame numbers from 1), kind (micro/macro), spot_score, spot_strength,
+        status, class, ``prob_<class>``. See :func:`merkit.training.video.predict_video`.
+        """
+        from merkit.training.video import predict_video
+
+        return predict_video(self, source, spot_config=spot_config, fps=fps, backend=backend)[0]
+
     def predict_inputs(self, inputs: Any, backend: str = "torch") -> np.ndarray:
         """``(M, K)`` probabilities of already computed inputs (rows of the method's inputs)."""
         if backend == "torch":
