@@ -264,6 +264,26 @@ def test_flow_head_learns():
     assert all(np.isfinite(flow))
 
 
+def test_pretrain_mol_trains_through_the_loop_and_fine_tuning_loads_all_but_the_last_layer(tmp_path, monkeypatch):
+    from merkit.training.methods import clip_training
+
+    table = _table()
+    monkeypatch.setattr(clip_training, "prepare_videos", lambda *args, **kwargs: _video_set(table))
+    options = MultitaskClipsOptions(**SMALL, lambda_of=0.0)
+    train = TrainConfig(lr=1e-3, batch_size=4, progress=False, threads=1, steps=2)
+    out = tmp_path / "mol_pretrained.pt"
+    history = clip_training.pretrain_mol(table, CLASSES, {"num_frames": 4}, options, train, str(out), seed=0)
+    assert len(history.step_loss) == 2 and out.exists()
+    state = torch.load(out, weights_only=True)
+    assert any(k.startswith("landmark_head.") for k in state)  # the whole MOL, auxiliary head included
+    method = _method(table, 1, {"lambda_of": 0.0, "pretrained": str(out)}, lr=1e-12)
+    fitted = method.fit(table, _loso_task(table))
+    # lr ~ 0: one step leaves the loaded weights; the classifier's last layer is freshly initialised
+    loaded = fitted.model.state_dict()
+    assert all(torch.allclose(loaded[k], state[k], atol=1e-6) for k in loaded if k.startswith("stem."))
+    assert not torch.allclose(fitted.model.head.fc2.weight, state["head.fc2.weight"])
+
+
 def test_prepare_video_uses_face_and_flow_pipelines(tmp_path, astronaut):
     # 8 frames of a real face photo translated right by 1 px per frame
     rgb = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
