@@ -162,8 +162,8 @@ def _method(table, steps, options=None, **train):
     """The registered method on the synthetic videos of ``table`` (4-frame clips)."""
     settings = {"lr": 1e-3, "batch_size": 4, "progress": False, "threads": 1, "weight_decay": 1e-3, "steps": steps,
                 **train}
-    method = get_method("multitask_clips")("mol", {"num_frames": 4}, MultitaskClipsOptions(**{**SMALL, **(options or {})}),
-                                           TrainConfig(**settings), FeatureConfig())
+    options = MultitaskClipsOptions(**{**SMALL, **(options or {})})
+    method = get_method("multitask_clips")("mol", {"num_frames": 4}, options, TrainConfig(**settings), FeatureConfig())
     method.inputs = _video_set(table)
     return method
 
