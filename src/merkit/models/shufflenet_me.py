@@ -115,7 +115,7 @@ class ShuffleNetME(nn.Module):
         vit_local, vit_fuse, vit_proj: block options (:class:`~merkit.models.layers.LiteViTBlock`).
         drop_rate: dropout before the classifier.
         inputs: the input kind in ``default_cfg``: ``flow_image_then_masked_face`` (flow images in
-            pre-training, the masked gray face in fine-tuning; :mod:`merkit.training.two_phase`).
+            pre-training, the masked gray face in fine-tuning; :mod:`merkit.training.methods.flow_pretrain`).
 
     Shape:
         x: ``(B, in_chans, H, W)`` float32 in [0, 1] -> logits ``(B, num_classes)``.

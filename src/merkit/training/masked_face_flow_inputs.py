@@ -1,27 +1,29 @@
-"""Inputs of seed 002's two phases: onset->apex TV-L1 flow images and the aligned, masked gray face.
+"""Inputs of flow pre-training then face fine-tuning: onset->apex flow and the aligned, masked gray apex face.
 
-Liu et al., Sci. Rep. 2022 (seed 002), "Pre-processing" and Fig. 2: gray
-frames, dlib face crop, rotation to a horizontal eye line (Eq. 1), TV-L1
-flow between onset and apex, and masks on the eyes and on "regions that
-produce little or no movement". Here, per sample:
+The inputs of ``flow_pretrain_finetune`` (Liu et al., Sci. Rep. 2022;
+docs/models/shufflenet_me.md): gray frames, dlib face crop, rotation to a
+horizontal eye line, TV-L1 flow between onset and apex, and masks on the
+eyes and on "regions that produce little or no movement". Per sample:
 
 1. the onset and apex frames are aligned together with one transform from
    the onset frame (:func:`merkit.face.align_clip`, ``eye_line`` mode, gray,
    ``size`` pixels), so the flow sees only the face's own motion;
 2. flow onset -> apex with a registered OpenCV method (``tvl1`` is the
-   paper's TV-L1; ``tvl1_fast`` is the toolkit default, BENCHMARKS.md);
+   paper's TV-L1; the run's ``[features] flow``);
 3. the mask from the onset landmarks (named option ``mask``): ``"mer"``
    (default) keeps the face without the eyes (:func:`merkit.face.mer_mask`:
    outside the face nothing moves, which is our reading of the paper's "regions
    that produce little or no movement"); ``"eyes"`` masks the eyes only;
    ``"none"`` keeps everything;
-4. stored (cached, namespace ``features.seed002``) as raw arrays: the masked
-   apex ``(S, S)`` uint8 and the masked flow ``(S, S, 2)`` float32 (u, v) in
-   pixels, so a horizontal flip can be applied before encoding.
+4. stored (:func:`merkit.cache.memoise`, namespace ``features.seed002``, the
+   name it had before the rename, so existing entries stay valid) as raw
+   arrays: the masked apex ``(S, S)`` uint8 and the masked flow ``(S, S, 2)``
+   float32 (u, v) in pixels, so a horizontal flip can be applied before encoding.
 
 Encodings (:func:`encode_face`, :func:`encode_flow`):
 
-* face: ``(1, S, S)`` float32 grey levels in [0, 1], masked pixels 0;
+* face: ``(1, S, S)`` float32 grey levels in [0, 1], masked pixels 0
+  (what :meth:`MaskedFaceFlows.take` returns: the fitted model's input);
 * flow image (named option ``flow_image``): ``"hsv"`` (default; the colour
   flow picture of the paper's Fig. 2f: hue = direction, value = magnitude
   scaled by the sample's largest magnitude, RGB in [0, 1]) or ``"uv_mag"``
@@ -34,27 +36,30 @@ Encodings (:func:`encode_face`, :func:`encode_flow`):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from merkit._names import unknown_name
-from merkit.cache import FeatureCache
+from merkit.cache import FeatureCache, memoise
 from merkit.errors import ConfigError, ShapeError
 
-__all__ = ["MASKS", "FLOW_IMAGES", "Seed002Inputs", "RawInputs", "compute_raw_inputs", "encode_face", "encode_flow",
-           "flip_raw"]
+__all__ = ["MASKS", "FLOW_IMAGES", "CACHE_NAMESPACE", "MaskedFaceFlowConfig", "MaskedFaceFlows",
+           "prepare_masked_face_flows", "masked_face_flow", "encode_face", "encode_flow", "flip_raw"]
 
 log = logging.getLogger(__name__)
 
 MASKS = ("mer", "eyes", "none")
 FLOW_IMAGES = ("hsv", "uv_mag")
+#: Cache namespace (kept from before the module's rename so that cached entries stay valid).
+CACHE_NAMESPACE = "features.seed002"
 _VERSION = 1
 
 
 @dataclass(frozen=True)
-class Seed002Inputs:
+class MaskedFaceFlowConfig:
     """Settings of the raw inputs (every field enters the cache key except ``cache_dir`` and ``workers``).
 
     Attributes:
@@ -83,7 +88,7 @@ class Seed002Inputs:
 
 
 @dataclass(frozen=True)
-class RawInputs:
+class MaskedFaceFlows:
     """Raw per-sample inputs keyed by sample key.
 
     Attributes:
@@ -96,34 +101,52 @@ class RawInputs:
     faces: np.ndarray
     flows: np.ndarray
 
-    def rows(self, sample_keys) -> np.ndarray:
+    def __post_init__(self) -> None:
+        n = len(self.keys)
+        if self.faces.ndim != 3 or self.flows.ndim != 4 or len(self.faces) != n or len(self.flows) != n:
+            raise ShapeError(f"MaskedFaceFlows needs {n} faces (N, S, S) and flows (N, S, S, 2); got "
+                             f"{self.faces.shape}, {self.flows.shape}.")
+
+    def rows(self, sample_keys: Sequence[str]) -> np.ndarray:
         """Row positions of ``sample_keys``; a missing key is a ConfigError naming it."""
         index = {k: i for i, k in enumerate(self.keys.tolist())}
         try:
             return np.array([index[k] for k in sample_keys], dtype=np.int64)
         except KeyError as exc:
-            raise ConfigError(f"no seed-002 inputs for sample {exc.args[0]!r}; they were computed for another table.") from None
+            raise ConfigError(f"no masked face/flow inputs for sample {exc.args[0]!r}; they were computed for "
+                              "another table.") from None
+
+    def raw(self, sample_keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(faces (M, S, S) uint8, flows (M, S, S, 2) float32)`` of ``sample_keys``, for training."""
+        rows = self.rows(sample_keys)
+        return self.faces[rows], self.flows[rows]
+
+    def take(self, sample_keys: Sequence[str]) -> np.ndarray:
+        """The fitted model's input: encoded faces ``(M, 1, S, S)`` float32 in [0, 1] (:func:`encode_face`)."""
+        return encode_face(self.faces[self.rows(sample_keys)])
 
 
-def _one(sample, cfg: Seed002Inputs, cache: FeatureCache | None) -> tuple[np.ndarray, np.ndarray]:
-    from dataclasses import asdict
-
-    from merkit.data.frames import ImageFiles
-    from merkit.face import AlignConfig, align_clip, eye_mask, mer_mask
+def masked_face_flow(sample, cfg: MaskedFaceFlowConfig, cache: FeatureCache | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The masked apex face ``(S, S)`` uint8 and masked flow ``(S, S, 2)`` float32 of one sample, memoised."""
     from merkit.motion.flow import create_flow
 
     files = [sample.frame_paths[sample.onset_index], sample.frame_paths[sample.apex_index]]
     method = create_flow(cfg.flow)
     settings = {**{k: v for k, v in asdict(cfg).items() if k not in ("cache_dir", "workers")},
                 "flow_settings": method.settings(), "version": _VERSION}
-    key = cache.key("features.seed002", settings, files) if cache is not None else None
-    hit = cache.load(key) if key is not None else None
-    if hit is not None:
-        return hit["face"], hit["flow"]
+    arrays = memoise(cache, CACHE_NAMESPACE, settings, files, lambda: _compute(sample, files, cfg, method),
+                     meta={"sample_key": sample.key})
+    return arrays["face"], arrays["flow"]
+
+
+def _compute(sample, files: list, cfg: MaskedFaceFlowConfig, flow_method) -> dict[str, np.ndarray]:
+    from merkit.data.frames import ImageFiles
+    from merkit.face import AlignConfig, align_clip, eye_mask, mer_mask
+
     clip = align_clip(ImageFiles(files, fps=sample.fps, name=sample.key, color="rgb"),
                       AlignConfig(mode="eye_line", size=cfg.size, color="gray"))
     onset, apex = clip.frames[0], clip.frames[1]
-    flow = np.asarray(method(onset, apex), dtype=np.float32)
+    flow = np.asarray(flow_method(onset, apex), dtype=np.float32)
     shape = (cfg.size, cfg.size)
     if cfg.mask == "mer":
         keep = mer_mask(clip.landmarks, shape, eye_margin=cfg.eye_margin)
@@ -131,48 +154,36 @@ def _one(sample, cfg: Seed002Inputs, cache: FeatureCache | None) -> tuple[np.nda
         keep = ~eye_mask(clip.landmarks, shape, margin=cfg.eye_margin)
     else:
         keep = np.ones(shape, dtype=bool)
-    face = np.where(keep, apex, 0).astype(np.uint8)
-    flow = np.where(keep[..., None], flow, 0.0).astype(np.float32)
-    if key is not None:
-        cache.save(key, {"face": face, "flow": flow}, meta={"sample_key": sample.key})
-    return face, flow
+    return {"face": np.where(keep, apex, 0).astype(np.uint8),
+            "flow": np.where(keep[..., None], flow, 0.0).astype(np.float32)}
 
 
-def _chunk(args) -> list[tuple[np.ndarray, np.ndarray]]:
-    samples, cfg = args
-    cache = FeatureCache(cfg.cache_dir or None)
-    return [_one(s, cfg, cache) for s in samples]
+class _MaskedFaceFlowJob:
+    """Picklable per-sample job for :func:`merkit._parallel.parallel_map` (each process opens the cache itself)."""
+
+    def __init__(self, cfg: MaskedFaceFlowConfig) -> None:
+        self.cfg = cfg
+
+    def __call__(self, sample) -> tuple[np.ndarray, np.ndarray]:
+        return masked_face_flow(sample, self.cfg, FeatureCache(self.cfg.cache_dir or None))
 
 
-def compute_raw_inputs(table: pd.DataFrame, cfg: Seed002Inputs, progress: bool = False) -> RawInputs:
+def prepare_masked_face_flows(table: pd.DataFrame, cfg: MaskedFaceFlowConfig, progress: bool = False) -> MaskedFaceFlows:
     """Raw masked faces and flows of every row of a sample table (module docstring).
 
     Raises:
         FaceNotFoundError, FrameReadError: from the face layer, naming the clip.
     """
-    from tqdm.auto import tqdm
-
+    from merkit._parallel import parallel_map
     from merkit.data.sample import table_to_samples
 
     samples = table_to_samples(table)
-    chunks = [samples[i : i + 8] for i in range(0, len(samples), 8)]
-    results: list[tuple[np.ndarray, np.ndarray]] = []
-    bar = tqdm(total=len(samples), desc="seed002 inputs", disable=not progress, leave=False)
-    if cfg.workers > 1 and len(chunks) > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("spawn")) as pool:
-            for part in pool.map(_chunk, [(c, cfg) for c in chunks]):
-                results.extend(part)
-                bar.update(len(part))
-    else:
-        for c in chunks:
-            results.extend(_chunk((c, cfg)))
-            bar.update(len(c))
-    bar.close()
+    results = parallel_map(_MaskedFaceFlowJob(cfg), samples, workers=cfg.workers, chunk_size=8, progress=progress,
+                           desc="masked faces and flows")
     keys = np.asarray([s.key for s in samples], dtype=object)
-    return RawInputs(keys, np.stack([r[0] for r in results]), np.stack([r[1] for r in results]))
+    if not results:
+        raise ShapeError("prepare_masked_face_flows: the table has no samples.")
+    return MaskedFaceFlows(keys, np.stack([r[0] for r in results]), np.stack([r[1] for r in results]))
 
 
 def flip_raw(faces: np.ndarray, flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -207,4 +218,6 @@ def encode_flow(flows: np.ndarray, flow_image: str = "hsv") -> np.ndarray:
             mag = np.sqrt(f[..., 0] ** 2 + f[..., 1] ** 2)
             img = normalize_channels(np.dstack([f, mag]), "minmax")
         out.append(img.transpose(2, 0, 1))
+    if not out:
+        return np.zeros((0, 3, *flows.shape[1:3]), dtype=np.float32)
     return np.ascontiguousarray(np.stack(out), dtype=np.float32)

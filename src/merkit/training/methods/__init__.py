@@ -111,3 +111,4 @@ from merkit.training.methods import supervised as _supervised  # noqa: F401,E402
 from merkit.training.methods import descriptor_svm as _descriptor_svm  # noqa: F401,E402
 from merkit.training.methods import macro_transfer as _macro_transfer  # noqa: F401,E402
 from merkit.training.methods import multitask_clips as _multitask_clips  # noqa: F401,E402
+from merkit.training.methods import flow_pretrain as _flow_pretrain  # noqa: F401,E402

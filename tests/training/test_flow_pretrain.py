@@ -1,0 +1,196 @@
+"""flow_pretrain_finetune (seed 002): balancing, flips, encodings, options, honest fit, state round trip."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from merkit.errors import ConfigError, UnknownNameError
+from merkit.evaluation.protocols import Fold
+from merkit.evaluation.runner import FoldTask, seed_everything
+from merkit.training.config import FeatureConfig, TrainConfig, config_from_dict
+from merkit.training.loop import balanced_epoch_order
+from merkit.training.masked_face_flow_inputs import MaskedFaceFlows, encode_face, encode_flow, flip_raw
+from merkit.training.methods import create_method, get_method
+from merkit.training.methods.base import build_options
+from merkit.training.methods.flow_pretrain import FlowPretrainOptions, expand_by_flipping
+from tests.training.conftest import CLASSES, labelled_table
+
+SIZE = 32
+
+
+def test_flipping_fills_minority_classes_once_each():
+    y = np.array([0] * 10 + [1] * 4 + [2] * 7)
+    flip = expand_by_flipping(y, np.random.default_rng(0))
+    assert len(set(flip.tolist())) == len(flip)  # a sample is flipped at most once
+    counts = np.bincount(np.concatenate([y, y[flip]]))
+    assert counts.tolist() == [10, 8, 10]  # class 1 doubles (4 -> 8), class 2 tops up to 10
+
+
+def test_epoch_draws_equal_counts_without_repeats():
+    y = np.array([0] * 9 + [1] * 3 + [2] * 5)
+    order = balanced_epoch_order(y, torch.Generator().manual_seed(0)).numpy()
+    assert len(set(order.tolist())) == len(order)
+    assert np.bincount(y[order]).tolist() == [3, 3, 3]
+
+
+def test_flip_raw_mirrors_and_negates_u():
+    faces = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    flows = np.random.default_rng(0).normal(size=(2, 3, 4, 2)).astype(np.float32)
+    f_faces, f_flows = flip_raw(faces, flows)
+    assert np.array_equal(f_faces, faces[:, :, ::-1])
+    assert np.allclose(f_flows[..., 0], -flows[:, :, ::-1, 0]) and np.allclose(f_flows[..., 1], flows[:, :, ::-1, 1])
+
+
+def test_flow_images_are_three_channels_in_unit_range():
+    flows = np.zeros((2, 8, 8, 2), np.float32)
+    flows[0, 2:4, 2:4, 0] = 1.5
+    for kind in ("hsv", "uv_mag"):
+        img = encode_flow(flows, kind)
+        assert img.shape == (2, 3, 8, 8) and img.min() >= 0 and img.max() <= 1
+    hsv = encode_flow(flows, "hsv")
+    assert hsv[1].max() == 0 and hsv[0, :, 2, 2].max() == 1  # zero flow is black; the peak is bright
+    with pytest.raises(UnknownNameError, match="flow_image"):
+        encode_flow(flows, "rgb")
+
+
+def _cfg(model="shufflenet_v2_me", model_options=None, options=None):
+    return config_from_dict({"model": {"name": model, "options": model_options or {}},
+                             "method": {"options": options or {}}})
+
+
+def test_options_live_in_the_method_section_and_constructor_options_in_the_model_section():
+    method = create_method(_cfg("shufflenet_v2_me_cbam", {"cbam_position": "stage4"}, {"head": "svc"}), progress=False)
+    assert method.name == "flow_pretrain_finetune" and method.input_kind == "flow_image_then_masked_face"
+    assert method.options.head == "svc" and method.model_options == {"cbam_position": "stage4"}
+    with pytest.raises(ConfigError, match="bad option"):  # a bad constructor option fails at once, not per fold
+        create_method(_cfg(model_options={"heads": "svc"}))
+    with pytest.raises(ConfigError, match=r"move them to the \[method\] section"):
+        create_method(_cfg(model_options={"head": "svc"}))
+    with pytest.raises(ConfigError, match="Did you mean 'head'"):
+        create_method(_cfg(options={"heads": "svc"}))
+    with pytest.raises(UnknownNameError, match=re.escape("Did you mean 'hinge'?")):
+        create_method(_cfg(options={"head": "hinges"}))
+    with pytest.raises(ConfigError, match="set per phase"):
+        create_method(_cfg(model_options={"in_chans": 3}))
+
+
+def _inputs(table, seed=0):
+    """Faces with a bright class quadrant and flows moving in a class direction, plus noise."""
+    rng = np.random.default_rng(seed)
+    n = len(table)
+    faces = rng.integers(0, 120, size=(n, SIZE, SIZE)).astype(np.uint8)
+    flows = rng.normal(0, 0.1, size=(n, SIZE, SIZE, 2)).astype(np.float32)
+    h = SIZE // 2
+    for i, label in enumerate(table["label"]):
+        k = CLASSES.index(label)
+        faces[i, h * (k // 2) : h * (k // 2) + h, h * (k % 2) : h * (k % 2) + h] += 120
+        flows[i, ..., k % 2] += 1.0 if k < 2 else -1.0
+    return MaskedFaceFlows(table["sample_key"].to_numpy(object), faces, flows)
+
+
+def _task(table, test_subject, select_on_test=False):
+    subjects = table["subject_key"].to_numpy()
+    test = np.flatnonzero(subjects == test_subject)
+    train = np.flatnonzero(subjects != test_subject)
+    rest = sorted(set(subjects[train]))
+    val = np.flatnonzero(np.isin(subjects, rest[:1]))
+    fit = np.setdiff1d(train, val)
+    if select_on_test:
+        fit, val = train, test
+    return FoldTask(Fold(test_subject, train, test), 0, fit, val, CLASSES, select_on_test)
+
+
+def _method(table, head, pretrain, epochs=2):
+    options = FlowPretrainOptions(size=SIZE, head=head, pretrain=pretrain, pretrain_epochs=1, svc_C=(0.1, 1.0))
+    train = TrainConfig(epochs=epochs, batch_size=16, schedule="early_stopping", patience=5, progress=False,
+                        device="cpu", threads=1, optimizer="adam", weight_decay=0.0, lr_schedule="plateau")
+    method = get_method("flow_pretrain_finetune")("shufflenet_v2_me", {}, options, train, FeatureConfig(),
+                                                  progress=False)
+    method.inputs = _inputs(table)
+    return method
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Restore torch's thread count after a fit that sets ``train.threads=1``.
+
+    One thread is what every process-pool worker of the engine uses; with torch's
+    default (all cores) on a loaded 2-core CI machine, the tiny convolutions here
+    spend most of their time with threads waiting for each other (48 s instead of 3 s).
+    """
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("head", ["hinge", "svc", "softmax"])
+def test_fit_predict_never_reads_test_labels(head, one_torch_thread):
+    table = labelled_table(3, 5)
+    # the full path (pre-training + transfer) once; the other heads only differ after it
+    method = _method(table, head, pretrain=head == "hinge")
+    task = _task(table, "casme2/sub01")
+    seed_everything(1)
+    a = method.fit_predict(table, task)
+    flipped = table.copy()
+    labels = flipped["label"].to_numpy().copy()
+    labels[task.test_idx] = [CLASSES[(CLASSES.index(v) + 1) % 3] for v in labels[task.test_idx]]
+    flipped["label"] = labels
+    seed_everything(1)
+    b = method.fit_predict(flipped, task)
+    assert a.shape == (len(task.test_idx), 3)
+    np.testing.assert_allclose(a.sum(1), 1.0, atol=1e-6)
+    np.testing.assert_array_equal(a, b)
+    record = method.histories[0][2]
+    assert set(record) == ({"pretrain", "finetune"} if head == "hinge" else {"finetune"})
+    assert 1 <= record["finetune"].best_epoch <= 2
+    if head == "hinge":
+        assert record["pretrain"].best_epoch == 1 and record["pretrain"].frozen_groups == [0]
+
+
+@pytest.mark.parametrize("head", ["hinge", "svc"])
+def test_fitted_model_restores_from_its_arrays_and_info(head, one_torch_thread):
+    table = labelled_table(3, 5)
+    method = _method(table, head, pretrain=False, epochs=1)
+    task = _task(table, "casme2/sub01")
+    fitted = method.fit(table, task)
+    x_test = method.inputs.take(table["sample_key"].to_numpy()[task.test_idx])
+    assert x_test.shape == (len(task.test_idx), 1, SIZE, SIZE)
+    arrays = fitted.state_arrays()
+    assert all(isinstance(v, np.ndarray) and v.dtype != object for v in arrays.values())
+    assert ("svc_x" in arrays) == (head == "svc")
+    restored = method.restore(arrays, {**fitted.state_info(), "classes": list(task.classes)})
+    np.testing.assert_allclose(restored.predict_proba(x_test), fitted.predict_proba(x_test), atol=1e-6)
+
+
+def test_svc_head_never_trains_on_the_test_subject_in_select_on_test_mode(one_torch_thread):
+    table = labelled_table(3, 5)
+    method = _method(table, "svc", pretrain=False, epochs=1)
+    expected = {}
+    for select_on_test in (False, True):
+        task = _task(table, "casme2/sub01", select_on_test)
+        counts = np.bincount([CLASSES.index(v) for v in table["label"].to_numpy()[task.fit_idx]], minlength=3)
+        expanded = sum(min(2 * n, counts.max()) for n in counts if n)  # training rows + their flipped copies
+        rows = len(method.fit(table, task).svc.state()[0]["svc_y"])
+        expected[select_on_test] = (rows, expanded, len(task.val_idx))
+    rows, expanded, n_val = expected[True]
+    assert rows == expanded  # the validation rows are the test subject: never in the SVC's fit
+    rows, expanded, n_val = expected[False]
+    assert rows == expanded + n_val  # honest: C chosen on validation subjects, then refitted with them
+
+
+def test_encode_face_scale():
+    assert encode_face(np.full((1, 2, 2), 255, np.uint8)).tolist() == [[[[1.0, 1.0], [1.0, 1.0]]]]
+
+
+def test_numeric_options_accept_yaml_exponent_strings_and_name_bad_values():
+    # `--set method.options={pretrain_lr: 1e-3}` arrives as the string '1e-3' (YAML 1.1 needs a dot)
+    o = build_options(FlowPretrainOptions, {"pretrain_lr": "1e-3", "size": 64.0, "svc_C": 1}, "method.options")
+    assert o.pretrain_lr == 0.001 and o.size == 64 and isinstance(o.size, int) and o.svc_C == (1,)
+    with pytest.raises(ConfigError, match=re.escape("method.options.pretrain_lr must be of type float; got str 'fast'")):
+        build_options(FlowPretrainOptions, {"pretrain_lr": "fast"}, "method.options")
+    with pytest.raises(ConfigError, match=re.escape("method.options.pretrain_epochs must be of type int; got float 2.5")):
+        build_options(FlowPretrainOptions, {"pretrain_epochs": 2.5}, "method.options")
+    with pytest.raises(ConfigError, match="svc_C"):
+        FlowPretrainOptions(svc_C=(0.0,))
