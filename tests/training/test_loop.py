@@ -140,3 +140,16 @@ def test_validation_scorer_accuracy_and_uf1():
     assert score == pytest.approx(2 / 3) and loss > 0
     score, _ = validation_scorer(lambda m: probs, np.array([0, 1, 1]))(None)
     assert score == pytest.approx(macro_f1(np.array([0, 1, 1]), np.array([0, 1, 0]), 2))
+
+
+def test_too_few_items_for_a_batch_is_an_error_not_an_endless_loop():
+    x, y = _linear_problem(1)
+    with pytest.raises(ShapeError, match="at least 2"):
+        train_loop(_Linear(), y.numpy(), lambda rows, gen: (x[rows], y[rows]),
+                   lambda net, b, ctx: F.cross_entropy(net(b[0]), b[1]), TrainConfig(steps=5, progress=False), seed=0)
+    labels = np.array([0, 1, 1, 1])  # equal_per_class takes one item per class: batches of 2 are possible
+    xs = torch.zeros((4, 4))
+    history = train_loop(_Linear(), labels, lambda rows, gen: (xs[rows], torch.from_numpy(labels)[rows]),
+                         lambda net, b, ctx: F.cross_entropy(net(b[0]), b[1]),
+                         TrainConfig(epochs=1, imbalance="equal_per_class", progress=False), seed=0)
+    assert len(history.step_loss) == 1

@@ -109,3 +109,9 @@ def test_svc_never_refits_on_the_test_subject_in_select_on_test_mode():
     kept_out = EmbeddingSVC(C=(0.1, 1.0)).fit(emb, y, emb_test, y_test, refit_with_val=False)
     assert len(kept_out.state()[0]["svc_y"]) == 30
     assert len(EmbeddingSVC(C=(0.1, 1.0)).fit(emb, y, emb_test, y_test).state()[0]["svc_y"]) == 39
+
+
+def test_train_settings_in_method_options_point_to_the_train_section():
+    cfg = config_from_dict({"model": {"name": "ststnet"}, "method": {"options": {"steps": 100}}})
+    with pytest.raises(ConfigError, match=r"\[train\] settings"):
+        create_method(cfg)

@@ -217,10 +217,11 @@ def _set_frozen(model: nn.Module, frozen: Sequence[nn.Module]) -> None:
 
 def _to_device(batch: tuple, device: torch.device, channels_last: bool) -> tuple:
     out = []
-    for t in batch:
+    for position, t in enumerate(batch):
         if isinstance(t, torch.Tensor):
             t = t.to(device, non_blocking=True)
-            if channels_last and t.ndim == 4 and t.is_floating_point():
+            # only the network's input (the first tensor) is an image batch; targets keep their layout
+            if channels_last and position == 0 and t.ndim == 4 and t.is_floating_point():
                 t = t.contiguous(memory_format=torch.channels_last)
         out.append(t)
     return tuple(out)
@@ -267,8 +268,8 @@ def train_loop(
     from tqdm.auto import tqdm
 
     labels = np.asarray(labels, dtype=np.int64)
-    if len(labels) == 0:
-        raise ShapeError("train_loop: no training items.")
+    if len(labels) < 2:  # BatchNorm cannot train on one item, and no batch could be formed
+        raise ShapeError(f"train_loop: {len(labels)} training item(s); at least 2 are needed.")
     early = cfg.schedule == "early_stopping"
     if early and validate is None:
         raise ShapeError("train.schedule 'early_stopping' needs validation rows from training subjects; none were given.")
@@ -332,7 +333,11 @@ def train_loop(
         history.frozen_groups.append(len(frozen))
         t0 = time.perf_counter()
         total, count = 0.0, 0
-        for rows in _batches(_epoch_order(labels, cfg, gen, draw_p), cfg.batch_size):
+        batches = _batches(_epoch_order(labels, cfg, gen, draw_p), cfg.batch_size)
+        if not batches:  # e.g. equal_per_class with a one-item class: a pass would never take a step
+            raise ShapeError(f"train_loop: an epoch of {len(labels)} items with imbalance={cfg.imbalance!r} and "
+                             f"batch_size={cfg.batch_size} gives no batch of 2 or more items.")
+        for rows in batches:
             batch = _to_device(make_batch(rows, gen), device, use_amp)
             ctx = StepContext(step, device, weight)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):

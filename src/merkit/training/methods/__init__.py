@@ -86,6 +86,13 @@ def create_method(cfg: Any, progress: bool | None = None) -> Any:
         moved = ", ".join(f"{k} = {cfg.model.options[k]!r}" for k in misplaced)
         raise ConfigError(f"model.options {misplaced!r} are options of method {name!r}, not of model "
                           f"{cfg.model.name!r}: move them to the [method] section, options = {{ {moved} }}.")
+    from merkit.training.config import TrainConfig
+
+    own = {f.name for f in dataclasses.fields(cls.options_class)}
+    train_keys = sorted(set(cfg.method.options) & ({f.name for f in dataclasses.fields(TrainConfig)} - own))
+    if train_keys:
+        raise ConfigError(f"method.options {train_keys!r} are [train] settings (the one training loop's), not options "
+                          f"of method {name!r}: write them in the [train] section.")
     options = build_options(cls.options_class, cfg.method.options, "method.options")
     return cls(cfg.model.name, cfg.model.options, options, cfg.train, cfg.features,
                cfg.train.progress if progress is None else progress)
