@@ -2,7 +2,7 @@
 
 Trains the Table 2 "ShuffleNetV2" row (flow pre-training + hinge SVM head) on one fold of
 SynthME `small` at the reduced scale of ``benchmarks/seed002_table2_synthme.sh`` (64 px, 10 + 10
-epochs, batch 16, fixed schedule, one thread) once per ``--l2`` value and prints, label-free:
+epochs, batch 16, fixed schedule, one thread; method ``flow_pretrain_finetune``) once per ``--l2`` value and prints, label-free:
 the training loss of each phase at the first and last epoch (data term + penalty) and the
 standard deviation of the predicted probabilities across the fold's test samples (0 = the
 same output for every input). No test label is read.
@@ -30,9 +30,9 @@ def main() -> None:
     torch.set_num_threads(1)
     from merkit.evaluation.protocols import create_protocol
     from merkit.evaluation.runner import FoldTask
-    from merkit.training import two_phase
     from merkit.training.config import load_config
     from merkit.training.experiment import load_table
+    from merkit.training.methods import create_method
 
     print("| l2 | fold | pre-training loss first -> last | fine-tuning loss first -> last | prob. std over test samples | CPU s |")
     print("|---:|---|---|---|---:|---:|")
@@ -42,16 +42,17 @@ def main() -> None:
         cfg = load_config("configs/seed002_shufflenet.toml", [
             "data.source=synth", f"data.synth_root={args.synth}", f"features.cache_dir={args.cache}",
             "features.workers=1", f"train.epochs={args.epochs}", "train.batch_size=16", "train.schedule=fixed",
-            "train.threads=1", "train.progress=false", f"model.options={opts}"])
+            "train.threads=1", "train.progress=false", f"method.options={opts}"])
         table, _ = load_table(cfg.data, 1)
         protocol = create_protocol(cfg.protocol.name, label_set=cfg.protocol.label_set, **cfg.protocol.options)
         prepared = protocol.prepare(table)
-        fit_predict = two_phase.build_fit_predict(cfg, two_phase.build_features(cfg, prepared))
+        method = create_method(cfg)
+        method.prepare(prepared)
         fold = max(protocol.folds(prepared), key=lambda f: len(f.test_idx))  # the most test samples
         task = FoldTask(fold, 0, fold.train_idx, np.zeros(0, dtype=np.int64), protocol.classes)
         start = time.process_time()
-        probs = fit_predict(prepared, task)
-        pre, fine = fit_predict.histories[-1][2]["pretrain"], fit_predict.histories[-1][2]["finetune"]
+        probs = method.fit_predict(prepared, task)
+        pre, fine = method.histories[-1][2]["pretrain"], method.histories[-1][2]["finetune"]
         print(f"| {l2:g} | {fold.name} ({len(fold.test_idx)} test) | {pre.train_loss[0]:.2f} -> {pre.train_loss[-1]:.2f} "
               f"| {fine.train_loss[0]:.2f} -> {fine.train_loss[-1]:.2f} | {probs.std(0).mean():.4f} "
               f"| {time.process_time() - start:.0f} |", flush=True)

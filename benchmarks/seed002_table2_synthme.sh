@@ -9,26 +9,32 @@
 # L2 (third argument, default the paper's 0.2): at this scale 0.2 makes every row's output constant within
 #   a fold (BENCHMARKS.md, "Seed 002"), so the directions were measured with 0 as well.
 #
+# Method options go to [method] options (method flow_pretrain_finetune); the configs' [train] section supplies
+#   Adam (no weight decay), the plateau lr schedule and equal-per-class epochs.
 # Usage: benchmarks/seed002_table2_synthme.sh OUT_DIR [SYNTHME_ROOT] [L2]
+#   EPOCHS=1 SIZE=32 SEEDS=0 benchmarks/seed002_table2_synthme.sh ...   (a smoke run; defaults 10, 64, "0, 1, 2")
 # then:  .venv/bin/python benchmarks/bench_mier_cvt.py compare "ROW=OUT_DIR/ROW" ...   (printed at the end)
 set -euo pipefail
 out=${1:?usage: $0 OUT_DIR [SYNTHME_ROOT] [L2]}
 synth=${2:-data/synthme_small}
 l2=${3:-0.2}
+epochs=${EPOCHS:-10}
+size=${SIZE:-64}
+seeds=${SEEDS:-0, 1, 2}
 here=$(cd "$(dirname "$0")/.." && pwd)
 merkit="$here/.venv/bin/merkit"
 common=(--no-progress
   --set data.source=synth --set "data.synth_root=$synth"
   --set "features.cache_dir=$out/cache" --set features.workers=1
-  --set train.epochs=10 --set train.batch_size=16 --set train.lr=0.001 --set train.schedule=fixed --set train.threads=1
-  --set run.executor=inprocess --set run.workers=1 --set "run.seeds=[0, 1, 2]")
-opts="size: 64, mask: mer, flow_image: hsv, pretrain_epochs: 10, pretrain_lr: 0.001, l2: $l2"
-# row name | config | model.options
+  --set "train.epochs=$epochs" --set train.batch_size=16 --set train.lr=0.001 --set train.schedule=fixed
+  --set train.threads=1 --set run.executor=inprocess --set run.workers=1 --set "run.seeds=[$seeds]")
+opts="size: $size, mask: mer, flow_image: hsv, pretrain_epochs: $epochs, pretrain_lr: 0.001, l2: $l2"
+# row name | config | method.options (the cbam row's cbam_position = conv5 is its config's [model] options)
 rows=(
   "hinge|seed002_shufflenet|{pretrain: true, head: hinge, $opts}"
   "nopretrain|seed002_shufflenet_nopretrain|{pretrain: false, head: hinge, $opts}"
   "nosvm|seed002_shufflenet_nosvm|{pretrain: true, head: softmax, $opts}"
-  "cbam|seed002_shufflenet_cbam|{pretrain: true, head: hinge, cbam_position: conv5, $opts}"
+  "cbam|seed002_shufflenet_cbam|{pretrain: true, head: hinge, $opts}"
   "vit|seed002_shufflenet_vit|{pretrain: true, head: hinge, $opts}"
   "vit_svc|seed002_shufflenet_vit_svc|{pretrain: true, head: svc, svc_C: [1.0], $opts}"
 )
@@ -37,7 +43,7 @@ for row in "${rows[@]}"; do
   IFS="|" read -r name config options <<<"$row"
   echo "== $name $(date -u +%H:%M:%S) $(uptime)"
   /usr/bin/time -f "$name: %e s wall, %U s user, %S s sys" "$merkit" train --config "$here/configs/$config.toml" \
-    "${common[@]}" --set "model.options=$options" --set "run.out_dir=$out/$name" --set "run.method_name=$name" \
+    "${common[@]}" --set "method.options=$options" --set "run.out_dir=$out/$name" --set "run.method_name=$name" \
     > "$out/$name.log" 2>&1 || { echo "$name failed, see $out/$name.log"; tail -5 "$out/$name.log"; exit 1; }
   tail -1 "$out/$name.log"
 done
