@@ -1,8 +1,9 @@
 """Does seed 002's Keras-style L2 leave the network's output depending on its input? (one LOSO fold)
 
 Trains the Table 2 "ShuffleNetV2" row (flow pre-training + hinge SVM head) on one fold of
-SynthME `small` at the reduced scale of ``benchmarks/seed002_table2_synthme.sh`` (64 px, 10 + 10
-epochs, batch 16, fixed schedule, one thread; method ``flow_pretrain_finetune``) once per ``--l2`` value and prints, label-free:
+SynthME `small` with the method ``flow_pretrain_finetune`` at the reduced scale of
+``benchmarks/seed002_table2_synthme.sh`` (64 px, 10 + 10 epochs, batch 16, fixed schedule, one
+thread) once per ``--l2`` value and prints, label-free:
 the training loss of each phase at the first and last epoch (data term + penalty) and the
 standard deviation of the predicted probabilities across the fold's test samples (0 = the
 same output for every input). No test label is read.

@@ -180,6 +180,33 @@ def test_svc_head_never_trains_on_the_test_subject_in_select_on_test_mode(one_to
     assert rows == expanded + n_val  # honest: C chosen on validation subjects, then refitted with them
 
 
+def test_prepare_masks_faces_and_flows_caches_them_and_take_encodes_faces(tmp_path, monkeypatch):
+    from merkit.training import masked_face_flow_inputs
+    from merkit.training.config import DataConfig
+    from merkit.training.experiment import load_table
+
+    table, _ = load_table(DataConfig(source="synth", synth_root=str(tmp_path / "tiny"), synth_preset="tiny"))
+    table = table.iloc[:2].reset_index(drop=True)
+    method = create_method(config_from_dict({
+        "model": {"name": "shufflenet_v2_me"}, "method": {"options": {"size": SIZE}},
+        "features": {"flow": "farneback", "cache_dir": str(tmp_path / "cache")}}), progress=False)
+    inputs = method.prepare(table)
+    assert inputs.faces.shape == (2, SIZE, SIZE) and inputs.faces.dtype == np.uint8
+    assert inputs.flows.shape == (2, SIZE, SIZE, 2) and inputs.flows.dtype == np.float32
+    masked = inputs.faces == 0  # mask "mer": the eyes and everything outside the face hull
+    assert 0.05 < masked.mean() < 0.95 and np.all(inputs.flows[masked] == 0)
+    keys = table["sample_key"].to_numpy()[::-1]
+    x = inputs.take(keys)
+    assert x.shape == (2, 1, SIZE, SIZE) and x.dtype == np.float32
+    np.testing.assert_array_equal(x[:, 0], inputs.faces[::-1] / np.float32(255))
+    monkeypatch.setattr(masked_face_flow_inputs, "_compute", lambda *a: pytest.fail("not read from the cache"))
+    again = method.prepare(table)
+    np.testing.assert_array_equal(again.faces, inputs.faces)
+    np.testing.assert_array_equal(again.flows, inputs.flows)
+    with pytest.raises(ConfigError, match="no masked face/flow inputs for sample 'nope'"):
+        inputs.take(["nope"])
+
+
 def test_encode_face_scale():
     assert encode_face(np.full((1, 2, 2), 255, np.uint8)).tolist() == [[[[1.0, 1.0], [1.0, 1.0]]]]
 
@@ -188,9 +215,9 @@ def test_numeric_options_accept_yaml_exponent_strings_and_name_bad_values():
     # `--set method.options={pretrain_lr: 1e-3}` arrives as the string '1e-3' (YAML 1.1 needs a dot)
     o = build_options(FlowPretrainOptions, {"pretrain_lr": "1e-3", "size": 64.0, "svc_C": 1}, "method.options")
     assert o.pretrain_lr == 0.001 and o.size == 64 and isinstance(o.size, int) and o.svc_C == (1,)
-    with pytest.raises(ConfigError, match=re.escape("method.options.pretrain_lr must be of type float; got str 'fast'")):
+    with pytest.raises(ConfigError, match=re.escape("pretrain_lr must be of type float; got str 'fast'")):
         build_options(FlowPretrainOptions, {"pretrain_lr": "fast"}, "method.options")
-    with pytest.raises(ConfigError, match=re.escape("method.options.pretrain_epochs must be of type int; got float 2.5")):
+    with pytest.raises(ConfigError, match=re.escape("pretrain_epochs must be of type int; got float 2.5")):
         build_options(FlowPretrainOptions, {"pretrain_epochs": 2.5}, "method.options")
     with pytest.raises(ConfigError, match="svc_C"):
         FlowPretrainOptions(svc_C=(0.0,))

@@ -126,7 +126,8 @@ class MaskedFaceFlows:
         return encode_face(self.faces[self.rows(sample_keys)])
 
 
-def masked_face_flow(sample, cfg: MaskedFaceFlowConfig, cache: FeatureCache | None = None) -> tuple[np.ndarray, np.ndarray]:
+def masked_face_flow(sample, cfg: MaskedFaceFlowConfig,
+                     cache: FeatureCache | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The masked apex face ``(S, S)`` uint8 and masked flow ``(S, S, 2)`` float32 of one sample, memoised."""
     from merkit.motion.flow import create_flow
 
@@ -168,7 +169,8 @@ class _MaskedFaceFlowJob:
         return masked_face_flow(sample, self.cfg, FeatureCache(self.cfg.cache_dir or None))
 
 
-def prepare_masked_face_flows(table: pd.DataFrame, cfg: MaskedFaceFlowConfig, progress: bool = False) -> MaskedFaceFlows:
+def prepare_masked_face_flows(table: pd.DataFrame, cfg: MaskedFaceFlowConfig,
+                              progress: bool = False) -> MaskedFaceFlows:
     """Raw masked faces and flows of every row of a sample table (module docstring).
 
     Raises:
