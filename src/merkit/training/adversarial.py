@@ -24,7 +24,7 @@ Its options ``identity_loss_weight`` (lambda), ``identity_hidden`` and
 the rest.
 
 Honesty. The subject classes are the distinct subjects of the rows the
-trainer fits on, which :class:`~merkit.training.methods.TorchFitPredict`
+trainer fits on, which :class:`~merkit.training.methods.supervised.SupervisedMethod`
 takes from the fold's training rows only; the test subject of a fold never
 becomes a class. The head is rebuilt per fold because the number of
 training subjects changes (67 in a 68-subject composite LOSO fold) and it is
@@ -149,7 +149,7 @@ def build_identity_adversary(
     name = type(model).__name__
     if subjects is None:
         raise ConfigError(
-            f"{name} is marked identity_adversarial but the trainer got no subject ids; pass subjects= to fit_model."
+            f"{name} is marked identity_adversarial but the trainer got no subject ids; pass subjects= to fit_supervised."
         )
     if not (hasattr(model, "forward_features") and hasattr(model, "forward_head")):
         raise ConfigError(f"{name} is marked identity_adversarial but has no forward_features/forward_head.")
