@@ -40,3 +40,12 @@ def feature_file(tmp_path):
     path = tmp_path / "features.npz"
     write_feature_file(path)
     return path
+
+
+def with_test_labels_changed(table, task):
+    """A copy of ``table`` whose test rows (``task.test_idx``) carry another class: an honest method must not notice."""
+    changed = table.copy()
+    labels = changed["label"].to_numpy().copy()
+    labels[task.test_idx] = [CLASSES[(CLASSES.index(v) + 1) % 3] for v in labels[task.test_idx]]
+    changed["label"] = labels
+    return changed

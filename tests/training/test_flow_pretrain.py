@@ -15,7 +15,7 @@ from merkit.training.masked_face_flow_inputs import MaskedFaceFlows, encode_face
 from merkit.training.methods import create_method, get_method
 from merkit.training.methods.base import build_options
 from merkit.training.methods.flow_pretrain import FlowPretrainOptions, expand_by_flipping
-from tests.training.conftest import CLASSES, labelled_table
+from tests.training.conftest import CLASSES, labelled_table, with_test_labels_changed
 
 SIZE = 32
 
@@ -133,10 +133,7 @@ def test_fit_predict_never_reads_test_labels(head, one_torch_thread):
     task = _task(table, "casme2/sub01")
     seed_everything(1)
     a = method.fit_predict(table, task)
-    flipped = table.copy()
-    labels = flipped["label"].to_numpy().copy()
-    labels[task.test_idx] = [CLASSES[(CLASSES.index(v) + 1) % 3] for v in labels[task.test_idx]]
-    flipped["label"] = labels
+    flipped = with_test_labels_changed(table, task)
     seed_everything(1)
     b = method.fit_predict(flipped, task)
     assert a.shape == (len(task.test_idx), 3)

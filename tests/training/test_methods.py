@@ -12,7 +12,7 @@ from merkit.training.methods.base import NoOptions
 from merkit.training.methods.descriptor_svm import DescriptorSVMOptions
 from merkit.training.svm_heads import EmbeddingSVC
 
-from tests.training.conftest import CLASSES, labelled_table, learnable_features
+from tests.training.conftest import CLASSES, labelled_table, learnable_features, with_test_labels_changed
 
 
 def test_every_model_names_a_registered_default_method_without_being_built():
@@ -78,10 +78,7 @@ def test_honest_methods_never_read_test_labels(kind):
     task = _task(table, "casme2/sub01")
     seed_everything(1)
     a = method.fit_predict(table, task)
-    flipped = table.copy()
-    labels = flipped["label"].to_numpy().copy()
-    labels[task.test_idx] = [CLASSES[(CLASSES.index(v) + 1) % 3] for v in labels[task.test_idx]]
-    flipped["label"] = labels
+    flipped = with_test_labels_changed(table, task)
     seed_everything(1)
     b = method.fit_predict(flipped, task)
     assert a.shape == (len(task.test_idx), 3)
