@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from merkit._parallel import parallel_map
 from merkit._io import atomic_path, write_bytes, write_json, write_text
 from merkit.errors import ConfigError
 from merkit.synth import formats
@@ -281,10 +281,6 @@ def _render_subject(job: tuple[SubjectPlan, SynthConfig, str]) -> list[dict[str,
     return rows
 
 
-def _init_worker() -> None:
-    cv2.setNumThreads(1)  # one process per core; OpenCV threads would oversubscribe
-
-
 def generate(
     out_dir: str | os.PathLike,
     preset: str | SynthConfig = "small",
@@ -326,14 +322,7 @@ def generate(
     jobs = [(p, cfg, str(out)) for p in plans]
     log.info("SynthME %s seed %d: %d subjects, %d clips -> %s", cfg.name, seed, len(plans),
              sum(len(p.clips) for p in plans), out)
-    if workers == 1:
-        results = [_render_subject(j) for j in jobs]
-    else:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
-            results = list(pool.map(_render_subject, jobs))
+    results = parallel_map(_render_subject, jobs, workers=workers, chunk_size=1)
     rows = [r for rs in results for r in rs]
     _write_annotations(out, rows)
     manifest = SynthManifest(out_dir=out, preset=cfg.name, seed=int(seed), config=cfg, clips=tuple(rows))
