@@ -6,7 +6,7 @@ test samples of one fold (one trained network), averaged over classes and folds 
 least 2 test samples). A network whose scores no longer depend on its input gives every sample of
 its fold the same probabilities (spread 0).
 
-    .venv/bin/python benchmarks/seed002_prediction_spread.py NAME=RUN_DIR [NAME=RUN_DIR ...]
+    .venv/bin/python benchmarks/bench_shufflenet_prediction_spread.py NAME=RUN_DIR [NAME=RUN_DIR ...]
 """
 
 from __future__ import annotations

@@ -2,13 +2,13 @@
 
 Trains the Table 2 "ShuffleNetV2" row (flow pre-training + hinge SVM head) on one fold of
 SynthME `small` with the method ``flow_pretrain_finetune`` at the reduced scale of
-``benchmarks/seed002_table2_synthme.sh`` (64 px, 10 + 10 epochs, batch 16, fixed schedule, one
+``benchmarks/shufflenet_table2_synthme.sh`` (64 px, 10 + 10 epochs, batch 16, fixed schedule, one
 thread) once per ``--l2`` value and prints, label-free:
 the training loss of each phase at the first and last epoch (data term + penalty) and the
 standard deviation of the predicted probabilities across the fold's test samples (0 = the
 same output for every input). No test label is read.
 
-    .venv/bin/python benchmarks/seed002_l2_collapse.py --l2 0.2 0 --cache /tmp/s10/t2/cache
+    .venv/bin/python benchmarks/bench_shufflenet_l2_collapse.py --l2 0.2 0 --cache /tmp/s10/t2/cache
 """
 
 from __future__ import annotations

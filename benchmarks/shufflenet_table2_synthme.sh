@@ -11,8 +11,8 @@
 #
 # Method options go to [method] options (method flow_pretrain_finetune); the configs' [train] section supplies
 #   Adam (no weight decay), the plateau lr schedule and equal-per-class epochs.
-# Usage: benchmarks/seed002_table2_synthme.sh OUT_DIR [SYNTHME_ROOT] [L2]
-#   EPOCHS=1 SIZE=32 SEEDS=0 benchmarks/seed002_table2_synthme.sh ...   (a smoke run; defaults 10, 64, "0, 1, 2")
+# Usage: benchmarks/shufflenet_table2_synthme.sh OUT_DIR [SYNTHME_ROOT] [L2]
+#   EPOCHS=1 SIZE=32 SEEDS=0 benchmarks/shufflenet_table2_synthme.sh ...   (a smoke run; defaults 10, 64, "0, 1, 2")
 # then:  .venv/bin/python benchmarks/bench_mier_cvt.py compare "ROW=OUT_DIR/ROW" ...   (printed at the end)
 set -euo pipefail
 out=${1:?usage: $0 OUT_DIR [SYNTHME_ROOT] [L2]}
