@@ -27,6 +27,12 @@ def train_command(config_path: Path, overrides: tuple[str, ...], no_progress: bo
     cfg = load_config(config_path, tuple(overrides) + extra)
     result = run_experiment(cfg, save_model=save_model)
     metrics = result.metrics
+    if metrics.get("protocol") == "megc_spotting":
+        for scope, row in [("overall", metrics["overall"]), *metrics["per_type"].items()]:
+            click.echo(f"{scope:8s} TP {row['tp']:4d} FP {row['fp']:4d} FN {row['fn']:4d}  P {row['precision']:.3f} "
+                       f"R {row['recall']:.3f} F1 {row['f1']:.3f}")
+        click.echo(f"run directory: {result.run_dir}")
+        return
     if metrics.get("select_on_test"):
         click.echo(metrics["WARNING"])
     name = cfg.run.method_name or cfg.model.name

@@ -216,6 +216,12 @@ def run_experiment(
     (seed ``run.seeds[0]``) and write it as a bundle there (:mod:`merkit.training.bundle`), with the
     evaluation's metrics in its card.
     """
+    from merkit.training.spotting_experiment import SPOTTING_PROTOCOL, run_spotting_experiment
+
+    if cfg.protocol.name == SPOTTING_PROTOCOL:
+        if save_model is not None:
+            raise ConfigError(f"protocol {SPOTTING_PROTOCOL!r} learns no model; drop --save-model.")
+        return run_spotting_experiment(cfg)
     if save_model is not None and cfg.data.shuffle_labels:
         raise ConfigError("data.shuffle_labels trains on permuted labels (the chance check); such a model is not "
                           "worth saving. Drop --save-model or the shuffle.")

@@ -1,0 +1,94 @@
+"""The MEGC spotting protocol from an experiment file: ``[protocol] name = "megc_spotting"``.
+
+``merkit train --config FILE`` with this protocol spots every long video of the
+``[data] roots`` (long-video datasets: ``casme_sq``, ``samm_lv``, ``casme3_long``;
+a root or a table of the loader's options, e.g. ``{ root = "...", fps = 200 }``)
+with :class:`merkit.motion.spotting.SpotConfig` built from ``[protocol] options``
+(unknown keys are errors), and scores the intervals with the MEGC metric
+(:mod:`merkit.evaluation.spotting`: IoU >= 0.5, per type, per dataset, overall).
+
+Honesty: the spotting methods learn nothing and their thresholds are fixed
+numbers of the config (``threshold_p``), chosen before any video is seen, so
+every video is spotted on its own and no subject's ground truth is used to
+choose anything; leave-one-subject-out would give the same predictions
+(:mod:`merkit.evaluation.spotting_run`). A spotting method with learnt
+parameters would need folds; none exists yet.
+
+The run directory holds ``predictions.csv``, ``metrics.csv``, ``per_video.csv``,
+``run.json`` and ``config.yaml``; ``metrics.json`` holds the overall and per-type
+precision, recall and F1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from merkit._io import plain_data, write_json, write_text
+from merkit.errors import ConfigError
+from merkit.training.config import ExperimentConfig
+
+__all__ = ["SPOTTING_PROTOCOL", "run_spotting_experiment"]
+
+SPOTTING_PROTOCOL = "megc_spotting"
+
+
+def _load_videos(cfg: ExperimentConfig) -> list:
+    from merkit.data.longvideo import list_long_datasets, load_long_videos
+
+    if cfg.data.source != "datasets" or not cfg.data.roots:
+        raise ConfigError(f"protocol {SPOTTING_PROTOCOL!r} reads long-video datasets: set data.source = 'datasets' "
+                          f"and data.roots to some of {list_long_datasets()!r}.")
+    videos = []
+    for name, spec in sorted(cfg.data.roots.items()):
+        if name not in list_long_datasets():
+            raise ConfigError(f"data.roots.{name}: {name!r} is not a long-video dataset; protocol "
+                              f"{SPOTTING_PROTOCOL!r} takes {list_long_datasets()!r}.")
+        if isinstance(spec, dict):
+            options = dict(spec)
+            root = options.pop("root", None)
+        else:
+            options, root = {}, spec
+        try:
+            videos += load_long_videos(name, root, **options)
+        except TypeError as exc:
+            raise ConfigError(f"data.roots.{name}: bad loader option(s) {sorted(options)!r} ({exc}).") from None
+    return videos
+
+
+def run_spotting_experiment(cfg: ExperimentConfig) -> Any:
+    """Spot and score (module docstring); returns an :class:`~merkit.training.experiment.ExperimentResult`."""
+    import yaml
+
+    from merkit import __version__
+    from merkit.evaluation.spotting_run import spot_long_videos, write_spotting_run
+    from merkit.motion.spotting import SpotConfig
+    from merkit.training.experiment import ExperimentResult
+    from merkit.training.methods.base import build_options
+
+    spot_config = build_options(SpotConfig, cfg.protocol.options, "protocol.options")
+    videos = _load_videos(cfg)
+    out = Path(cfg.run.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "config.yaml", yaml.safe_dump(plain_data({"experiment": cfg.to_dict(),
+                                                               "merkit_version": __version__}), sort_keys=True))
+    run = spot_long_videos(videos, spot_config)
+    write_spotting_run(run, out, ",".join(sorted(cfg.data.roots)))
+    metrics = {
+        "protocol": SPOTTING_PROTOCOL,
+        "metric_definition": "MEGC spotting: a prediction is a TP when IoU >= 0.5 with an unmatched ground-truth "
+                             "interval; counts pooled over videos",
+        "overall": _scores(run.report.overall),
+        "per_type": {kind: _scores(c) for kind, c in sorted(run.report.per_kind.items())},
+        "per_dataset": {f"{d}/{k}": _scores(c) for (d, k), c in sorted(run.report.per_dataset.items())},
+        "videos": len(videos),
+        "minutes": round(run.minutes, 3),
+        "select_on_test": False,
+    }
+    write_json(out / "metrics.json", metrics)
+    return ExperimentResult(out, metrics, None)
+
+
+def _scores(counts: Any) -> dict:
+    return {"tp": counts.tp, "fp": counts.fp, "fn": counts.fn, "precision": round(counts.precision, 4),
+            "recall": round(counts.recall, 4), "f1": round(counts.f1, 4)}
