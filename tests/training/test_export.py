@@ -53,6 +53,16 @@ def test_exported_bundle_predicts_a_real_clip_like_torch(tmp_path):
         np.testing.assert_allclose(onnx_p.to_numpy(), torch_p.to_numpy(), atol=1e-4)
     with pytest.raises(ConfigError, match="backend"):
         model.predict_inputs(np.zeros((1, 3, 28, 28), np.float32), backend="tensorrt")
+    with pytest.raises(ConfigError, match="--int8"):
+        model.predict_inputs(np.zeros((1, 3, 28, 28), np.float32), backend="onnx-int8")
+    assert main(["export", str(bundle), "--int8"]) == 0
+    cost = json.loads((bundle / "card.json").read_text())["onnx"]["int8"]
+    assert (bundle / cost["file"]).is_file() and 0 <= cost["max_abs_probability"] < 0.2
+    model = merkit.load_model(bundle)
+    x = np.random.default_rng(0).uniform(0, 1, (4, 3, 28, 28)).astype(np.float32)
+    p8 = model.predict_inputs(x, backend="onnx-int8")
+    np.testing.assert_allclose(p8.sum(1), 1.0, atol=1e-9)
+    assert np.abs(p8 - model.predict_inputs(x, backend="onnx")).max() <= cost["max_abs_probability"] + 0.05
 
 
 def test_a_bundle_without_a_network_is_refused(tmp_path, feature_file):

@@ -14,9 +14,16 @@ from merkit.cli._app import app
 @click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True,
               help="Export format.")
 @click.option("--opset", type=int, default=18, show_default=True, help="ONNX opset.")
-def export_command(bundle: Path, fmt: str, opset: int) -> None:
+@click.option("--int8", is_flag=True, help="Also write model.int8.onnx (dynamic int8 MatMul/Gemm) with its measured cost.")
+def export_command(bundle: Path, fmt: str, opset: int, int8: bool) -> None:
     """Write BUNDLE/model.onnx; kept only if onnxruntime matches PyTorch (probabilities within 1e-4)."""
+    import json
+
     from merkit.training.export import export_onnx
 
-    path = export_onnx(bundle, opset=opset)
+    path = export_onnx(bundle, opset=opset, int8=int8)
+    if int8:
+        cost = json.loads((bundle / "card.json").read_text())["onnx"]["int8"]
+        click.echo(f"int8 graph: {bundle / cost['file']} (max probability change {cost['max_abs_probability']:.4f}, "
+                   f"same class on {cost['same_class']:.1%} of {cost['samples']} random inputs)")
     click.echo(f"ONNX graph: {path} (use it with merkit.load_model(BUNDLE).predict(..., backend='onnx'))")

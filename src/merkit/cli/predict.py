@@ -18,8 +18,8 @@ from merkit.cli._app import app
 @click.option("--fps", type=float, help="Frame rate (required for a frame folder; overrides a video's own).")
 @click.option("--spot-method", type=click.Choice(["flow_roi", "lbp_diff"]), default="flow_roi", show_default=True,
               help="Spotting score (docs/spotting.md).")
-@click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
-              help="Run the network with PyTorch or with the bundle's ONNX graph (merkit export).")
+@click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8"]), default="torch", show_default=True,
+              help="Run the network with PyTorch or with the bundle's ONNX graph (merkit export [--int8]).")
 @click.option("--vid", help="Name used in the output files (default: the file or folder name).")
 def predict_command(source: Path, bundle: Path, out_dir: Path, fps: float | None, spot_method: str, backend: str,
                     vid: str | None) -> None:

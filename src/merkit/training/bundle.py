@@ -212,8 +212,8 @@ class LoadedModel:
                 ``apex`` to the frame of peak motion between onset and offset
                 (:class:`merkit.motion.keyframes.MotionPeakApex`).
             fps: frame rate of the clip.
-            backend: ``"torch"`` or ``"onnx"`` (the bundle's exported graph through onnxruntime;
-                ``merkit export BUNDLE --format onnx`` writes it).
+            backend: ``"torch"``, ``"onnx"`` (the bundle's exported graph through onnxruntime;
+                ``merkit export BUNDLE --format onnx`` writes it) or ``"onnx-int8"`` (``--int8``).
 
         Returns:
             Probabilities indexed by class name (sum 1).
@@ -242,19 +242,26 @@ class LoadedModel:
         return predict_video(self, source, spot_config=spot_config, fps=fps, backend=backend)[0]
 
     def predict_inputs(self, inputs: Any, backend: str = "torch") -> np.ndarray:
-        """``(M, K)`` probabilities of already computed inputs (rows of the method's inputs)."""
+        """``(M, K)`` probabilities of already computed inputs (rows of the method's inputs).
+
+        ``backend``: ``"torch"``, ``"onnx"`` (the exported graph) or ``"onnx-int8"`` (its dynamic int8
+        version, ``merkit export --int8``; its measured cost is in the card).
+        """
         if backend == "torch":
             return self.fitted.predict_proba(inputs)
-        if backend != "onnx":
-            raise ConfigError(f"backend must be 'torch' or 'onnx'; got {backend!r}.")
-        if "onnx" not in self.card:
-            raise ConfigError(f"bundle {str(self.path)!r} has no ONNX graph; run `merkit export {self.path} "
-                              f"--format onnx` first.")
-        if self._onnx is None:
+        if backend not in ("onnx", "onnx-int8"):
+            raise ConfigError(f"backend must be 'torch', 'onnx' or 'onnx-int8'; got {backend!r}.")
+        entry = self.card.get("onnx")
+        if entry is None or (backend == "onnx-int8" and "int8" not in entry):
+            flag = " --int8" if backend == "onnx-int8" else ""
+            raise ConfigError(f"bundle {str(self.path)!r} has no {backend} graph; run `merkit export {self.path} "
+                              f"--format onnx{flag}` first.")
+        if self._onnx is None or self._onnx[0] != backend:
             from merkit.training.export import OnnxNetwork
 
-            self._onnx = OnnxNetwork(self.path / self.card["onnx"]["file"])
-        return self.fitted.predict_proba(inputs, network=self._onnx)
+            file = entry["int8"]["file"] if backend == "onnx-int8" else entry["file"]
+            self._onnx = (backend, OnnxNetwork(self.path / file))
+        return self.fitted.predict_proba(inputs, network=self._onnx[1])
 
 
 def _frame_files(clip: str | os.PathLike | np.ndarray, tmp: Path) -> list[str]:

@@ -61,9 +61,11 @@ def predict_video(
     from merkit.data.frames import open_frames
     from merkit.motion.spotting import SpotConfig, spot_video
 
-    if backend == "onnx" and "onnx" not in model.card:  # a setup error: say so before spotting a long video
-        raise ConfigError(f"bundle {str(model.path)!r} has no ONNX graph; run `merkit export {model.path} "
-                          f"--format onnx` first, or use backend 'torch'.")
+    if backend != "torch" and ("onnx" not in model.card or (backend == "onnx-int8"
+                                                            and "int8" not in model.card["onnx"])):
+        # a setup error: say so before spotting a long video
+        raise ConfigError(f"bundle {str(model.path)!r} has no {backend} graph; run `merkit export {model.path} "
+                          f"--format onnx{' --int8' if backend == 'onnx-int8' else ''}` first, or use backend 'torch'.")
     result = spot_video(source, spot_config or SpotConfig(), fps=fps)
     frames = open_frames(source, fps=fps, color="rgb")
     classes = list(model.classes)
