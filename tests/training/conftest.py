@@ -49,3 +49,19 @@ def with_test_labels_changed(table, task):
     labels[task.test_idx] = [CLASSES[(CLASSES.index(v) + 1) % 3] for v in labels[task.test_idx]]
     changed["label"] = labels
     return changed
+
+
+def fold_task(table, test_subject, select_on_test=False, val_subjects=2):
+    """A fold testing ``test_subject``; the first ``val_subjects`` other subjects (sorted) validate."""
+    from merkit.evaluation.protocols import Fold
+    from merkit.evaluation.runner import FoldTask
+
+    subjects = table["subject_key"].to_numpy()
+    test = np.flatnonzero(subjects == test_subject)
+    train = np.flatnonzero(subjects != test_subject)
+    rest = sorted(set(subjects[train]))
+    val = np.flatnonzero(np.isin(subjects, rest[:val_subjects]))
+    fit = np.setdiff1d(train, val)
+    if select_on_test:
+        fit, val = train, test
+    return FoldTask(Fold(test_subject, train, test), 0, fit, val, CLASSES, select_on_test)

@@ -7,15 +7,14 @@ import pytest
 import torch
 
 from merkit.errors import ConfigError, UnknownNameError
-from merkit.evaluation.protocols import Fold
-from merkit.evaluation.runner import FoldTask, seed_everything
+from merkit.evaluation.runner import seed_everything
 from merkit.training.config import FeatureConfig, TrainConfig, config_from_dict
 from merkit.training.loop import balanced_epoch_order
 from merkit.training.masked_face_flow_inputs import MaskedFaceFlows, encode_face, encode_flow, flip_raw
 from merkit.training.methods import create_method, get_method
 from merkit.training.methods.base import build_options
 from merkit.training.methods.flow_pretrain import FlowPretrainOptions, expand_by_flipping
-from tests.training.conftest import CLASSES, labelled_table, with_test_labels_changed
+from tests.training.conftest import CLASSES, fold_task, labelled_table, with_test_labels_changed
 
 SIZE = 32
 
@@ -91,15 +90,7 @@ def _inputs(table, seed=0):
 
 
 def _task(table, test_subject, select_on_test=False):
-    subjects = table["subject_key"].to_numpy()
-    test = np.flatnonzero(subjects == test_subject)
-    train = np.flatnonzero(subjects != test_subject)
-    rest = sorted(set(subjects[train]))
-    val = np.flatnonzero(np.isin(subjects, rest[:1]))
-    fit = np.setdiff1d(train, val)
-    if select_on_test:
-        fit, val = train, test
-    return FoldTask(Fold(test_subject, train, test), 0, fit, val, CLASSES, select_on_test)
+    return fold_task(table, test_subject, select_on_test, val_subjects=1)
 
 
 def _method(table, head, pretrain, epochs=2):

@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 
 from merkit.errors import ConfigError, UnknownNameError
-from merkit.evaluation.protocols import Fold
-from merkit.evaluation.runner import FoldTask, seed_everything
+from merkit.evaluation.runner import seed_everything
 from merkit.models import list_models, model_defaults
 from merkit.training.config import FeatureConfig, TrainConfig, config_from_dict
 from merkit.training.features import FeatureSet
@@ -12,7 +11,7 @@ from merkit.training.methods.base import NoOptions
 from merkit.training.methods.descriptor_svm import DescriptorSVMOptions
 from merkit.training.svm_heads import EmbeddingSVC
 
-from tests.training.conftest import CLASSES, labelled_table, learnable_features, with_test_labels_changed
+from tests.training.conftest import fold_task, labelled_table, learnable_features, with_test_labels_changed
 
 
 def test_every_model_names_a_registered_default_method_without_being_built():
@@ -47,15 +46,7 @@ def test_removed_transfer_sections_say_how_to_rewrite_the_file():
 
 
 def _task(table, test_subject, select_on_test=False):
-    subjects = table["subject_key"].to_numpy()
-    test = np.flatnonzero(subjects == test_subject)
-    train = np.flatnonzero(subjects != test_subject)
-    rest = sorted(set(subjects[train]))
-    val = np.flatnonzero(np.isin(subjects, rest[:2]))
-    fit = np.setdiff1d(train, val)
-    if select_on_test:
-        fit, val = train, test
-    return FoldTask(Fold(test_subject, train, test), 0, fit, val, CLASSES, select_on_test)
+    return fold_task(table, test_subject, select_on_test, val_subjects=2)
 
 
 def _method(kind, table):

@@ -22,116 +22,28 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
 
-from merkit.data._corrections import CorrectionOutcome, apply_corrections, load_corrections
+from merkit.data._corrections import apply_corrections, load_corrections
 from merkit.data._excel import ColumnSpec, cell_to_int, cell_to_text, read_annotation
 from merkit.data._frames import FrameListing, check_name, ensure_inside, list_frames
 from merkit.data._layout import detect_layout
+from merkit.data._reports import LoadReport, Problem, PublishedCounts, is_collecting
 from merkit.data.apex import ApexContext, ApexPolicy, get_apex_policy
 from merkit.data.paths import resolve_root
 from merkit.data.sample import Sample, sample_key, samples_to_table
 from merkit.errors import AnnotationError, DatasetNotFoundError, MerkitError
 
-__all__ = ["MEDataset", "Problem", "LoadReport", "PublishedCounts", "column_header", "collect_setup_problems", "is_collecting"]
+__all__ = ["MEDataset", "column_header"]
 
 logger = logging.getLogger(__name__)
 
-#: Set by :func:`collect_setup_problems`: missing files/folders and unreadable annotations are recorded, not raised.
-_COLLECTING: ContextVar[bool] = ContextVar("merkit_collect_setup_problems", default=False)
-
 #: Flags whose presence is also reported as a warning problem.
 _REPORTED_FLAGS = ("apex_out_of_range", "missing_frames", "onset_clamped", "offset_clamped", "offset_estimated")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a dataset copy.
-
-    Attributes:
-        severity: ``"error"`` (the row cannot be loaded) or ``"warning"`` (loaded, repaired and flagged).
-        where: file and row, or folder, it concerns.
-        message: what was expected and what was found (already names ``where``).
-        kind: the exception class an ``error`` raises in strict mode.
-    """
-
-    severity: str
-    where: str
-    message: str
-    kind: type[MerkitError] = AnnotationError
-
-    def __str__(self) -> str:
-        return f"{self.severity}: {self.message}"
-
-
-@dataclass(frozen=True)
-class PublishedCounts:
-    """Published size of a dataset, for ``merkit datasets check``.
-
-    Attributes:
-        samples: number of annotated micro-expressions (rows) in a complete copy.
-        subjects: number of subjects with at least one sample, or ``None`` if unknown.
-        source: where the numbers come from.
-    """
-
-    samples: int
-    subjects: int | None
-    source: str
-
-
-@dataclass
-class LoadReport:
-    """What happened while loading: problems, corrections, counts."""
-
-    dataset: str
-    root: str
-    problems: list[Problem] = field(default_factory=list)
-    corrections: list[CorrectionOutcome] = field(default_factory=list)
-    n_rows: int = 0
-    n_subjects: int = 0
-    n_samples: int = 0
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
-
-    def add(self, severity: str, where: str, message: str, kind: type[MerkitError] = AnnotationError) -> None:
-        self.problems.append(Problem(severity, where, message, kind))
-        # repaired-and-flagged rows are routine (every SMIC apex); a skipped row is not
-        (logger.info if severity == "warning" else logger.warning)("%s: %s", self.dataset, message)
-
-
-@contextmanager
-def collect_setup_problems() -> Iterator[None]:
-    """Within this block, loaders record what would stop them and carry on (``merkit datasets check``).
-
-    A missing annotation file or frames folder, an annotation that cannot be read
-    (unknown column layout, not a workbook) and a bad correction table become
-    ``error`` problems of the loader's report instead of exceptions, so one
-    check lists every problem of a copy. Loaders constructed outside the
-    block raise as documented.
-    """
-    token = _COLLECTING.set(True)
-    try:
-        yield
-    finally:
-        _COLLECTING.reset(token)
-
-
-def is_collecting() -> bool:
-    """Whether the caller runs inside :func:`collect_setup_problems`."""
-    return _COLLECTING.get()
 
 
 class MEDataset:
@@ -263,7 +175,7 @@ class MEDataset:
 
     def _collect(self, step: Callable[[], Any], where: str, fallback: Any) -> Any:
         """``step()``; inside :func:`collect_setup_problems` a missing or unreadable file is recorded and ``fallback`` returned."""
-        if not _COLLECTING.get():
+        if not is_collecting():
             return step()
         try:
             return step()
@@ -459,7 +371,7 @@ class MEDataset:
 
     def _setup(self, find: Callable[[], Path]) -> Path | None:
         """``find()``; inside :func:`collect_setup_problems` a missing file or folder is recorded and ``None`` returned."""
-        if not _COLLECTING.get():
+        if not is_collecting():
             return find()
         try:
             return find()

@@ -1,7 +1,7 @@
 """Validate a user's copy of a dataset and list *every* problem (``merkit datasets check``).
 
 :func:`check_dataset` loads the dataset leniently (``strict=False``, inside
-:func:`~merkit.data._base.collect_setup_problems`) so that nothing hides the
+:func:`~merkit.data._reports.collect_setup_problems`) so that nothing hides the
 next problem: a bad row, a missing frames folder (every annotation cell is still
 checked), an unreadable or unknown-layout annotation, a bad correction table or
 a composite source that cannot be opened are all reported in one pass. It then
@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from merkit.data._base import LoadReport, Problem, collect_setup_problems
+from merkit.data._reports import LoadReport, Problem, collect_setup_problems
 from merkit.data.frames import ImageFiles
 from merkit.data.registry import create_dataset
 from merkit.data.sample import samples_to_table
@@ -36,7 +36,7 @@ DECODE_MODES = ("none", "keyframes", "all")
 
 @dataclass
 class CheckReport(LoadReport):
-    """Result of :func:`check_dataset`: the loader's :class:`~merkit.data._base.LoadReport` plus what checking adds.
+    """Result of :func:`check_dataset`: the loader's :class:`~merkit.data._reports.LoadReport` plus what checking adds.
 
     Attributes:
         dataset: registered name.

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from merkit.data._base import LoadReport, Problem, PublishedCounts, is_collecting
+from merkit.data._reports import LoadReport, Problem, PublishedCounts, is_collecting
 from merkit.data._excel import parse_csv, read_text
 from merkit.data.apex import ApexPolicy
 from merkit.data.casme2 import _FOLDERS as _CASME2_FOLDERS

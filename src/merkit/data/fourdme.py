@@ -19,7 +19,8 @@ import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from merkit.data._base import MEDataset, PublishedCounts
+from merkit.data._base import MEDataset
+from merkit.data._reports import PublishedCounts
 from merkit.data._excel import ColumnSpec, cell_to_text
 from merkit.data._frames import IMAGE_SUFFIX
 from merkit.data.apex import ApexPolicy

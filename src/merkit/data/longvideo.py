@@ -15,6 +15,7 @@ intervals, not a micro-expression clip of the sample table.
 
 from __future__ import annotations
 
+import abc
 import importlib
 import os
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from merkit._names import unknown_name
-from merkit.data._base import Problem
+from merkit.data._reports import Problem, ProblemList
 from merkit.data.frames import ImageFiles, VideoFile
 from merkit.data.paths import resolve_root
 from merkit.errors import AnnotationError, ConfigError, FrameReadError, MerkitError
@@ -110,7 +111,7 @@ class LongVideo:
 
 
 @dataclass
-class LongCheckReport:
+class LongCheckReport(ProblemList):
     """Result of loading or checking a long-video dataset.
 
     Attributes:
@@ -130,19 +131,11 @@ class LongCheckReport:
     n_decoded: int = 0
 
     @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
-
-    @property
     def ok(self) -> bool:
         return not self.errors
 
 
-class LongVideoDataset:
+class LongVideoDataset(abc.ABC):
     """Base of the long-video loaders: subclasses implement :meth:`_read`.
 
     Args:
@@ -165,8 +158,9 @@ class LongVideoDataset:
         self.strict = strict
         self.report = LongCheckReport(self.name, str(self.root))
 
-    def _read(self) -> list[LongVideo]:  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__} must implement _read()")
+    @abc.abstractmethod
+    def _read(self) -> list[LongVideo]:
+        """The dataset's videos with their intervals (its layout and annotation sheet)."""
 
     def problem(self, where: str, message: str, kind: type[MerkitError] = AnnotationError,
                 severity: str = "error") -> None:
