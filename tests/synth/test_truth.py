@@ -94,9 +94,9 @@ def test_errors_name_the_problem(truth, tiny, tmp_path):
     with pytest.raises(DatasetNotFoundError, match="no SynthME manifest.json"):
         SynthTruth(tmp_path)
     manifest = json.loads((tiny.out_dir / "manifest.json").read_text())
-    manifest["parameters"]["flow_iterations"] = 3
+    manifest["parameters"]["flow_iterationz"] = 3
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ConfigError, match="generated with overrides"):
+    with pytest.raises(ConfigError, match="its parameters cannot be replayed"):
         SynthTruth(tmp_path)
     manifest["generator_version"] = "0.1"
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))

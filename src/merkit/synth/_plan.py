@@ -75,6 +75,8 @@ class ClipPlan:
     inducement: int
     objective_class: int
     seed: tuple[int, ...]
+    amplitude_scale: float = 1.0  # SynthConfig.amplitude_scale, applied to the class AUs after peak_px
+    appearance: tuple[float, ...] = ()  # per-AU peak relative luminance change (empty: no appearance cue)
 
 
 @dataclass(frozen=True)
@@ -177,10 +179,15 @@ def _plan_clip(source: str, src: SourceConfig, cfg: SynthConfig, subject: str, i
         habit = (float(rng.uniform(t0 - dur / 2, t1 - dur / 2)), dur,
                  float(identity.habit_amplitude * cfg.au_peak_px[1]))
     objective = 7 if label == "other" else _SAMM_OBJECTIVE[base]
+    appearance: tuple[float, ...] = ()
+    if cfg.appearance_contrast > 0:  # no draws: the default plan stays what it was
+        expr = min(identity.expressiveness, cfg.au_peak_max_px / cfg.au_peak_px[1])
+        appearance = tuple(float(cfg.appearance_contrast * w * expr) for w in weights)
     return ClipPlan(source=source, subject=subject, clip=clip, cls=label, emotion=emotion, combo=combo,
                     frame_numbers=frames, onset=onset, apex=apex, offset=offset, annotated_apex=annotated,
                     fps=src.fps, peak_px=peak, au_weights=weights, blink=blink, habit=habit,
-                    inducement=inducement, objective_class=objective, seed=seed)
+                    inducement=inducement, objective_class=objective, seed=seed,
+                    amplitude_scale=float(cfg.amplitude_scale), appearance=appearance)
 
 
 def plan_dataset(cfg: SynthConfig, seed: int) -> list[SubjectPlan]:

@@ -40,6 +40,7 @@ __all__ = [
     "evaluate_blobs",
     "dense_field",
     "normalise_peak",
+    "amplify",
     "max_jacobian",
     "MAX_JACOBIAN",
 ]
@@ -273,3 +274,54 @@ def normalise_peak(blobs: Sequence[Blob], peak_px: float) -> tuple[list[Blob], f
     k = peak_px / current
     k = min(k, MAX_JACOBIAN / max(max_jacobian(blobs), 1e-12))
     return [Blob(b.centre, (b.vector[0] * k, b.vector[1] * k), b.sigma) for b in blobs], float(current * k)
+
+
+#: Largest factor by which :func:`amplify` widens an AU's blobs; beyond it the peak is capped instead.
+MAX_WIDENING = 4.0
+
+
+def amplify(blobs: Sequence[Blob], factor: float) -> tuple[list[Blob], float]:
+    """Scale a field's peak by ``factor``, widening its blobs where it would otherwise fold.
+
+    The ``amplitude_scale`` knob of :class:`~merkit.synth.config.SynthConfig`. The vectors are
+    multiplied by ``factor``. If that lifts the field's largest spatial derivative
+    (:func:`max_jacobian`) above :data:`MAX_JACOBIAN`, every blob's sigma grows by the smallest
+    common factor ``f`` (found by bisection, to 1 %) for which the field, renormalised to
+    ``factor`` times the original peak (measured at the blob centres, as in
+    :func:`normalise_peak`), stays below it: wider blobs spread a large motion over more skin, as
+    a macro-expression does, instead of folding the image. ``f`` is at most
+    :data:`MAX_WIDENING`; where even that is not enough (small faces at large factors, blobs that
+    push against each other such as AU7's lids) the scale is capped as in :func:`normalise_peak`
+    and the returned peak falls short of the target.
+
+    Returns:
+        (scaled blobs, the peak actually reached in pixels).
+    """
+    centres = np.array([b.centre for b in blobs])
+
+    def peak(bs: Sequence[Blob]) -> float:
+        return float(np.linalg.norm(evaluate_blobs(bs, centres), axis=1).max())
+
+    def widened(f: float) -> list[Blob]:
+        wide = [Blob(b.centre, b.vector, b.sigma * f) for b in blobs]
+        k = target / max(peak(wide), 1e-12)
+        return [Blob(b.centre, (b.vector[0] * k, b.vector[1] * k), b.sigma) for b in wide]
+
+    target = peak(blobs) * float(factor)
+    out = [Blob(b.centre, (b.vector[0] * factor, b.vector[1] * factor), b.sigma) for b in blobs]
+    if max_jacobian(out) <= MAX_JACOBIAN:
+        return out, peak(out)
+    lo, hi = 1.0, MAX_WIDENING
+    if max_jacobian(widened(hi)) > MAX_JACOBIAN:  # not reachable: widest blobs, capped scale
+        out = widened(hi)
+        k = MAX_JACOBIAN / max_jacobian(out)
+        out = [Blob(b.centre, (b.vector[0] * k, b.vector[1] * k), b.sigma) for b in out]
+        return out, peak(out)
+    while hi / lo > 1.01:
+        mid = float(np.sqrt(lo * hi))
+        if max_jacobian(widened(mid)) <= MAX_JACOBIAN:
+            hi = mid
+        else:
+            lo = mid
+    out = widened(hi)
+    return out, peak(out)

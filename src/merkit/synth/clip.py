@@ -32,7 +32,7 @@ from merkit.errors import ShapeError
 from merkit.synth.actions import Blob, dense_field, evaluate_blobs
 
 __all__ = ["Component", "HeadMotion", "Illumination", "ClipFrames", "warp_by_flow", "raised_cosine_profile",
-           "bump_profile", "onset_field", "pair_field", "render_clip"]
+           "bump_profile", "onset_field", "pair_field", "render_clip", "appearance_source"]
 
 
 @dataclass(frozen=True)
@@ -253,6 +253,20 @@ def pair_field(field_from: np.ndarray, field_to: np.ndarray, iterations: int = 8
     return cv2.remap(diff, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def appearance_source(reference: np.ndarray, appearance: np.ndarray, activation: float) -> np.ndarray:
+    """The onset image with the AU appearance cue at ``activation``: ``reference * max(1 + activation * A, 0)``.
+
+    Args:
+        reference: (H, W) or (H, W, C) float32 onset image.
+        appearance: (H, W) float32 map ``A`` (:func:`merkit.synth.appearance.appearance_map`).
+        activation: the class AUs' activation relative to the onset.
+    """
+    if activation == 0.0:
+        return reference
+    gain = np.maximum(1 + np.float32(activation) * appearance, 0)
+    return reference * (gain[..., None] if reference.ndim == 3 else gain)
+
+
 def render_clip(
     reference: np.ndarray,
     landmarks: np.ndarray,
@@ -267,6 +281,7 @@ def render_clip(
     rng: np.random.Generator,
     head_weight: np.ndarray | None = None,
     iterations: int = 8,
+    appearance: np.ndarray | None = None,
 ) -> ClipFrames:
     """Film a clip from its noise-free onset image.
 
@@ -284,6 +299,10 @@ def render_clip(
             subject, 0 on the static background, smooth in between so the field stays invertible);
             None moves the whole frame with the head.
         iterations: fixed-point iterations of :func:`warp_by_flow`.
+        appearance: (H, W) float32 relative luminance change of the class AUs at activation 1, on
+            the onset grid (:func:`merkit.synth.appearance.appearance_map`); frame ``t`` warps
+            ``reference * max(1 + c(t) * appearance, 0)``, ``c`` the relative profile of the
+            ``'au'`` component, so the creases move with the skin. None: no appearance change.
 
     Returns:
         :class:`ClipFrames`.
@@ -293,6 +312,7 @@ def render_clip(
     fields = [dense_field(c.blobs, (h, w)) for c in components]
     at_landmarks = [evaluate_blobs(c.blobs, landmarks) for c in components]
     rel = [c.profile - c.profile[onset_index] for c in components]
+    au_rel = next((r for c, r in zip(components, rel) if c.name == "au"), np.zeros(n))
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     xn = gx / max(w - 1, 1) - 0.5
     yn = gy / max(h - 1, 1) - 0.5
@@ -308,7 +328,9 @@ def render_clip(
                 lm_move += r[t] * at_lm
         m = head.matrix(t)
         flow = onset_field(fields, rel, head, weight, t)
-        clean = reference if t == onset_index else warp_by_flow(reference, flow, iterations)
+        clean = reference if t == onset_index else warp_by_flow(
+            reference if appearance is None else appearance_source(reference, appearance, au_rel[t]),
+            flow, iterations)
         pts = landmarks + lm_move
         lms[t] = pts + lm_weight[:, None] * (pts @ m[:, :2].T + m[:, 2] - pts)
         if t == apex_index:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,6 +154,19 @@ class SynthConfig:
         glasses_rate: fraction of subjects with glasses.
         shape_jitter: per-landmark identity shape noise, IOD units.
         flow_iterations: fixed-point iterations used to invert displacement fields when warping.
+        amplitude_scale: multiplier (unitless, > 0) on the peak displacement of the class
+            (expression) AUs, applied after ``au_peak_max_px`` and the fold-free cap of
+            :func:`~merkit.synth.actions.normalise_peak`: 1 is the micro-expression default, 8
+            gives macro-like motion (up to 8 x 2.5 = 20 px at the source face size). Blinks and
+            habits (nuisance motion) are not scaled. Where the scaled field would fold, the AU's
+            blobs widen instead (:func:`~merkit.synth.actions.amplify`), so the peak is exactly
+            scaled. The "amplitude ladder" of docs/synthme.md.
+        appearance_contrast: peak relative luminance change (unitless, in [0, 1]; 0.05 = 5 %
+            darker in a crease) of each class AU's appearance pattern (furrows, wrinkles, folds;
+            :data:`~merkit.synth.appearance.AU_CREASES`) at full activation: AU weight 1,
+            expressiveness 1, apex of the clip's activation curve. Follows the displacement's
+            activation curve, AU weight and the subject's expressiveness (capped at
+            ``au_peak_max_px / au_peak_px[1]``), not ``amplitude_scale``. 0 (default) draws none.
         dlib_detectable: whether dlib's HOG frontal-face detector finds the faces without
             upsampling (tested for ``small`` and ``full``). ``False`` for ``tiny``, whose faces are
             smaller than the detector's 80 px window: pipelines on it use the ground-truth
@@ -177,6 +191,8 @@ class SynthConfig:
     glasses_rate: float = 0.3
     shape_jitter: float = 0.02
     flow_iterations: int = 8
+    amplitude_scale: float = 1.0
+    appearance_contrast: float = 0.0
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.sources) - set(SOURCES))
@@ -192,6 +208,23 @@ class SynthConfig:
                 raise ConfigError(f"{name} must be a probability in [0, 1]; got {v!r}.")
         if self.flow_iterations < 1:
             raise ConfigError(f"flow_iterations must be >= 1; got {self.flow_iterations!r}.")
+        if isinstance(self.amplitude_scale, bool) or not isinstance(self.amplitude_scale, (int, float)) \
+                or not 0 < self.amplitude_scale < float("inf"):
+            raise ConfigError(f"amplitude_scale must be a finite number > 0 (1 = the micro-expression default, "
+                              f"8 = macro-like); got {self.amplitude_scale!r}.")
+        if isinstance(self.appearance_contrast, bool) or not isinstance(self.appearance_contrast, (int, float)) \
+                or not 0 <= self.appearance_contrast <= 1:
+            raise ConfigError(f"appearance_contrast must be a relative luminance change in [0, 1] (0.05 = 5 % "
+                              f"darker at a crease at the apex; 0 = none); got {self.appearance_contrast!r}.")
+
+    @property
+    def warp_iterations(self) -> int:
+        """Fixed-point iterations the renderer uses: ``flow_iterations``, plus ``ceil(8 * log2(scale))``
+        for ``amplitude_scale > 1`` (at 8x on ``full`` the default 8 leave errors of up to 13 grey
+        levels in the warped frames; 32 bring them below 1)."""
+        if self.amplitude_scale <= 1:
+            return self.flow_iterations
+        return self.flow_iterations + int(math.ceil(8 * math.log2(self.amplitude_scale)))
 
     def replace(self, **overrides: Any) -> "SynthConfig":
         """Return a copy with top-level fields replaced.
@@ -228,8 +261,38 @@ class SynthConfig:
         return dataclasses.replace(self, **top)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data view (for the manifest)."""
-        return dataclasses.asdict(self)
+        """Plain-data view (for the manifest).
+
+        ``amplitude_scale`` and ``appearance_contrast`` are left out at their defaults, so trees
+        generated with the defaults keep the manifest they had before these knobs existed.
+        """
+        out = dataclasses.asdict(self)
+        for name, default in _OPTIONAL_DEFAULTS.items():
+            if out[name] == default:
+                del out[name]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SynthConfig":
+        """Rebuild a config from :meth:`to_dict` output (as read back from ``manifest.json``).
+
+        Raises:
+            ConfigError: for unknown or missing keys, or bad values.
+        """
+        try:
+            raw = dict(data)
+            sources = {}
+            for name, src in dict(raw.pop("sources")).items():
+                src = {k: _tuple(v) for k, v in src.items()}
+                cam = CameraConfig(**{k: _tuple(v) for k, v in dict(src.pop("camera")).items()})
+                sources[name] = SourceConfig(camera=cam, **src)
+            return cls(sources=sources, **{k: _tuple(v) for k, v in raw.items()})
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"not a SynthME parameter set: {exc}.") from None
+
+
+#: Fields that :meth:`SynthConfig.to_dict` omits at these defaults (added after generator 1.0).
+_OPTIONAL_DEFAULTS: dict[str, Any] = {"amplitude_scale": 1.0, "appearance_contrast": 0.0}
 
 
 def _tuple(value: Any) -> Any:

@@ -35,7 +35,8 @@ from merkit._io import atomic_path, write_bytes, write_json, write_text
 from merkit.errors import ConfigError
 from merkit.synth import formats
 from merkit.synth._plan import ClipPlan, SubjectPlan, plan_dataset
-from merkit.synth.actions import au_blobs, normalise_peak
+from merkit.synth.actions import amplify, au_blobs, normalise_peak
+from merkit.synth.appearance import appearance_map
 from merkit.synth.clip import ClipFrames, Component, HeadMotion, Illumination, bump_profile, raised_cosine_profile, render_clip
 from merkit.synth.config import CameraConfig, SynthConfig, get_preset
 from merkit.synth.identity import Identity
@@ -113,6 +114,7 @@ class ClipScene:
         onset_index, apex_index: 0-based positions of onset and true apex among the frames.
         rng: the clip's generator, advanced past every draw above (the sensor noise comes next).
         info: the geometry entries of the ground-truth ``clip.json``.
+        appearance: (H, W) float32 appearance map of the class AUs (``appearance_contrast > 0``), or None.
     """
 
     reference: np.ndarray
@@ -125,6 +127,7 @@ class ClipScene:
     apex_index: int
     rng: np.random.Generator
     info: dict[str, Any]
+    appearance: np.ndarray | None = None
 
 
 def _render_clip(plan: ClipPlan, face: FaceImage, identity: Identity, cam: CameraConfig, cfg: SynthConfig,
@@ -133,7 +136,8 @@ def _render_clip(plan: ClipPlan, face: FaceImage, identity: Identity, cam: Camer
     result = render_clip(scene.reference, scene.landmarks, scene.components, scene.head, scene.light,
                          onset_index=scene.onset_index, apex_index=scene.apex_index,
                          noise_sigma=cam.noise_sigma, shot_noise=cam.shot_noise, rng=scene.rng,
-                         head_weight=scene.head_weight, iterations=cfg.flow_iterations)
+                         head_weight=scene.head_weight, iterations=cfg.warp_iterations,
+                         appearance=scene.appearance)
     return result, scene.info
 
 
@@ -169,6 +173,15 @@ def clip_scene(plan: ClipPlan, face: FaceImage, identity: Identity, cam: CameraC
     onset_i, apex_i = int(np.searchsorted(fn, plan.onset)), int(np.searchsorted(fn, plan.apex))
     # Class AUs, normalised so the summed field peaks at plan.peak_px (measured at the blob centres).
     blobs, peak_used = normalise_peak(au_blobs(plan.combo, lm, iod, unit_rot, plan.au_weights), plan.peak_px)
+    extra: dict[str, Any] = {}
+    if plan.amplitude_scale != 1.0:  # the amplitude ladder; skipped entirely at the default
+        extra["au_peak_unscaled_px"] = peak_used
+        extra["amplitude_scale"] = plan.amplitude_scale
+        blobs, peak_used = amplify(blobs, plan.amplitude_scale)
+    appearance = None
+    if plan.appearance:
+        appearance = appearance_map(plan.combo, plan.appearance, lm, iod, (h, w), unit_rot)
+        extra["appearance"] = list(plan.appearance)
     components = [Component("au", tuple(blobs), raised_cosine_profile(fn, plan.onset, plan.apex, plan.offset))]
     if plan.blink is not None:
         start, dur, amp = plan.blink
@@ -203,9 +216,11 @@ def clip_scene(plan: ClipPlan, face: FaceImage, identity: Identity, cam: CameraC
         "head_angle_deg": head.angle_deg.round(5).tolist(),
         "head_scale": head.scale.round(6).tolist(),
         "gain": light.gain.round(5).tolist(),
+        **extra,
     }
     return ClipScene(reference=reference, landmarks=lm, components=components, head=head, light=light,
-                     head_weight=head_weight, onset_index=onset_i, apex_index=apex_i, rng=rng, info=info)
+                     head_weight=head_weight, onset_index=onset_i, apex_index=apex_i, rng=rng, info=info,
+                     appearance=appearance)
 
 
 def _encode(image: np.ndarray, cam: CameraConfig) -> bytes:

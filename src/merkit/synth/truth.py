@@ -34,7 +34,7 @@ from merkit._names import unknown_name
 from merkit.errors import ConfigError, DatasetNotFoundError
 from merkit.synth._plan import ClipPlan, SubjectPlan, plan_dataset
 from merkit.synth.actions import dense_field
-from merkit.synth.clip import HeadMotion, onset_field, pair_field, warp_by_flow
+from merkit.synth.clip import HeadMotion, appearance_source, onset_field, pair_field, warp_by_flow
 from merkit.synth.config import SynthConfig, get_preset
 from merkit.synth.generate import GENERATOR_VERSION, GROUNDTRUTH_DIR, clip_scene, subject_stage
 
@@ -57,7 +57,9 @@ class ClipMotion:
         head: rigid head motion relative to the onset pose.
         head_weight: (H, W) float32 in [0, 1], how much each pixel follows the head.
         reference: (H, W[, 3]) float32 noise-free onset image, grey levels 0..255.
-        iterations: fixed-point iterations of the field inversions (the generator's ``flow_iterations``).
+        iterations: fixed-point iterations of the field inversions (the generator's ``warp_iterations``).
+        appearance: (H, W) float32 appearance map of the class AUs (``appearance_contrast > 0``), or
+            None; :meth:`clean_frame` applies it, the fields never contain it.
     """
 
     key: str
@@ -70,6 +72,7 @@ class ClipMotion:
     head_weight: np.ndarray
     reference: np.ndarray
     iterations: int
+    appearance: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame_numbers)
@@ -87,7 +90,8 @@ class ClipMotion:
     def pair_field(self, i: int, j: int) -> np.ndarray:
         """(H, W, 2) float32 forward field from frame position ``i`` to ``j`` on frame ``i``'s grid, pixels.
 
-        ``warp_by_flow(clean_frame(i), pair_field(i, j))`` reproduces ``clean_frame(j)`` (tested).
+        ``warp_by_flow(clean_frame(i), pair_field(i, j))`` reproduces ``clean_frame(j)`` (tested;
+        with ``appearance_contrast > 0`` only up to the creases' luminance change).
         """
         return pair_field(self.onset_field(i), self.onset_field(j), self.iterations)
 
@@ -96,7 +100,10 @@ class ClipMotion:
         t = self._check(t)
         if t == self.onset_index:
             return self.reference.copy()
-        return warp_by_flow(self.reference, self.onset_field(t), self.iterations)
+        source = self.reference
+        if self.appearance is not None:
+            source = appearance_source(self.reference, self.appearance, float(self.profiles[0][t]))
+        return warp_by_flow(source, self.onset_field(t), self.iterations)
 
 
 def _normalised(value: Any) -> Any:
@@ -111,8 +118,9 @@ class SynthTruth:
 
     Raises:
         DatasetNotFoundError: no ``manifest.json`` under ``root``.
-        ConfigError: the tree was written by another generator version, or with parameters that
-            are not its preset's (overrides are not recorded in a replayable form).
+        ConfigError: the tree was written by another generator version, or its recorded parameters
+            do not rebuild a :class:`SynthConfig` (overrides, ``amplitude_scale`` and
+            ``appearance_contrast`` included, are replayed from ``manifest.json``).
     """
 
     def __init__(self, root: str | os.PathLike) -> None:
@@ -127,9 +135,14 @@ class SynthTruth:
             raise ConfigError(f"{str(path)!r} was written by SynthME generator {version!r}; this is "
                               f"{GENERATOR_VERSION!r}, whose replay would not match its frames. Regenerate the tree.")
         cfg: SynthConfig = get_preset(manifest["preset"])
-        if _normalised(cfg.to_dict()) != manifest.get("parameters"):
-            raise ConfigError(f"{str(path)!r}: the parameters differ from preset {manifest['preset']!r} "
-                              f"(generated with overrides); its motion cannot be replayed from the preset.")
+        if _normalised(cfg.to_dict()) != manifest.get("parameters"):  # generated with overrides
+            try:
+                cfg = SynthConfig.from_dict(manifest.get("parameters") or {})
+            except ConfigError as exc:
+                raise ConfigError(f"{str(path)!r}: its parameters cannot be replayed ({exc})") from None
+            if _normalised(cfg.to_dict()) != manifest.get("parameters"):
+                raise ConfigError(f"{str(path)!r}: its parameters do not round-trip through SynthConfig; its "
+                                  f"motion cannot be replayed. Regenerate the tree.")
         self.config = cfg
         self.seed = int(manifest["seed"])
         self._clips: dict[str, tuple[SubjectPlan, ClipPlan]] = {}
@@ -183,5 +196,6 @@ class SynthTruth:
             head=scene.head,
             head_weight=scene.head_weight.astype(np.float32),
             reference=scene.reference,
-            iterations=self.config.flow_iterations,
+            iterations=self.config.warp_iterations,
+            appearance=scene.appearance,
         )

@@ -80,6 +80,11 @@ class DataConfig:
         synth_root: SynthME output folder (``source="synth"``).
         synth_preset: SynthME preset used when the tree must be generated (``tiny``, ``small``, ``full``).
         synth_seed: SynthME generator seed.
+        synth_overrides: SynthME parameter overrides used when the tree is generated, keys as in
+            :meth:`merkit.synth.SynthConfig.replace` (``{ amplitude_scale = 2.0, appearance_contrast
+            = 0.05 }``, dotted keys such as ``"samm.camera.noise_sigma"`` reach per-source fields;
+            docs/synthme.md). A tree already under ``synth_root`` must have been generated with the
+            same preset, seed and parameters, or loading stops with an error.
         roots: dataset name -> its root folder, or a table of that loader's options
             (``smic_hs = { root = "/data/SMIC/SMIC_all_raw/HS", apex_policy = "motion_peak" }``;
             ``merkit datasets options NAME`` lists them; raw layouts are detected where unambiguous;
@@ -97,6 +102,7 @@ class DataConfig:
     synth_root: str = "synthme"
     synth_preset: str = "small"
     synth_seed: int = 0
+    synth_overrides: dict = field(default_factory=dict)
     roots: dict = field(default_factory=dict)
     composite_gt: str = ""
     features_file: str = ""
@@ -108,6 +114,17 @@ class DataConfig:
             raise ConfigError("data.features_file is empty but data.source is 'npz'; give the .npz path.")
         if self.source == "datasets" and not self.roots:
             raise ConfigError("data.roots is empty but data.source is 'datasets'; give at least one dataset root.")
+        if self.synth_overrides:
+            self.synth_config()  # unknown keys (naming the closest) and bad values fail here, not later
+
+    def synth_config(self):
+        """The :class:`~merkit.synth.SynthConfig` of ``synth_preset`` with ``synth_overrides``."""
+        from merkit.synth.config import get_preset
+
+        try:
+            return get_preset(self.synth_preset).replace(**dict(self.synth_overrides))
+        except ConfigError as exc:
+            raise ConfigError(f"data.synth_overrides: {exc}") from None
 
 
 @dataclass(frozen=True)

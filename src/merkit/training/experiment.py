@@ -136,9 +136,44 @@ def _synth_table(cfg: DataConfig, workers: int = 1) -> pd.DataFrame:
     gt = root / "combined_3class_gt.csv"
     if not gt.is_file():
         log.info("generating SynthME %r into %s", cfg.synth_preset, root)
-        generate(root, preset=cfg.synth_preset, seed=cfg.synth_seed, workers=workers)
+        generate(root, preset=cfg.synth_preset, seed=cfg.synth_seed, workers=workers, **dict(cfg.synth_overrides))
+    else:
+        check_synth_tree(root, cfg)
     # SynthME writes the raw-frame layouts (CASME2_RAW_selected, SMIC_all_raw)
     return MEGC2019Composite(root, gt_csv=gt, casme2_variant="raw", smic_variant="raw").load()
+
+
+def check_synth_tree(root: Path, cfg: DataConfig) -> None:
+    """Refuse a SynthME tree under ``root`` generated with another preset, seed or parameters.
+
+    Without this a tree left by an earlier run (another preset, or another rung of the amplitude
+    ladder) would be used silently in place of the one ``cfg`` asks for.
+
+    Raises:
+        ConfigError: naming the differing parameters and what to do.
+    """
+    import json
+
+    from merkit.synth.truth import _normalised
+
+    path = root / "manifest.json"
+    if not path.is_file():
+        raise ConfigError(f"{str(root)!r} holds a SynthME annotation file but no manifest.json, so its preset, "
+                          f"seed and parameters cannot be checked; point data.synth_root to another folder.")
+    saved = json.loads(path.read_text())
+    wanted = _normalised(cfg.synth_config().to_dict())
+    got = saved.get("parameters") or {}
+    diff = [f"{k}: {got.get(k)!r} on disk, {wanted.get(k)!r} wanted" for k in sorted(set(wanted) | set(got))
+            if k != "sources" and got.get(k) != wanted.get(k)]
+    if got.get("sources") != wanted.get("sources"):
+        diff.append("per-source parameters (sources) differ")
+    if saved.get("seed") != cfg.synth_seed:
+        diff.insert(0, f"seed: {saved.get('seed')!r} on disk, {cfg.synth_seed!r} wanted")
+    if diff:
+        raise ConfigError(f"the SynthME tree {str(root)!r} was generated with other settings ({'; '.join(diff)}); "
+                          f"point data.synth_root to another folder (or delete this one) so the requested tree "
+                          f"(preset {cfg.synth_preset!r}, seed {cfg.synth_seed}, synth_overrides "
+                          f"{dict(cfg.synth_overrides)!r}) is generated.")
 
 
 def load_table(cfg: DataConfig, workers: int = 1) -> tuple[pd.DataFrame, dict[str, FeatureSet] | None]:
