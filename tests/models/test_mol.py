@@ -13,7 +13,14 @@ from merkit.errors import ConfigError, ShapeError, UnknownNameError
 from merkit.models import create_model, model_info
 from merkit.models.mol import MOL
 from merkit.models.mol_f5c import CCC, FCC, ConvStack, circular_conv, knn_indices
-from merkit.models.mol_heads import MER3DCNN, FlowNetCHead, LandmarkHead, spatial_correlation
+from merkit.models.mol_heads import (
+    MER3DCNN,
+    FlowNetCHead,
+    LandmarkHead,
+    conv_on_a_pixel,
+    correlation_reach,
+    spatial_correlation,
+)
 
 
 def n_params(module):
@@ -243,3 +250,80 @@ def test_heads_shapes():
     with pytest.raises(ShapeError, match="multiples of 64"):
         head(torch.rand(1, 1, 48, 48), torch.rand(1, 1, 48, 48), torch.rand(1, 256, 6, 6))
     assert LandmarkHead(128, (8, 8))(torch.rand(3, 128, 8, 8)).shape == (3, 68, 2)
+
+
+def test_correlation_skips_only_displacements_that_cannot_overlap():
+    # 8x8 maps, dilation 2: steps beyond +-3 never overlap (7 of 21 per axis); 16x16: +-7
+    assert correlation_reach(21, 2, 8) == 3 and correlation_reach(21, 2, 16) == 7 and correlation_reach(5, 1, 40) == 2
+    torch.manual_seed(0)
+    a, b = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
+    corr = spatial_correlation(a, b, 21, 2).reshape(21, 21, 8, 8)
+    inside = torch.zeros(21, 21, dtype=torch.bool)
+    inside[7:14, 7:14] = True
+    assert corr[~inside].abs().max() == 0 and (corr[inside].abs().amax((1, 2)) > 0).all()
+
+
+def _dense_conv3_1(head, c3a, c3b, feats):
+    """The head's conv3_1 as the code computes it: all 441 correlation channels."""
+    corr = torch.nn.functional.leaky_relu(spatial_correlation(c3a, c3b, head.patch_size, head.dilation) / c3a.shape[1], 0.1)
+    return head.conv3_1(torch.cat([head.conv_redir(c3a), corr, feats], dim=1))
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_flow_head_fast_paths_change_no_value_or_gradient(size, monkeypatch):
+    # the skipped zero channels and the single-pixel layers against the plain computation
+    torch.manual_seed(0)
+    head = FlowNetCHead().double().train()
+    frames = torch.rand(2, 2, 1, size, size, dtype=torch.float64)
+    feats = torch.rand(2, 256, size // 8, size // 8, dtype=torch.float64)
+
+    def run():
+        head.zero_grad()
+        out = head(frames[0], frames[1], feats)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum().backward()
+        return out.detach(), {n: p.grad.clone() for n, p in head.named_parameters()}
+
+    fast, fast_grads = run()
+    import merkit.models.mol_heads as heads
+
+    monkeypatch.setattr(heads.FlowNetCHead, "_conv3_1", _dense_conv3_1)
+    monkeypatch.setattr(heads, "conv_on_a_pixel", lambda conv, x: conv(x))
+    plain, plain_grads = run()
+    assert torch.allclose(fast, plain, rtol=1e-9, atol=1e-12)
+    for name, grad in plain_grads.items():
+        assert torch.allclose(fast_grads[name], grad, rtol=1e-7, atol=1e-10), name
+
+
+@pytest.mark.parametrize("conv,size", [
+    (torch.nn.Conv2d(5, 7, 3, 1, 1), 1),  # conv6_1 on a 1x1 map
+    (torch.nn.Conv2d(5, 7, 3, 2, 1, bias=False), 2),  # conv6: 2x2 -> 1x1
+    (torch.nn.ConvTranspose2d(5, 7, 4, 2, 1, bias=False), 1),  # deconv5: 1x1 -> 2x2
+    (torch.nn.ConvTranspose2d(5, 7, 4, 2, 1), 1),
+    (torch.nn.Conv2d(5, 7, 3, 1, 1), 3),  # not a single pixel: the module itself
+    (torch.nn.ConvTranspose2d(5, 7, 4, 2, 1), 2),
+])
+def test_conv_on_a_pixel_equals_the_convolution(conv, size):
+    conv = conv.double()
+    x = torch.randn(3, 5, size, size, dtype=torch.float64, requires_grad=True)
+    got = conv_on_a_pixel(conv, x)
+    want = conv(x)
+    assert got.shape == want.shape and torch.allclose(got, want, atol=1e-12)
+    g_got = torch.autograd.grad(got.square().sum(), [x, conv.weight])
+    g_want = torch.autograd.grad(want.square().sum(), [x, conv.weight])
+    for a, b in zip(g_got, g_want):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_forward_joint_flow_pairs_predicts_the_chosen_pairs():
+    torch.manual_seed(0)
+    model = MOL(num_frames=4, img_size=64, flow_head=True).eval()  # eval: batch norm does not see the batch
+    x = torch.rand(2, 4, 64, 64)
+    with torch.no_grad():
+        full = model.forward_joint(x)
+        part = model.forward_joint(x, flow_pairs=torch.tensor([[2], [0]]))
+    assert part["flow"].shape == (2, 1, 2, 64, 64) and torch.equal(part["flow_pairs"], torch.tensor([[2], [0]]))
+    assert torch.allclose(part["flow"][0, 0], full["flow"][0, 2], atol=1e-5)
+    assert torch.allclose(part["flow"][1, 0], full["flow"][1, 0], atol=1e-5)
+    assert torch.equal(part["logits"], full["logits"])
+    with pytest.raises(ShapeError, match="flow_pairs"):
+        model.forward_joint(x, flow_pairs=torch.zeros(2, 4, dtype=torch.int64))

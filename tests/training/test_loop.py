@@ -153,3 +153,24 @@ def test_too_few_items_for_a_batch_is_an_error_not_an_endless_loop():
                          lambda net, b, ctx: F.cross_entropy(net(b[0]), b[1]),
                          TrainConfig(epochs=1, imbalance="equal_per_class", progress=False), seed=0)
     assert len(history.step_loss) == 1
+
+
+@pytest.mark.parametrize("name", ["adamw", "adam", "sgd"])
+def test_loop_optimisers_are_bit_identical_to_the_per_tensor_loop(name):
+    # the loop uses torch's foreach kernels for speed; a change of implementation must not move results
+    from merkit.training.loop import _optimizer
+
+    cfg = TrainConfig(optimizer=name, lr=1e-2, weight_decay=1e-2, momentum=0.9)
+    gen = torch.Generator().manual_seed(0)
+    ours = [torch.randn(40, 30, generator=gen, requires_grad=True), torch.randn(7, generator=gen, requires_grad=True)]
+    ref = [p.detach().clone().requires_grad_(True) for p in ours]
+    kind = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}[name]
+    extra = {"momentum": 0.9} if name == "sgd" else {}
+    opt, ref_opt = _optimizer(ours, cfg), kind(ref, lr=1e-2, weight_decay=1e-2, foreach=False, **extra)
+    for _ in range(5):
+        for a, b in zip(ours, ref):
+            a.grad = torch.randn(a.shape, generator=gen)
+            b.grad = a.grad.clone()
+        opt.step()
+        ref_opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(ours, ref))

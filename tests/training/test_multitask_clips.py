@@ -350,3 +350,36 @@ def test_ready_configs_load_and_build(path):
     with torch.device("meta"):  # the auxiliary heads are fixed-size; their construction is tested elsewhere
         model = MOL(**arch)
     assert model.num_frames == arch.get("num_frames", 8) and model.img_size == method.options.crop_size
+
+
+def test_flow_pairs_is_an_unbiased_cheaper_flow_loss():
+    # with one random pair per clip, the flow loss averaged over every pair choice is the full loss
+    from merkit.models import create_model
+    from merkit.training.methods.clip_training import random_pairs
+
+    torch.manual_seed(0)
+    model = create_model("mol", num_frames=4, img_size=64, flow_head=True).eval()
+    x, labels = torch.rand(2, 4, 64, 64), torch.tensor([0, 1])
+    targets = torch.randn(2, 3, 2, 64, 64)
+    with torch.no_grad():
+        _, full = mol_loss(model.forward_joint(x), labels, targets, None, 1.0, 0.0)
+        singles = [mol_loss(model.forward_joint(x, flow_pairs=torch.full((2, 1), p)), labels, targets, None, 1.0,
+                            0.0)[1]["flow"] for p in range(3)]
+    assert np.mean(singles) == pytest.approx(full["flow"], rel=1e-5)
+    assert len(set(np.round(singles, 6))) == 3  # each choice is a different pair, not a copy
+    pairs = random_pairs(np.random.default_rng(0), 500, 7, 2)
+    assert pairs.shape == (500, 2) and (pairs[:, 0] < pairs[:, 1]).all() and set(pairs.ravel()) == set(range(7))
+    with pytest.raises(ConfigError, match="flow_pairs must be >= 0"):
+        MultitaskClipsOptions(flow_pairs=-1)
+    with pytest.raises(ConfigError, match="has 7 pairs"):
+        arch_options({}, MultitaskClipsOptions(flow_pairs=8))
+
+
+def test_training_with_flow_pairs_runs_and_draws_other_pairs_than_the_full_loss():
+    table = _table()
+    task = _loso_task(table)
+    full = _method(table, 2, {"lambda_ldm": 0.0}).fit(table, task)
+    one = _method(table, 2, {"lambda_ldm": 0.0, "flow_pairs": 1}).fit(table, task)
+    again = _method(table, 2, {"lambda_ldm": 0.0, "flow_pairs": 1}).fit(table, task)
+    weights = [dict(f.model.named_parameters())["head.fc2.weight"].detach() for f in (full, one, again)]
+    assert torch.equal(weights[1], weights[2]) and not torch.equal(weights[0], weights[1])

@@ -179,16 +179,19 @@ class MOL(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
 
-    def forward_joint(self, x: Tensor) -> dict[str, Tensor]:
+    def forward_joint(self, x: Tensor, flow_pairs: Tensor | None = None) -> dict[str, Tensor]:
         """Recognition plus the auxiliary heads that were built.
 
         Args:
             x: ``(B, T, H, W)`` gray clip.
+            flow_pairs: optional ``(B, k)`` int64 indices of the pairs (0..T-2) whose flow is predicted;
+                default every pair.
 
         Returns:
             dict with ``"logits"`` ``(B, num_classes)``; ``"flow"`` ``(B, T - 1, 2, H, W)`` (u, v) of
-            each consecutive pair in input pixels (if ``flow_head``); ``"landmarks"``
-            ``(B, T - 1, 68, 2)`` (x, y) of frames 1..T-1 in input pixels (if ``landmark_head``).
+            each consecutive pair in input pixels, or ``(B, k, 2, H, W)`` of the chosen pairs with
+            ``"flow_pairs"`` beside it (if ``flow_head``); ``"landmarks"`` ``(B, T - 1, 68, 2)`` (x, y)
+            of frames 1..T-1 in input pixels (if ``landmark_head``).
         """
         first, second = self.pair_features(x)
         out = {"logits": self.forward_head(self.fuse(first, second))}
@@ -197,10 +200,16 @@ class MOL(nn.Module):
             out["landmarks"] = self.landmark_head(second.flatten(0, 1)).reshape(b, p, -1, 2)
         if self.flow_head is not None:
             h, w = x.shape[-2:]
-            frames1 = x[:, :-1].reshape(b * p, 1, h, w)
-            frames2 = x[:, 1:].reshape(b * p, 1, h, w)
-            feats = torch.cat([first, second], dim=2).flatten(0, 1)
-            out["flow"] = self.flow_head(frames1, frames2, feats).reshape(b, p, 2, h, w)
+            frames1, frames2, feats = x[:, :-1], x[:, 1:], torch.cat([first, second], dim=2)
+            if flow_pairs is not None:
+                if flow_pairs.dim() != 2 or flow_pairs.shape[0] != b or not 0 < flow_pairs.shape[1] <= p:
+                    raise ShapeError(f"flow_pairs must be (B={b}, k) with 0 < k <= {p}; got {tuple(flow_pairs.shape)}.")
+                rows = torch.arange(b, device=x.device).unsqueeze(1)
+                frames1, frames2, feats = frames1[rows, flow_pairs], frames2[rows, flow_pairs], feats[rows, flow_pairs]
+                out["flow_pairs"] = flow_pairs
+            k = frames1.shape[1]
+            flow = self.flow_head(frames1.reshape(b * k, 1, h, w), frames2.reshape(b * k, 1, h, w), feats.flatten(0, 1))
+            out["flow"] = flow.reshape(b, k, 2, h, w)
         return out
 
     def recognition_parameters(self) -> int:

@@ -3,9 +3,11 @@
 Follows docs/models/mol.md (seed 001, CYF-cuber/MOL
 ``modules/MER_3dCNN.py``, ``modules/FlowNet.py``, ``modules/LDM_predictor.py``).
 The correlation layer replaces the compiled ``spatial_correlation_sampler``
-extension the code needs with a loop over vertical displacements of
-tensor views (no extension, any device); ``tests/models/test_mol.py`` checks
-it against a direct per-pixel loop.
+extension the code needs with one batched matrix product and a gather (no
+extension, any device); ``tests/models/test_mol.py`` checks it against a
+direct per-pixel loop. Displacements that cannot overlap the map give zero
+channels; the flow head skips them and their ``conv3_1`` weights, which
+changes no value or gradient (``docs/models/mol.md``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,46 @@ from torch import Tensor, nn
 from merkit.errors import ShapeError
 from merkit.models._registry import conv_out
 
-__all__ = ["spatial_correlation", "MER3DCNN", "FlowNetCHead", "LandmarkHead"]
+__all__ = ["spatial_correlation", "correlation_reach", "correlation_window", "correlation_channels", "conv_on_a_pixel", "MER3DCNN", "FlowNetCHead", "LandmarkHead"]
+
+
+def correlation_reach(patch_size: int, dilation: int, size: int) -> int:
+    """Displacement steps on each side of zero that can land inside a map side of ``size`` pixels.
+
+    A displacement of ``k * dilation`` with ``k * dilation >= size`` never overlaps the map, so its
+    correlation channel is zero everywhere: on MOL's 8x8 maps (64 px input) only 7 of the 21 steps
+    per axis (49 of 441 channels) can be non-zero, on 16x16 maps (128 px) 15 of 21.
+    """
+    return min(patch_size // 2, (size - 1) // dilation)
+
+
+def correlation_window(a: Tensor, b: Tensor, reach: tuple[int, int], dilation: int) -> Tensor:
+    """Correlation over the displacements ``(i * dilation, j * dilation)``, ``|i| <= reach[0]``, ``|j| <= reach[1]``.
+
+    All position pairs are scored at once, ``a^T b`` as one batched matrix product over channels
+    (``(N, H*W, H*W)``, memory ``N (H W)^2`` floats), and each position's displaced partners are
+    gathered from it; outside ``b`` the value is zero. Forward and backward are then two matrix
+    products and a gather, instead of one padded, shifted copy of ``b`` per displacement.
+
+    Args:
+        a, b: ``(N, C, H, W)``.
+        reach: ``(ry, rx)`` displacement steps on each side.
+        dilation: spacing of the steps in pixels.
+
+    Returns:
+        ``(N, 2 ry + 1, 2 rx + 1, H, W)``.
+    """
+    n, _, h, w = a.shape
+    ry, rx = reach
+    scores = torch.bmm(a.flatten(2).transpose(1, 2), b.flatten(2))  # (N, HW, HW): a at p . b at q
+    ys = torch.arange(h, device=a.device).view(h, 1, 1, 1) + dilation * torch.arange(-ry, ry + 1, device=a.device).view(
+        1, 1, -1, 1)
+    xs = torch.arange(w, device=a.device).view(1, w, 1, 1) + dilation * torch.arange(-rx, rx + 1, device=a.device).view(
+        1, 1, 1, -1)
+    inside = ((ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)).reshape(1, h * w, -1)
+    partner = (ys.clamp(0, h - 1) * w + xs.clamp(0, w - 1)).reshape(1, h * w, -1)  # (1, HW, K)
+    out = scores.gather(2, partner.expand(n, -1, -1)) * inside.to(scores.dtype)
+    return out.transpose(1, 2).reshape(n, 2 * ry + 1, 2 * rx + 1, h, w)
 
 
 def spatial_correlation(a: Tensor, b: Tensor, patch_size: int = 21, dilation: int = 2) -> Tensor:
@@ -27,7 +68,8 @@ def spatial_correlation(a: Tensor, b: Tensor, patch_size: int = 21, dilation: in
     ``dy_i = (i - P // 2) * dilation`` (same for ``dx_j``), zero where the displaced position falls
     outside ``b``. Same layout as ``spatial_correlation_sample(kernel_size=1, patch_size=P,
     stride=1, padding=0, dilation_patch=dilation)`` reshaped to ``(N, P*P, H, W)``; no
-    normalisation or activation here.
+    normalisation or activation here. Only displacements that can overlap the map are computed
+    (:func:`correlation_reach`); the others are the zero channels of the layout.
 
     Args:
         a: ``(N, C, H, W)`` features of the first frame.
@@ -46,15 +88,57 @@ def spatial_correlation(a: Tensor, b: Tensor, patch_size: int = 21, dilation: in
                          f"{tuple(b.shape)}.")
     if patch_size % 2 != 1:
         raise ShapeError(f"correlation patch_size must be odd; got {patch_size}.")
-    n, c, h, w = a.shape
-    reach = (patch_size // 2) * dilation
-    padded = F.pad(b, (reach, reach, reach, reach))
-    rows = []
-    for i in range(patch_size):
-        band = padded[:, :, i * dilation : i * dilation + h, :]  # (N, C, H, W + 2 reach): one dy
-        shifted = band.unfold(3, w, dilation)  # (N, C, H, P, W): every dx of that dy, a view
-        rows.append(torch.einsum("nchw,nchpw->nphw", a, shifted))
-    return torch.cat(rows, dim=1)
+    n, _, h, w = a.shape
+    half = patch_size // 2
+    ry, rx = correlation_reach(patch_size, dilation, h), correlation_reach(patch_size, dilation, w)
+    window = correlation_window(a, b, (ry, rx), dilation)
+    return F.pad(window, (0, 0, 0, 0, half - rx, half - rx, half - ry, half - ry)).reshape(n, patch_size**2, h, w)
+
+
+def correlation_channels(patch_size: int, reach: tuple[int, int]) -> Tensor:
+    """Indices, in the ``P*P`` layout of :func:`spatial_correlation`, of the channels of a window of ``reach``."""
+    half = patch_size // 2
+    rows = torch.arange(half - reach[0], half + reach[0] + 1).view(-1, 1)
+    cols = torch.arange(half - reach[1], half + reach[1] + 1).view(1, -1)
+    return (rows * patch_size + cols).flatten()
+
+
+def conv_on_a_pixel(conv: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> Tensor:
+    """``conv(x)``, computed as one matrix product when one side of it is a single pixel.
+
+    A convolution whose output is 1x1 (and whose kernel covers the whole padded input), or a
+    transposed convolution whose input is 1x1, only ever multiplies real pixels with a fixed block
+    of kernel taps; the other taps meet padding. On MOL's 64 px inputs the flow head's conv6,
+    conv6_1 and deconv5 are such layers (maps of 2x2 and 1x1 with 3x3 and 4x4 kernels), and
+    oneDNN spends most of their backward pass on the padded taps. Same value and gradients as
+    ``conv(x)`` (the unused taps get a zero gradient either way); any other case calls ``conv(x)``.
+
+    Shape:
+        x: ``(N, C, H, W)`` -> ``conv(x)``'s shape.
+    """
+    (kh, kw), (ph, pw), (h, w) = conv.kernel_size, conv.padding, x.shape[-2:]
+    if conv.groups != 1 or conv.dilation != (1, 1):
+        return conv(x)
+    if isinstance(conv, nn.ConvTranspose2d):
+        if (h, w) != (1, 1) or conv.output_padding != (0, 0):
+            return conv(x)
+        taps = conv.weight[:, :, ph : kh - ph, pw : kw - pw]  # (C, O, H_out, W_out)
+        out = (x.flatten(1) @ taps.flatten(1)).view(x.shape[0], *taps.shape[1:])
+    else:
+        sh, sw = conv.stride
+        out_size = ((h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
+        if out_size != (1, 1) or h + ph > kh or w + pw > kw:
+            return conv(x)
+        taps = conv.weight[:, :, ph : ph + h, pw : pw + w]  # the taps that meet input pixels
+        out = (x.flatten(1) @ taps.flatten(1).t()).view(x.shape[0], -1, 1, 1)
+    return out if conv.bias is None else out + conv.bias.view(1, -1, 1, 1)
+
+
+def _layer(module: nn.Module, x: Tensor) -> Tensor:
+    """A conv or a (conv, norm/activation...) Sequential, its convolution through :func:`conv_on_a_pixel`."""
+    if isinstance(module, nn.Sequential):
+        return module[1:](conv_on_a_pixel(module[0], x))
+    return conv_on_a_pixel(module, x)
 
 
 class MER3DCNN(nn.Module):
@@ -165,6 +249,26 @@ class FlowNetCHead(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
+    def _conv3_1(self, c3a: Tensor, c3b: Tensor, feats: Tensor) -> Tensor:
+        """``conv3_1`` on [redirected frame-1 features, correlation, F5C features], without the zero channels.
+
+        The correlation channels of displacements that cannot overlap the map are zero (after the
+        LeakyReLU too), so they add nothing to ``conv3_1`` and their weights get a zero gradient;
+        skipping them and the matching weight columns gives the same output and gradients.
+        """
+        h, w = c3a.shape[-2:]
+        reach = (correlation_reach(self.patch_size, self.dilation, h), correlation_reach(self.patch_size, self.dilation, w))
+        corr = correlation_window(c3a, c3b, reach, self.dilation).flatten(1, 2)
+        corr = F.leaky_relu(corr / c3a.shape[1], 0.1)
+        conv = self.conv3_1[0]
+        keep = correlation_channels(self.patch_size, reach).to(c3a.device) + 32
+        redir_chans, corr_chans = 32, self.patch_size**2
+        columns = torch.cat([torch.arange(redir_chans, device=c3a.device), keep,
+                             torch.arange(redir_chans + corr_chans, conv.in_channels, device=c3a.device)])
+        x = torch.cat([self.conv_redir(c3a), corr, feats], dim=1)
+        x = F.conv2d(x, conv.weight.index_select(1, columns), conv.bias, conv.stride, conv.padding)
+        return self.conv3_1[1:](x)  # BatchNorm + LeakyReLU
+
     def forward(self, frame1: Tensor, frame2: Tensor, feats: Tensor) -> Tensor:
         h, w = frame1.shape[-2:]
         if h % 64 or w % 64:
@@ -176,18 +280,17 @@ class FlowNetCHead(nn.Module):
         if feats.shape[-2:] != c3a.shape[-2:]:
             raise ShapeError(f"F5C features are {tuple(feats.shape[-2:])}; the flow encoder's conv3 map is "
                              f"{tuple(c3a.shape[-2:])}.")
-        corr = F.leaky_relu(spatial_correlation(c3a, c3b, self.patch_size, self.dilation) / c3a.shape[1], 0.1)
-        c3 = self.conv3_1(torch.cat([self.conv_redir(c3a), corr, feats], dim=1))
-        c4 = self.conv4_1(self.conv4(c3))
-        c5 = self.conv5_1(self.conv5(c4))
-        c6 = self.conv6_1(self.conv6(c5))
+        c3 = self._conv3_1(c3a, c3b, feats)
+        c4 = _layer(self.conv4_1, _layer(self.conv4, c3))
+        c5 = _layer(self.conv5_1, _layer(self.conv5, c4))
+        c6 = _layer(self.conv6_1, _layer(self.conv6, c5))
         skips = (c5, c4, c3, c2a, c1a, frame1)
         deconvs = (self.deconv5, self.deconv4, self.deconv3, self.deconv2, self.deconv1, self.deconv0)
         x = c6
-        flow = self.predict[0](x)
+        flow = _layer(self.predict[0], x)
         for level, (skip, deconv) in enumerate(zip(skips, deconvs)):
-            up_flow = _crop_like(self.upsample[level](flow), skip)
-            x = torch.cat([skip, _crop_like(deconv(x), skip), up_flow], dim=1)
+            up_flow = _crop_like(_layer(self.upsample[level], flow), skip)
+            x = torch.cat([skip, _crop_like(_layer(deconv, x), skip), up_flow], dim=1)
             flow = self.predict[level + 1](x)
         return flow
 

@@ -64,7 +64,8 @@ def mol_loss(
     Args:
         out: :meth:`merkit.models.mol.MOL.forward_joint` output.
         labels: ``(B,)`` int64 class indices.
-        flows: ``(B, T - 1, 2, H, W)`` TV-L1 targets in pixels (needed if ``lambda_of > 0``).
+        flows: ``(B, T - 1, 2, H, W)`` TV-L1 targets in pixels (needed if ``lambda_of > 0``); when
+            ``out`` holds ``"flow_pairs"`` only those pairs are compared, still divided by T - 1.
         landmarks: ``(B, T, 68, 2)`` ground-truth landmarks of all T frames in input pixels
             (frames 1..T-1 are supervised; needed if ``lambda_ldm > 0``).
         lambda_of, lambda_ldm: loss weights.
@@ -78,10 +79,15 @@ def mol_loss(
     total, parts = lambda_ce * ce, {"ce": float(ce.detach())}
     if lambda_of > 0:
         pred = out["flow"].float()
-        if flows is None or pred.shape != flows.shape:
-            raise ShapeError(f"flow targets must have shape {tuple(pred.shape)}; got "
-                             f"{None if flows is None else tuple(flows.shape)}.")
-        flow_loss = F.mse_loss(pred, flows) / pred.shape[1]
+        pairs = out.get("flow_pairs")
+        if flows is None or flows.dim() != 5 or pred.shape[2:] != flows.shape[2:] or (
+                pairs is None and pred.shape[1] != flows.shape[1]):
+            raise ShapeError(f"flow targets must have shape (B, T - 1, 2, H, W) matching {tuple(pred.shape)}; "
+                             f"got {None if flows is None else tuple(flows.shape)}.")
+        num_pairs = flows.shape[1]
+        if pairs is not None:  # a random subset of each clip's pairs: same targets, same T - 1 divisor
+            flows = flows[torch.arange(flows.shape[0], device=pairs.device).unsqueeze(1), pairs]
+        flow_loss = F.mse_loss(pred, flows) / num_pairs
         total = total + lambda_of * flow_loss
         parts["flow"] = float(flow_loss.detach())
     if lambda_ldm > 0:
@@ -134,6 +140,11 @@ def clip_batch(
         fs.append(np.ascontiguousarray(flows))
         ls.append(marks)
     return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(fs)), torch.from_numpy(np.stack(ls))
+
+
+def random_pairs(rng: np.random.Generator, clips: int, pairs: int, k: int) -> np.ndarray:
+    """``(clips, k)`` int64: ``k`` distinct pair indices out of ``pairs`` per clip, increasing."""
+    return np.sort(rng.permuted(np.tile(np.arange(pairs), (clips, 1)), axis=1)[:, :k], axis=1).astype(np.int64)
 
 
 @torch.no_grad()
@@ -221,14 +232,17 @@ def train_clips(
         ids = rows.numpy()
         x, flows, marks = clip_batch([videos[v] for v in item_video[ids]], item_clip[ids].tolist(),
                                      options.crop_size, rng, options.hflip)
+        pairs = None
+        if options.lambda_of > 0 and options.flow_pairs:
+            pairs = torch.from_numpy(random_pairs(rng, len(ids), flows.shape[1], options.flow_pairs))
         return (x, torch.from_numpy(item_labels[ids]), flows if options.lambda_of > 0 else None,
-                marks if options.lambda_ldm > 0 else None)
+                marks if options.lambda_ldm > 0 else None, pairs)
 
     def loss_fn(net: nn.Module, batch: tuple, ctx: Any) -> tuple[torch.Tensor, dict]:
-        x, y, flows, marks = batch
+        x, y, flows, marks, pairs = batch
         weight = None if video_weight is None else video_weight.to(ctx.device)
-        return mol_loss(net.forward_joint(x), y, flows, marks, options.lambda_of, options.lambda_ldm, weight,
-                        lambda_ce=options.lambda_ce)
+        return mol_loss(net.forward_joint(x, flow_pairs=pairs), y, flows, marks, options.lambda_of,
+                        options.lambda_ldm, weight, lambda_ce=options.lambda_ce)
 
     validate = None
     if val_videos is not None and val_labels is not None and len(val_labels):

@@ -65,6 +65,10 @@ class MultitaskClipsOptions:
         lambda_ce: weight of the recognition loss (1; 0 trains the auxiliary heads alone, the paper's
             "MOL w/o MER" rows of Tables XIV and XV).
         hflip: random horizontal flips (paper yes, code no).
+        flow_pairs: frame pairs of each clip whose flow is predicted and supervised per training step:
+            0 (default, paper and code) all T - 1; ``k`` a fresh random ``k`` of them per clip and step,
+            the flow loss still divided by T - 1, so it is an unbiased estimate of the full loss at
+            ``k / (T - 1)`` of the flow head's cost (``docs/models/mol.md``; the CPU configs use 1).
         aggregate: clip -> video: ``"mean_prob"`` or ``"mean_logit"``.
         pretrained: path of a state dict from :func:`~merkit.training.methods.clip_training.pretrain_mol`
             ("" none).
@@ -75,6 +79,7 @@ class MultitaskClipsOptions:
     lambda_ldm: float = 0.1
     lambda_ce: float = 1.0
     hflip: bool = False
+    flow_pairs: int = 0
     aggregate: str = "mean_prob"
     pretrained: str = ""
     max_clips: int = 0
@@ -90,6 +95,9 @@ class MultitaskClipsOptions:
         if self.lambda_ce == 0 and self.lambda_of == 0 and self.lambda_ldm == 0:
             raise ConfigError("method.options lambda_ce, lambda_of and lambda_ldm are all 0: nothing would be "
                               "trained.")
+        if self.flow_pairs < 0:
+            raise ConfigError(f"method.options.flow_pairs must be >= 0 (0: every pair of the clip); got "
+                              f"{self.flow_pairs!r}.")
         if self.aggregate not in ("mean_prob", "mean_logit"):
             raise ConfigError(f"method.options.aggregate must be 'mean_prob' or 'mean_logit'; got {self.aggregate!r}.")
         self.data_config(8)  # validates max_clips, frames, align_size and crop_size
@@ -118,6 +126,10 @@ def arch_options(model_options: dict, options: MultitaskClipsOptions) -> dict:
         raise ConfigError(f"model.options {heads!r} are set by multitask_clips from the loss weights "
                           f"(flow_head: lambda_of > 0, landmark_head: lambda_ldm > 0); remove them.")
     arch = dict(model_options)
+    pairs = int(arch.get("num_frames", 8)) - 1
+    if options.flow_pairs > pairs:
+        raise ConfigError(f"method.options.flow_pairs = {options.flow_pairs} but a clip of "
+                          f"{pairs + 1} frames has {pairs} pairs; use 0 (all) or at most {pairs}.")
     arch["flow_head"] = options.lambda_of > 0
     arch["landmark_head"] = options.lambda_ldm > 0
     arch.setdefault("img_size", options.crop_size)
