@@ -1,0 +1,316 @@
+"""SynthME amplitude ladder: at what expression amplitude does each method see a micro-expression?
+
+Every entry below is one registered training method (``merkit methods``) with a model, run through
+the same honest MEGC2019-style composite LOSO (``merkit.run_experiment``: fixed schedule, last
+epoch/step kept, nothing chosen on a test subject; metrics pooled over folds per seed) on SynthME
+``small`` trees that differ only in ``amplitude_scale`` (docs/synthme.md, "Amplitude and
+appearance"): the class AUs' peak displacement times 0.25 ... 8 of the micro default, same subjects,
+clips, labels, cameras and nuisance motion (seed 0). The schedules are CPU-sized and were fixed
+before any ladder score was seen (the table in BENCHMARKS.md gives them); they are short, so a rung
+where a method stays at chance says "not within this budget", not "never".
+
+Chance: each seed's pooled UF1 is compared with the permutation distribution of UF1 on this label
+vector (the true labels scored against 2,000 random permutations of themselves: a classifier that
+ignores the input but predicts the classes at their true rates); a method *beats chance* at a rung
+when its mean UF1 minus its seed standard deviation is above that distribution's 95th percentile.
+
+Runs are resumable (each ``(entry, rung)`` is a normal run directory; finished folds are kept), so
+the script can be stopped and rerun. Results accumulate in ``OUT/ladder.csv`` (one row per entry x
+rung x seed, with wall and CPU seconds; the first entry run on a rung also pays for generating its
+tree and preparing the shared features).
+
+    python benchmarks/bench_amplitude_ladder.py run --out /tmp/ladder [--only NAME ...] [--rungs 0.25 ... 8]
+    python benchmarks/bench_amplitude_ladder.py report --out /tmp/ladder [--plot docs/img/amplitude_ladder.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from merkit.evaluation.metrics import compute_metrics
+from merkit.evaluation.rundir import RunDirectory
+from merkit.training.config import config_from_dict
+from merkit.training.experiment import run_experiment
+
+RUNGS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+SEEDS = (0, 1, 2)
+
+#: One row per method (and the ablations the seeds report), as plain config data merged over
+#: :func:`common`. Schedules are CPU-sized, the same at every rung, fixed before any ladder score.
+ENTRIES: dict[str, dict[str, Any]] = {
+    "Bi-WOOF + SVM": {
+        "model": {"name": "biwoof_svm"},
+        "method": {"name": "descriptor_svm", "options": {"C": [0.1, 1.0, 10.0], "kernel": "linear"}},
+    },
+    "LBP-TOP + SVM": {
+        "model": {"name": "lbptop_svm"},
+        "method": {"name": "descriptor_svm", "options": {"C": [0.1, 1.0, 10.0], "kernel": "linear"}},
+    },
+    "STSTNet": {
+        "model": {"name": "ststnet"},
+        "train": {"epochs": 60, "batch_size": 32, "lr": 5e-3, "imbalance": "weighted_loss"},
+    },
+    "OFF-ApexNet": {
+        "model": {"name": "off_apexnet"},
+        "train": {"epochs": 30, "batch_size": 32, "lr": 1e-3, "imbalance": "weighted_loss"},
+    },
+    "MiER-CvT": {
+        "features": {"size": 224},
+        "model": {"name": "mier_cvt"},
+        "train": {"epochs": 8, "batch_size": 16, "lr": 5e-4, "weight_decay": 0.05, "imbalance": "weighted_loss"},
+    },
+    "ResNet-18 (RGB apex)": {
+        "features": {"rgb_size": 32},
+        "model": {"name": "resnet18_apex"},
+        "train": {"epochs": 10, "batch_size": 32, "lr": 1e-3, "imbalance": "weighted_loss"},
+    },
+    "ShuffleNetV2 + ViT + SVM (seed 002)": {
+        "model": {"name": "shufflenet_v2_me_vit"},
+        "method": {"name": "flow_pretrain_finetune", "options": {
+            "size": 64, "pretrain": True, "pretrain_epochs": 5, "head": "svc", "svc_C": [1.0], "l2": 0.0}},
+        "train": {"epochs": 5, "batch_size": 16, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0,
+                  "lr_schedule": "plateau", "imbalance": "equal_per_class"},
+    },
+    "MobileViT-XXS transfer + SVM (seed 003)": {
+        "model": {"name": "mobilevit_xxs_me", "options": {"input_size": [64, 64]}},
+        "method": {"name": "macro_transfer", "options": {
+            "size": 64, "head": "svc", "svc_C": [1.0], "transfer": True,
+            "macro": {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "epochs": 10, "weight_decay": 0.01,
+                      "schedule": "early_stopping", "patience": 5},
+            "macro_data": {"synth_subjects": 48}}},
+        "train": {"epochs": 10, "batch_size": 32, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.01,
+                  "imbalance": "balanced_sampler"},
+    },
+    "MOL (onset + apex, landmark head)": {
+        "model": {"name": "mol", "options": {"num_frames": 2}},
+        "method": {"name": "multitask_clips", "options": {
+            "lambda_of": 0.0, "lambda_ldm": 0.1, "frames": "onset_apex", "align_size": 72, "crop_size": 64,
+            "flow": "tvl1_fast"}},
+        "train": {"steps": 100, "eval_every": 100, "lr": 1e-4, "weight_decay": 1e-3, "batch_size": 8,
+                  "imbalance": "weighted_loss"},
+    },
+}
+
+#: The seeds' ablation directions, each a change of one main entry (applied with :func:`merged`).
+ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "MiER-CvT (RGB apex)": ("MiER-CvT", {"features": {"rgb_size": 224}, "model": {"options": {"inputs": "rgb_apex"}}}),
+    "MiER-CvT (flow only)": ("MiER-CvT", {"model": {"options": {"inputs": "flow_uv"}}}),
+    "ShuffleNetV2 + SVM (plain)": ("ShuffleNetV2 + ViT + SVM (seed 002)", {"model": {"name": "shufflenet_v2_me"}}),
+    "ShuffleNetV2 + ViT, softmax head": ("ShuffleNetV2 + ViT + SVM (seed 002)",
+                                         {"method": {"options": {"head": "softmax"}}}),
+    "MobileViT-XXS, no transfer + SVM": ("MobileViT-XXS transfer + SVM (seed 003)",
+                                         {"method": {"options": {"transfer": False}}}),
+    "MOL (onset + apex), no auxiliary head": ("MOL (onset + apex, landmark head)",
+                                              {"method": {"options": {"lambda_ldm": 0.0, "lambda_ce": 1.0}}}),
+    # not a seed's ablation: the apex-image methods with SynthME's appearance cue (creases) switched on
+    "ResNet-18 (RGB apex), creases 0.1": ("ResNet-18 (RGB apex)", {"data": {"synth_overrides": {
+        "appearance_contrast": 0.1}}}),
+    "MobileViT-XXS transfer + SVM, creases 0.1": ("MobileViT-XXS transfer + SVM (seed 003)", {"data": {
+        "synth_overrides": {"appearance_contrast": 0.1}}}),
+}
+
+
+def merged(base: dict, extra: dict) -> dict:
+    """``base`` with ``extra`` merged in, tables recursively (a copy)."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def entry_config(name: str) -> dict:
+    if name in ENTRIES:
+        return ENTRIES[name]
+    base, change = ABLATIONS[name]
+    return merged(ENTRIES[base], change)
+
+
+def slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+
+
+def rung_name(rung: float) -> str:
+    return f"x{rung:g}"
+
+
+def common(out: Path, rung: float, name: str, seeds: list[int], workers: int, preset: str = "small") -> dict:
+    overrides = {} if rung == 1.0 else {"amplitude_scale": rung}
+    return {
+        "data": {"source": "synth", "synth_root": str(out / rung_name(rung) / f"synthme_{preset}"),
+                 "synth_preset": preset, "synth_overrides": overrides},
+        "features": {"flow": "tvl1_fast", "face_size": 128, "size": 28, "workers": workers,
+                     "cache_dir": str(out / "cache")},
+        "protocol": {"name": "megc2019_composite", "label_set": "megc3", "select_on_test": False},
+        "train": {"schedule": "fixed", "threads": 1, "progress": False},
+        "run": {"seeds": seeds, "out_dir": str(out / rung_name(rung) / "runs" / slug(name)), "executor": "process",
+                "workers": workers, "method_name": name, "bootstrap": 0},
+    }
+
+
+def build(out: Path, rung: float, name: str, seeds: list[int], workers: int, preset: str = "small") -> dict:
+    raw = merged(common(out, rung, name, seeds, workers, preset), entry_config(name))
+    extra = {k: v for k, v in raw["data"]["synth_overrides"].items() if k != "amplitude_scale"}
+    if extra:  # another tree: its own folder beside the rung's plain one
+        raw["data"]["synth_root"] += "".join(f"_{k}{v:g}" for k, v in sorted(extra.items()))
+    if raw["model"]["name"] == "mobilevit_xxs_me":  # the macro set does not depend on the rung: one copy, cached
+        raw["method"]["options"]["macro_data"]["synth_root"] = str(out / "synthme_macro")
+    if raw.get("method", {}).get("name") == "descriptor_svm":
+        raw.pop("train")
+    return raw
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and of its finished children (the fold workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run(out: Path, names: list[str], rungs: list[float], seeds: list[int], workers: int, preset: str = "small",
+        table_name: str = "ladder.csv") -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    table = out / table_name
+    done = pd.read_csv(table) if table.exists() else pd.DataFrame(columns=["entry", "rung", "seed"])
+    for name in names:
+        for rung in rungs:
+            have = done[(done["entry"] == name) & (done["rung"] == rung)]
+            if set(seeds) <= set(have["seed"].astype(int)):
+                continue
+            raw = build(out, rung, name, seeds, workers, preset)
+            start, cpu_start = time.perf_counter(), cpu_seconds()
+            result = run_experiment(config_from_dict(raw, source=f"ladder {name} {rung_name(rung)}"))
+            seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
+            frame = result.metrics_frame("seed")
+            rows = pd.DataFrame({"entry": name, "rung": rung, "seed": frame["seed"], "uf1": frame["uf1"],
+                                 "uar": frame["uar"], "wall_s": seconds, "cpu_s": cpu, "run_dir": str(result.run_dir)})
+            done = pd.concat([done[~((done["entry"] == name) & (done["rung"] == rung))], rows], ignore_index=True)
+            tmp = table.with_suffix(".tmp.csv")
+            done.to_csv(tmp, index=False)
+            tmp.replace(table)
+            print(f"{name} {rung_name(rung)}: UF1 {frame['uf1'].mean():.4f} ± {frame['uf1'].std(ddof=1):.4f} "
+                  f"({seconds:.0f} s wall, {cpu:.0f} CPU-s)", flush=True)
+
+
+def chance_uf1(run_dir: str, draws: int = 2000) -> tuple[float, float]:
+    """Mean and 95th percentile of UF1 for permutations of the composite's true labels (read from ``run_dir``)."""
+    labels = RunDirectory(Path(run_dir)).read_predictions()
+    labels = labels[labels["seed"] == labels["seed"].min()]["true_label"].to_numpy()
+    rng = np.random.default_rng(0)
+    classes = sorted(set(labels))
+    scores = np.array([compute_metrics(labels, rng.permutation(labels), classes).uf1 for _ in range(draws)])
+    return float(scores.mean()), float(np.quantile(scores, 0.95))
+
+
+def summary(out: Path) -> tuple[pd.DataFrame, float, float]:
+    table = pd.concat([pd.read_csv(p) for p in sorted(out.glob("ladder*.csv"))], ignore_index=True)
+    stats = table.groupby(["entry", "rung"]).agg(uf1_mean=("uf1", "mean"), uf1_std=("uf1", "std"),
+                                                 uar_mean=("uar", "mean"), uar_std=("uar", "std"),
+                                                 seeds=("seed", "count"), wall_s=("wall_s", "first"),
+                                                 cpu_s=("cpu_s", "first")).reset_index()
+    mean, p95 = chance_uf1(table["run_dir"].iloc[0])  # every rung and entry scores the same 67 labels
+    stats["above_chance"] = stats["uf1_mean"] - stats["uf1_std"] > p95
+    return stats, mean, p95
+
+
+def report(out: Path, plot: Path | None) -> None:
+    stats, chance_mean, chance_p95 = summary(out)
+    order = [n for n in [*ENTRIES, *ABLATIONS] if n in set(stats["entry"])]
+    rungs = sorted(stats["rung"].unique())
+    print(f"Chance (label permutations): UF1 mean {chance_mean:.3f}, 95th percentile {chance_p95:.3f}\n")
+    print("| entry | " + " | ".join(f"{r:g}x" for r in rungs) + " | first rung above chance | wall s | CPU-s |")
+    print("|---|" + "---:|" * len(rungs) + "---|---:|---:|")
+    for name in order:
+        part = stats[stats["entry"] == name].set_index("rung")
+        cells = []
+        for r in rungs:
+            if r not in part.index:
+                cells.append("–")
+                continue
+            row = part.loc[r]
+            mark = "**" if row["above_chance"] else ""
+            cells.append(f"{mark}{row['uf1_mean']:.3f} ± {row['uf1_std']:.3f}{mark}")
+        above = part.index[part["above_chance"]]
+        first = f"{min(above):g}x" if len(above) else "none"
+        print(f"| {name} | " + " | ".join(cells) + f" | {first} | {part['wall_s'].sum():.0f} | "
+              f"{part['cpu_s'].sum():.0f} |")
+    print(f"\nAll runs: {stats['wall_s'].sum() / 60:.1f} min wall, {stats['cpu_s'].sum() / 60:.1f} CPU-min")
+    if plot is not None:
+        draw(stats, order, chance_mean, chance_p95, plot)
+        print(f"plot: {plot}")
+
+
+def draw(stats: pd.DataFrame, order: list[str], chance_mean: float, chance_p95: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mains = [n for n in order if n in ENTRIES]
+    ablations = [n for n in order if n in ABLATIONS]
+    fig, axes = plt.subplots(1, 2 if ablations else 1, figsize=(13 if ablations else 7.5, 6.5), squeeze=False)
+    for ax, names, title in ((axes[0, 0], mains, "one entry per method"),
+                             *(((axes[0, 1], ablations, "ablations (dashed: the entry they change)"),) if ablations
+                               else ())):
+        for name in names:
+            part = stats[stats["entry"] == name].sort_values("rung")
+            line = ax.errorbar(part["rung"], part["uf1_mean"], yerr=part["uf1_std"], marker="o", capsize=3,
+                               label=name)
+            if name in ABLATIONS:
+                base = stats[stats["entry"] == ABLATIONS[name][0]].sort_values("rung")
+                ax.plot(base["rung"], base["uf1_mean"], ls="--", color=line[0].get_color(), alpha=0.6)
+        ax.axhspan(0, chance_p95, color="0.9", zorder=0)
+        ax.axhline(chance_mean, color="0.5", lw=1, ls=":")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(stats["rung"].unique()), [f"{r:g}x" for r in sorted(stats["rung"].unique())])
+        ax.set_xlabel("SynthME amplitude_scale (class-AU peak, x the micro default 0.3-2.5 px)")
+        ax.set_ylabel("composite LOSO UF1 (mean ± std over 3 seeds)")
+        ax.set_ylim(0, 1)
+        ax.set_title(title)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    fig.suptitle("SynthME amplitude ladder (grey band: permutation chance up to its 95th percentile)", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["run", "report", "configs"])
+    parser.add_argument("--out", type=Path, default=Path("runs/amplitude_ladder"))
+    parser.add_argument("--only", nargs="*", default=None, help="entry names (default: every entry, then ablations)")
+    parser.add_argument("--rungs", nargs="*", type=float, default=list(RUNGS))
+    parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--preset", default="small", help="SynthME preset ('tiny' for a smoke run of the script)")
+    parser.add_argument("--table", default="ladder.csv",
+                        help="results file in --out (another name lets a second process share the trees and cache; "
+                             "report reads every ladder*.csv)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    names = args.only or [*ENTRIES, *ABLATIONS]
+    unknown = [n for n in names if n not in ENTRIES and n not in ABLATIONS]
+    if unknown:
+        parser.error(f"unknown entries {unknown}; known: {[*ENTRIES, *ABLATIONS]}")
+    if args.command == "run":
+        run(args.out, names, args.rungs, args.seeds, args.workers, args.preset, args.table)
+    elif args.command == "configs":
+        for name in names:
+            print(json.dumps({name: build(args.out, 1.0, name, args.seeds, args.workers, args.preset)}, indent=1))
+    else:
+        report(args.out, args.plot)
+
+
+if __name__ == "__main__":
+    main()
