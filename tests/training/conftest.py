@@ -51,6 +51,19 @@ def with_test_labels_changed(table, task):
     return changed
 
 
+def fit_predict_ignoring_test_labels(method, table, task):
+    """``method.fit_predict`` on ``table``, asserted identical when the test rows carry other labels."""
+    from merkit.evaluation.runner import seed_everything
+
+    seed_everything(1)
+    probs = method.fit_predict(table, task)
+    seed_everything(1)
+    np.testing.assert_array_equal(probs, method.fit_predict(with_test_labels_changed(table, task), task))
+    assert probs.shape == (len(task.test_idx), 3)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-6)
+    return probs
+
+
 def fold_task(table, test_subject, select_on_test=False, val_subjects=2):
     """A fold testing ``test_subject``; the first ``val_subjects`` other subjects (sorted) validate."""
     from merkit.evaluation.protocols import Fold

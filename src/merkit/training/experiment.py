@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,16 +153,12 @@ def check_synth_tree(root: Path, cfg: DataConfig) -> None:
     Raises:
         ConfigError: naming the differing parameters and what to do.
     """
-    import json
-
-    from merkit.synth.truth import _normalised
-
     path = root / "manifest.json"
     if not path.is_file():
         raise ConfigError(f"{str(root)!r} holds a SynthME annotation file but no manifest.json, so its preset, "
                           f"seed and parameters cannot be checked; point data.synth_root to another folder.")
     saved = json.loads(path.read_text())
-    wanted = _normalised(cfg.synth_config().to_dict())
+    wanted = json.loads(json.dumps(cfg.synth_config().to_dict()))  # tuples as lists, as the manifest stores them
     got = saved.get("parameters") or {}
     diff = [f"{k}: {got.get(k)!r} on disk, {wanted.get(k)!r} wanted" for k in sorted(set(wanted) | set(got))
             if k != "sources" and got.get(k) != wanted.get(k)]
