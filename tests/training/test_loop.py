@@ -13,6 +13,7 @@ from merkit.training.loop import (
     class_weights,
     macro_f1,
     predict_proba,
+    recalibrate_batchnorm,
     train_loop,
     validation_scorer,
 )
@@ -174,3 +175,89 @@ def test_loop_optimisers_are_bit_identical_to_the_per_tensor_loop(name):
         opt.step()
         ref_opt.step()
     assert all(torch.equal(a, b) for a, b in zip(ours, ref))
+
+
+class _NormedLinear(torch.nn.Module):
+    """A BatchNorm on the raw input (its statistics are the data's), dropout, then a linear layer."""
+
+    num_classes = 2
+
+    def __init__(self):
+        super().__init__()
+        self.norm = torch.nn.BatchNorm1d(4)
+        self.drop = torch.nn.Dropout(0.5)
+        self.hidden = torch.nn.Linear(4, 4)
+        self.norm2 = torch.nn.BatchNorm1d(4)
+        self.head = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(self.norm2(self.hidden(self.drop(self.norm(x)))))
+
+
+def test_recalibrate_batchnorm_averages_the_batches_and_restores_the_layers():
+    x, _ = _linear_problem(40)
+    x = x * 3.0 + 5.0
+    model = _NormedLinear()
+    model.norm.momentum = 0.3
+    batches = list(x.split(10))
+    assert recalibrate_batchnorm(model, batches, lambda net, b: net(b), skip=[model.norm2]) == 1
+    torch.testing.assert_close(model.norm.running_mean, x.mean(0))
+    # the plain average of the per-batch unbiased variances (equal batches)
+    torch.testing.assert_close(model.norm.running_var, torch.stack([b.var(0) for b in batches]).mean(0))
+    torch.testing.assert_close(model.norm2.running_mean, torch.zeros(4))  # skipped: untouched
+    assert model.norm.momentum == 0.3 and not model.training and not model.norm.training
+    assert recalibrate_batchnorm(_Linear(), batches, lambda net, b: 1 / 0) == 0  # no BatchNorm: nothing is run
+
+
+def test_precise_bn_re_estimates_statistics_without_changing_the_training():
+    x, y = _linear_problem(40)
+    x = x * 3.0 + 5.0  # far from BatchNorm's initial statistics (0, 1)
+    runs = {}
+    for precise in (False, True):
+        torch.manual_seed(0)
+        model = _NormedLinear()
+        cfg = TrainConfig(epochs=2, batch_size=8, lr=0.05, progress=False, precise_bn=precise)
+        history = train_loop(model, y.numpy(), lambda rows, gen: (x[rows], y[rows]),
+                             lambda net, b, ctx: F.cross_entropy(net(b[0]), b[1]), cfg, seed=0)
+        runs[precise] = (model, history)
+    plain, precise = runs[False][0], runs[True][0]
+    assert runs[False][1].step_loss == runs[True][1].step_loss  # the same optimisation, step by step
+    for name, p in plain.named_parameters():
+        torch.testing.assert_close(p, dict(precise.named_parameters())[name])
+    torch.testing.assert_close(precise.norm.running_mean, x.mean(0))  # the data's mean, as precise BN should
+    # 10 momentum-0.1 updates from (0, 1) are still ~35 % short of the data's mean of 5
+    assert (plain.norm.running_mean - x.mean(0)).abs().min() > 1.0
+    # the second layer's mean too (its input is linear in a batch-normalised one, so the batch means agree)
+    with torch.no_grad():
+        torch.testing.assert_close(precise.norm2.running_mean, precise.hidden(precise.norm(x)).mean(0),
+                                   atol=1e-5, rtol=1e-4)
+
+
+def test_precise_bn_runs_before_each_validation():
+    x, y = _linear_problem(40)
+    x = x * 3.0 + 5.0
+    seen = []
+
+    def validate(net):
+        seen.append(net.norm.running_mean.clone())
+        return 0.5, 1.0
+
+    cfg = TrainConfig(epochs=3, batch_size=8, lr=0.05, progress=False, precise_bn=True, schedule="early_stopping")
+    train_loop(_NormedLinear(), y.numpy(), lambda rows, gen: (x[rows], y[rows]),
+               lambda net, b, ctx: F.cross_entropy(net(b[0]), b[1]), cfg, seed=0, validate=validate)
+    assert len(seen) == 3
+    for mean in seen:
+        torch.testing.assert_close(mean, x.mean(0))
+
+
+def test_precise_bn_keeps_the_statistics_of_frozen_layers():
+    x, y = _linear_problem(40)
+    x = x * 3.0 + 5.0
+    model = _NormedLinear()
+    with torch.no_grad():  # "transferred" statistics
+        model.norm.running_mean.fill_(2.0)
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=0.05, progress=False, precise_bn=True)
+    train_loop(model, y.numpy(), lambda rows, gen: (x[rows], y[rows]),
+               lambda net, b, ctx: F.cross_entropy(net(b[0]), b[1]), cfg, seed=0, freeze_plan=[[model.norm]])
+    torch.testing.assert_close(model.norm.running_mean, torch.full((4,), 2.0))
+    assert model.norm2.num_batches_tracked == 5  # re-estimated: one pass of 5 batches, counted from zero

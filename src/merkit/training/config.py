@@ -210,6 +210,12 @@ class TrainConfig:
         flip_p: probability of a horizontal flip (u is negated, see ``augment.py``).
         max_shift: largest random translation, as a fraction of the side.
         max_rotation: largest random rotation, degrees.
+        precise_bn: after training (and before each validation), re-estimate every trainable
+            BatchNorm layer's running mean and variance as the plain average over one pass of the
+            training batches with the final weights (:func:`~merkit.training.loop.recalibrate_batchnorm`,
+            "precise BN"). The usual running averages (momentum 0.1) lag weights that moved in the
+            last steps; after short schedules eval-mode outputs can collapse to one class even on the
+            training set (docs/training.md, "Precise BatchNorm"). Off by default, as in the papers.
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
         amp: mixed precision and channels-last on CUDA (no effect on CPU).
         threads: torch CPU threads per process (default 1: float sums, hence results, depend on the
@@ -235,6 +241,7 @@ class TrainConfig:
     flip_p: float = 0.5
     max_shift: float = 0.06
     max_rotation: float = 8.0
+    precise_bn: bool = False
     device: str = "auto"
     amp: bool = True
     threads: int = 1

@@ -32,6 +32,10 @@ From :class:`~merkit.training.config.TrainConfig` the loop takes:
 * freezing: an optional per-epoch list of modules to freeze
   (:func:`merkit.training.methods.macro_transfer.unfreeze_plan`); frozen
   BatchNorm layers stay in eval mode so transferred statistics are kept;
+* precise BatchNorm (``precise_bn``): after training, and before every
+  validation, :func:`recalibrate_batchnorm` replaces the running statistics of
+  the trainable BatchNorm layers with their plain average over one pass of
+  training batches under the current weights;
 * device: CUDA when available (``device="auto"``) with bfloat16 autocast and
   channels-last 4-D batches (``amp``); float32 on CPU.
 
@@ -230,6 +234,52 @@ def _to_device(batch: tuple, device: torch.device, channels_last: bool) -> tuple
     return tuple(out)
 
 
+def _batchnorm_layers(model: nn.Module, skip: Sequence[nn.Module] = ()) -> list[nn.modules.batchnorm._BatchNorm]:
+    skipped = {id(m) for module in skip for m in module.modules()}
+    return [m for m in model.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and id(m) not in skipped]
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, batches: Sequence[Any], forward: Callable[[nn.Module, Any], Any],
+                          skip: Sequence[nn.Module] = ()) -> int:
+    """Re-estimate BatchNorm running statistics under the model's current weights ("precise BN").
+
+    Every BatchNorm layer of ``model`` outside ``skip`` forgets its running mean and variance and
+    accumulates their plain (cumulative, ``momentum=None``) average over ``batches``, with the
+    rest of the model in eval mode (dropout off) and no gradient. The exponential running average
+    kept during training (momentum 0.1) mixes statistics of older weights; after a short schedule
+    it can be far from the statistics of the final weights (Wu & Johnson, "Rethinking 'Batch' in
+    BatchNorm", 2021, section 3). Momentum and eval mode are restored afterwards.
+
+    Args:
+        model: the network (left in eval mode).
+        batches: inputs for ``forward``, each a batch of at least 2 items.
+        forward: ``(model, batch) -> anything``; runs the network on one batch.
+        skip: modules whose BatchNorm layers keep their statistics (e.g. frozen, transferred ones).
+
+    Returns:
+        The number of BatchNorm layers re-estimated (0: nothing to do, ``batches`` not read).
+    """
+    layers = _batchnorm_layers(model, skip)
+    if not layers:
+        return 0
+    momenta = [m.momentum for m in layers]
+    model.eval()
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    try:
+        for batch in batches:
+            forward(model, batch)
+    finally:
+        for m, momentum in zip(layers, momenta):
+            m.momentum = momentum
+        model.eval()
+    return len(layers)
+
+
 def train_loop(
     model: nn.Module,
     labels: np.ndarray,
@@ -307,8 +357,23 @@ def train_loop(
     start = time.perf_counter()
     stop = False
 
-    def evaluate(epoch: int) -> bool:
+    def precise_bn(frozen: Sequence[nn.Module]) -> None:
+        # one pass over the training items in a fixed order, drawn from its own generator so the
+        # training run itself is unchanged by it
+        recal_gen = torch.Generator().manual_seed(int(seed) + 1)
+        rows = _batches(torch.arange(len(labels)), cfg.batch_size)
+
+        def forward(net: nn.Module, rows_: torch.Tensor) -> None:
+            batch = _to_device(make_batch(rows_, recal_gen), device, use_amp)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss_fn(net, batch, StepContext(step, device, weight))
+
+        recalibrate_batchnorm(model, rows, forward, skip=frozen)
+
+    def evaluate(epoch: int, frozen: Sequence[nn.Module] = ()) -> bool:
         nonlocal best_key, best_state, since_best
+        if cfg.precise_bn:
+            precise_bn(frozen)
         model.eval()
         score, loss = validate(model)
         history.val_score.append(float(score))
@@ -362,7 +427,7 @@ def train_loop(
             if max_steps is not None:
                 bar.update(1)
                 if cfg.eval_every and validate is not None and (step % cfg.eval_every == 0 or step == max_steps):
-                    stop = evaluate(epoch)
+                    stop = evaluate(epoch, frozen)
                     model.train()
                     _set_frozen(model, frozen)
                 if stop or step >= max_steps:
@@ -377,15 +442,17 @@ def train_loop(
         if scheduler is not None:
             scheduler.step(history.train_loss[-1])
         if validate is not None and not (max_steps is not None and cfg.eval_every):
-            stop = evaluate(epoch) or stop
+            stop = evaluate(epoch, frozen) or stop
         if max_steps is None:
             bar.update(1)
         bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}")
     bar.close()
     if early and best_state is not None:
-        model.load_state_dict(best_state)
+        model.load_state_dict(best_state)  # its statistics were re-estimated before it was scored
     else:
         history.best_epoch, history.best_step = len(history.train_loss), step
+        if cfg.precise_bn:
+            precise_bn(frozen)
     for p in model.parameters():
         p.requires_grad_(True)
     history.samples_per_second = seen / train_time if train_time > 0 else 0.0
