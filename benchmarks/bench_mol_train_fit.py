@@ -24,16 +24,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_amplitude_ladder as ladder  # noqa: E402
+from bench_ladder_train_fit import first_fold_fit  # noqa: E402
 
 import merkit.models as models  # noqa: E402
-from merkit.evaluation.protocols import Fold  # noqa: E402
-from merkit.evaluation.runner import FoldTask  # noqa: E402
-from merkit.training.config import config_from_dict  # noqa: E402
-from merkit.training.experiment import load_table  # noqa: E402
-from merkit.training.methods import create_method  # noqa: E402
 from merkit.training.methods.clip_training import clip_batch  # noqa: E402
 
-CLASSES = ("negative", "positive", "surprise")
 ENTRY = "MOL (onset + apex, landmark head)"
 
 
@@ -65,12 +60,7 @@ def main() -> None:
         raw["model"]["options"]["drop_rate"] = 0.0
     if args.variant == "zero_pe":
         models.create_model = zero_fcc_embeddings(models.create_model)
-    cfg = config_from_dict(raw)
-    table, _ = load_table(cfg.data)
-    table = table[table["label"].isin(CLASSES)].reset_index(drop=True)
-    method = create_method(cfg, progress=False)
-    method.prepare(table, [0])
-    y = np.array([CLASSES.index(label) for label in table["label"]])
+    method, table, y, train, fitted, _ = first_fold_fit(raw, 0, fit=not args.probe)
     subjects = table["subject_key"].to_numpy()
     if args.probe:
         from sklearn.linear_model import LogisticRegression
@@ -83,10 +73,6 @@ def main() -> None:
                                  cv=LeaveOneGroupOut())
         print(f"rung {args.rung:g}x: linear probe on apex - onset, LOSO UF1 {f1_score(y, pred, average='macro'):.3f}")
         return
-    train = np.flatnonzero(subjects != subjects[0])
-    task = FoldTask(Fold("fit", train, np.flatnonzero(subjects == subjects[0])), 0, train,
-                    np.array([], dtype=np.int64), CLASSES)
-    fitted = method.fit(table, task)
     ce = np.array([p["ce"] for p in method.histories[-1][2].parts])
     quarters = [round(float(q.mean()), 3) for q in np.array_split(ce, 4)]
     probs = fitted.predict_proba(method.inputs.take(table["sample_key"].to_numpy()[train]))

@@ -1,0 +1,99 @@
+"""Can an amplitude-ladder entry fit its own training set? Training data only, one fold.
+
+Trains one entry of ``bench_amplitude_ladder.py`` (optionally with config changes, ``--set``) on the
+training subjects of the first composite LOSO fold of a rung, then scores the fitted model on those
+same training videos (UF1 and accuracy, next to the majority-class share). No test subject is
+scored, so a schedule chosen with this script is chosen on training data only: a method that cannot
+fit its training set within its ladder schedule is under-trained (or broken), whatever its test
+score says.
+
+    python benchmarks/bench_ladder_train_fit.py --out /tmp/ladder --entry "ResNet-18 (RGB apex)" --rung 8 \\
+        [--set train.epochs=40 features.rgb_size=64 ...]
+
+``--set`` takes dotted config keys with JSON values (``method.options.head="softmax"``); ``--out`` is
+the ladder's output folder (its trees and cache are reused).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_amplitude_ladder as ladder  # noqa: E402
+
+from merkit.evaluation.metrics import compute_metrics  # noqa: E402
+from merkit.evaluation.protocols import Fold  # noqa: E402
+from merkit.evaluation.runner import FoldTask, fold_seed, seed_everything  # noqa: E402
+from merkit.training.config import config_from_dict  # noqa: E402
+from merkit.training.experiment import load_table  # noqa: E402
+from merkit.training.methods import create_method  # noqa: E402
+
+CLASSES = ("negative", "positive", "surprise")
+
+
+def parse_setting(text: str) -> dict:
+    """``"a.b.c=1"`` -> ``{"a": {"b": {"c": 1}}}`` (the value read as JSON, else as a string)."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise SystemExit(f"--set {text!r}: expected KEY=VALUE, e.g. train.epochs=40")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    for part in reversed(key.split(".")):
+        parsed = {part: parsed}
+    return parsed
+
+
+def first_fold_fit(raw: dict, seed: int = 0, fit: bool = True):
+    """Prepare ``raw``'s method on its table (3 classes) and fit it on the first LOSO fold's training subjects.
+
+    Returns:
+        ``(method, table, y, train, fitted, seconds)``: ``y`` the class index of every row, ``train`` the
+        training rows; ``fitted`` is None (and ``seconds`` 0) when ``fit`` is False.
+    """
+    cfg = config_from_dict(raw, source="train fit")
+    table, _ = load_table(cfg.data)
+    table = table[table["label"].isin(CLASSES)].reset_index(drop=True)
+    method = create_method(cfg, progress=False)
+    method.prepare(table, [seed])
+    y = np.array([CLASSES.index(label) for label in table["label"]])
+    subjects = table["subject_key"].to_numpy()
+    train = np.flatnonzero(subjects != subjects[0])
+    if not fit:
+        return method, table, y, train, None, 0.0
+    task = FoldTask(Fold("fit", train, np.flatnonzero(subjects == subjects[0])), seed, train,
+                    np.array([], dtype=np.int64), CLASSES)
+    seed_everything(fold_seed(seed, "fit"))  # as the fold runner does: initial weights follow the seed
+    start = time.perf_counter()
+    fitted = method.fit(table, task)
+    return method, table, y, train, fitted, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--entry", required=True, help="an entry or ablation name of bench_amplitude_ladder.py")
+    parser.add_argument("--rung", type=float, default=8.0)
+    parser.add_argument("--set", nargs="*", default=[], dest="settings")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    raw = ladder.build(args.out, args.rung, args.entry, [args.seed], 1)
+    for setting in args.settings:
+        raw = ladder.merged(raw, parse_setting(setting))
+    method, table, y, train, fitted, seconds = first_fold_fit(raw, args.seed)
+    pred = fitted.predict_proba(method.inputs.take(table["sample_key"].to_numpy()[train])).argmax(1)
+    scores = compute_metrics(y[train], pred, list(range(len(CLASSES))))
+    changes = " ".join(args.settings) or "(ladder schedule)"
+    print(f"{args.entry} {args.rung:g}x {changes}: training UF1 {scores.uf1:.3f}, accuracy {scores.accuracy:.3f} "
+          f"(majority class {np.bincount(y[train]).max() / len(train):.3f}; {len(train)} videos, fit {seconds:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
