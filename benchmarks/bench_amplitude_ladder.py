@@ -286,10 +286,10 @@ def draw(stats: pd.DataFrame, order: list[str], chance_mean: float, chance_p95: 
     for ax, names, title in ((axes[0, 0], mains, "one entry per method"),
                              *(((axes[0, 1], ablations, "ablations (dashed: the entry they change)"),) if ablations
                                else ())):
-        for name in names:
+        for k, name in enumerate(names):  # tab20: more entries than the default 10-colour cycle
             part = stats[stats["entry"] == name].sort_values("rung")
-            line = ax.errorbar(part["rung"], part["uf1_mean"], yerr=part["uf1_std"], marker="o", capsize=3,
-                               label=name)
+            line = ax.errorbar(part["rung"], part["uf1_mean"], yerr=part["uf1_std"], marker="os^D"[k // 20 % 4],
+                               capsize=3, label=name, color=plt.cm.tab20(2 * k % 20 + k // 10 % 2))
             if name in ABLATIONS:
                 base = stats[stats["entry"] == ABLATIONS[name][0]].sort_values("rung")
                 ax.plot(base["rung"], base["uf1_mean"], ls="--", color=line[0].get_color(), alpha=0.6)
