@@ -106,8 +106,8 @@ ENTRIES: dict[str, dict[str, Any]] = {
                   "imbalance": "weighted_loss"},
     },
 }
-# At 32 px the 8x rung's class AUs (2.4-20 px on the 128 px face) shrink to 0.6-5 px; the seeds 002/003 entries
-# read 64 px. Added after the 32 px row was seen (it stays in the table): 4x the cost per step.
+# The 32 px apex is a quarter of the 128 px face crop the flow entries read, so the class AUs' motion shrinks
+# fourfold (the 8x rung's peaks: up to 20 px at the source face size); the seeds 002/003 entries read 64 px. Added after the 32 px row was seen (it stays in the table): 4x the cost per step.
 ENTRIES["ResNet-18 (RGB apex, 64 px)"] = {**ENTRIES["ResNet-18 (RGB apex)"], "features": {"rgb_size": 64}}
 # Seed 002's 5 fine-tuning epochs are about 30 optimiser steps; its network (softmax head) fits its training set
 # at 0.887 UF1 after them and 0.926 after 20 (8x, bench_ladder_train_fit.py). Added after the 5-epoch row was seen.
@@ -183,8 +183,10 @@ def common(out: Path, rung: float, name: str, seeds: list[int], workers: int, pr
     }
 
 
-def build(out: Path, rung: float, name: str, seeds: list[int], workers: int, preset: str = "small") -> dict:
-    raw = merged(common(out, rung, name, seeds, workers, preset), entry_config(name))
+def build(out: Path, rung: float, name: str, seeds: list[int], workers: int, preset: str = "small",
+          extra: dict | None = None) -> dict:
+    """The run config of entry ``name`` at ``rung``, with ``extra`` (config data) merged over it."""
+    raw = merged(merged(common(out, rung, name, seeds, workers, preset), entry_config(name)), extra or {})
     extra = {k: v for k, v in raw["data"]["synth_overrides"].items() if k != "amplitude_scale"}
     if extra:  # another tree: its own folder beside the rung's plain one
         raw["data"]["synth_root"] += "".join(f"_{k}{v:g}" for k, v in sorted(extra.items()))

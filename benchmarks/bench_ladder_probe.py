@@ -29,17 +29,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_amplitude_ladder as ladder  # noqa: E402
+from bench_ladder_train_fit import CLASSES  # noqa: E402
 
 from merkit.evaluation.metrics import compute_metrics  # noqa: E402
 from merkit.training.apex_gray import GrayApexConfig, GrayApexProvider  # noqa: E402
 from merkit.training.config import config_from_dict  # noqa: E402
 from merkit.training.experiment import load_table  # noqa: E402
 
-CLASSES = ("negative", "positive", "surprise")
 ENTRY = "ResNet-18 (RGB apex)"
 
 
-def aligned_onset_apex(table, cfg, size: int) -> np.ndarray:
+def aligned_onset_apex(table, size: int) -> np.ndarray:
     """``(N, 2, size, size)`` grey onset and apex crops, aligned as the ``rgb_apex`` features are."""
     from merkit.data.frames import ImageFiles
     from merkit.data.sample import table_to_samples
@@ -61,10 +61,10 @@ def hog_of(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def loso_uf1(x: np.ndarray, y: np.ndarray, subjects: np.ndarray) -> float:
+    from sklearn.linear_model import RidgeClassifier
     from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from sklearn.linear_model import RidgeClassifier
 
     probe = make_pipeline(StandardScaler(), RidgeClassifier(alpha=1.0, class_weight="balanced"))
     pred = cross_val_predict(probe, x, y, groups=subjects, cv=LeaveOneGroupOut())
@@ -80,17 +80,15 @@ def main() -> None:
     args = parser.parse_args()
     print("| rung | creases | size | hog | hog_diff | hog_subject | hog_masked |\n|---:|---:|---:|---:|---:|---:|---:|")
     for rung in args.rungs:
-        raw = ladder.build(args.out, rung, ENTRY, [0], 1)
-        if args.creases:
-            raw["data"]["synth_overrides"]["appearance_contrast"] = args.creases
-            raw["data"]["synth_root"] += f"_appearance_contrast{args.creases:g}"
+        creases = {"data": {"synth_overrides": {"appearance_contrast": args.creases}}} if args.creases else None
+        raw = ladder.build(args.out, rung, ENTRY, [0], 1, extra=creases)
         cfg = config_from_dict(raw)
         table, _ = load_table(cfg.data)
         table = table[table["label"].isin(CLASSES)].reset_index(drop=True)
         y = np.array([CLASSES.index(label) for label in table["label"]])
         subjects = table["subject_key"].to_numpy()
         for size in args.sizes:
-            frames = aligned_onset_apex(table, cfg, size)
+            frames = aligned_onset_apex(table, size)
             onset, apex = hog_of(frames[:, 0], size), hog_of(frames[:, 1], size)
             centred = apex.copy()
             for s in np.unique(subjects):

@@ -84,9 +84,10 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], dest="settings")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    raw = ladder.build(args.out, args.rung, args.entry, [args.seed], 1)
+    extra: dict = {}
     for setting in args.settings:
-        raw = ladder.merged(raw, parse_setting(setting))
+        extra = ladder.merged(extra, parse_setting(setting))
+    raw = ladder.build(args.out, args.rung, args.entry, [args.seed], 1, extra=extra)  # a changed tree: its own root
     method, table, y, train, fitted, seconds = first_fold_fit(raw, args.seed)
     pred = fitted.predict_proba(method.inputs.take(table["sample_key"].to_numpy()[train])).argmax(1)
     scores = compute_metrics(y[train], pred, list(range(len(CLASSES))))

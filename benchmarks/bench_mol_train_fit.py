@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--variant", choices=["base", "nodrop", "zero_pe"], default="base")
     parser.add_argument("--probe", action="store_true")
     args = parser.parse_args()
-    raw = ladder.merged(ladder.build(args.out, args.rung, ENTRY, [0], 1), {
+    raw = ladder.build(args.out, args.rung, ENTRY, [0], 1, extra={
         "method": {"options": {"lambda_ldm": args.lambda_ldm}}, "train": {"lr": args.lr, "steps": args.steps}})
     if args.variant == "nodrop":
         raw["model"]["options"]["drop_rate"] = 0.0

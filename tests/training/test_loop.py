@@ -261,3 +261,17 @@ def test_precise_bn_keeps_the_statistics_of_frozen_layers():
                lambda net, b, ctx: F.cross_entropy(net(b[0]), b[1]), cfg, seed=0, freeze_plan=[[model.norm]])
     torch.testing.assert_close(model.norm.running_mean, torch.full((4,), 2.0))
     assert model.norm2.num_batches_tracked == 5  # re-estimated: one pass of 5 batches, counted from zero
+
+
+def test_precise_bn_is_not_repeated_when_the_last_validation_did_it():
+    x, y = _linear_problem(40)
+    calls = []
+
+    def loss(net, b, ctx):
+        calls.append(len(b[0]))
+        return F.cross_entropy(net(b[0]), b[1])
+
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=0.05, progress=False, precise_bn=True)  # fixed: curves only
+    train_loop(_NormedLinear(), y.numpy(), lambda rows, gen: (x[rows], y[rows]), loss, cfg, seed=0,
+               validate=lambda net: (0.5, 1.0))
+    assert len(calls) == 2 * 5 + 2 * 5  # 2 epochs of 5 steps, one 5-batch pass before each validation, none after

@@ -357,9 +357,13 @@ def train_loop(
     start = time.perf_counter()
     stop = False
 
+    calibrated_at = None  # the optimiser step whose weights the BatchNorm statistics were re-estimated for
+
     def precise_bn(frozen: Sequence[nn.Module]) -> None:
         # one pass over the training items in a fixed order, drawn from its own generator so the
         # training run itself is unchanged by it
+        nonlocal calibrated_at
+        calibrated_at = step
         recal_gen = torch.Generator().manual_seed(int(seed) + 1)
         rows = _batches(torch.arange(len(labels)), cfg.batch_size)
 
@@ -451,7 +455,7 @@ def train_loop(
         model.load_state_dict(best_state)  # its statistics were re-estimated before it was scored
     else:
         history.best_epoch, history.best_step = len(history.train_loss), step
-        if cfg.precise_bn:
+        if cfg.precise_bn and calibrated_at != step:  # a validation after the last step already did it
             precise_bn(frozen)
     for p in model.parameters():
         p.requires_grad_(True)
