@@ -84,6 +84,23 @@ def test_fusions_stack_depth(fusion, depth):
     assert model(x).shape == (2, 3)
 
 
+def test_shared_streams_one_stream_and_identity_cancels_under_subtract():
+    separate, shared = MOL(img_size=64, num_frames=2), MOL(img_size=64, num_frames=2, shared_streams=True)
+    stream = n_params(separate.stream1)
+    assert n_params(shared) == n_params(separate) - stream  # the second stream's weights are gone
+    assert shared.stream2 is shared.stream1
+    x = torch.rand(2, 1, 64, 64).repeat(1, 2, 1, 1)  # a still clip: both frames identical
+    shared_sub = MOL(img_size=64, num_frames=2, shared_streams=True, fusion="subtract").eval()
+    assert torch.equal(shared_sub.forward_features(x), torch.zeros(2, 128, 1, 8, 8))
+    separate_sub = MOL(img_size=64, num_frames=2, fusion="subtract").eval()
+    assert separate_sub.forward_features(x).abs().max() > 1e-3  # separate streams do not cancel
+    # a state dict round trip (both stream prefixes are saved) restores the same function
+    clone = MOL(img_size=64, num_frames=2, shared_streams=True, fusion="subtract").eval()
+    clone.load_state_dict(shared_sub.state_dict())
+    y = torch.rand(2, 2, 64, 64)
+    assert torch.equal(clone(y), shared_sub(y)) and clone.stream2 is clone.stream1
+
+
 def test_concat_interleaves_pairs_like_the_code():
     x = torch.rand(1, 4, 64, 64)
     model = MOL(img_size=64, num_frames=4).eval()

@@ -201,3 +201,28 @@ def test_numeric_options_accept_yaml_exponent_strings_and_name_bad_values():
         build_options(FlowPretrainOptions, {"pretrain_epochs": 2.5}, "method.options")
     with pytest.raises(ConfigError, match="svc_C"):
         FlowPretrainOptions(svc_C=(0.0,))
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_augment_moves_only_the_fine_tuning_faces(augment, monkeypatch, one_torch_thread):
+    import merkit.training.methods.flow_pretrain as module
+
+    seen = {}
+    real_loop = module.train_loop
+
+    def spying_loop(model, y, make_batch, loss_fn, cfg, **kwargs):
+        rows = torch.arange(min(8, len(y)))
+        seen[kwargs["desc"].split()[-1]] = [make_batch(rows, torch.Generator().manual_seed(k))[0] for k in (0, 1)]
+        return real_loop(model, y, make_batch, loss_fn, cfg, **kwargs)
+
+    monkeypatch.setattr(module, "train_loop", spying_loop)
+    table = labelled_table(3, 5)
+    method = _method(table, "softmax", pretrain=True, epochs=1)
+    method.options = FlowPretrainOptions(size=SIZE, head="softmax", pretrain_epochs=1, augment=augment)
+    method.fit(table, _task(table, "casme2/sub01"))
+    assert set(seen) == {"pre-train", "fine-tune"}
+    pre, fine = seen["pre-train"], seen["fine-tune"]
+    assert torch.equal(pre[0], pre[1])  # flow images are never moved
+    assert torch.equal(fine[0], fine[1]) != augment  # faces move with the batch generator only when asked
+    with pytest.raises(ConfigError, match="augment must be true or false"):
+        FlowPretrainOptions(augment="yes")

@@ -66,6 +66,10 @@ class MOL(nn.Module):
             pair, 2 (T - 1) maps; ``"first"`` / ``"last"``: the first / second frame of every pair,
             T - 1 maps; ``"all"``: every frame once (frames 0..T-2 from stream 1, frame T-1 from
             stream 2), T maps; ``"add"`` / ``"subtract"``: F(t) + F(t+1) / F(t+1) - F(t), T - 1 maps.
+        shared_streams: one F5C stream for both frames of a pair (not in the paper, whose streams have
+            their own weights; ``docs/models/mol.md``). With ``fusion="subtract"`` the 3D CNN then reads
+            F(t+1) - F(t) of one function F, so whatever the two frames share (the face's identity)
+            cancels before any training.
         flow_head: build the FlowNetC-style flow head (training only).
         landmark_head: build the 68-point landmark head (training only).
         drop_rate: dropout of the 3D-CNN head (0.5).
@@ -95,6 +99,7 @@ class MOL(nn.Module):
         ccc_post_conv: bool = False,
         k: int = 4,
         fusion: str = "concat",
+        shared_streams: bool = False,
         flow_head: bool = False,
         landmark_head: bool = False,
         drop_rate: float = 0.5,
@@ -117,7 +122,9 @@ class MOL(nn.Module):
         block = dict(mixer=mixer, ccc=ccc, fcc_mode=fcc_mode, fcc_fusion=fcc_fusion, ccc_graph=ccc_graph,
                      ccc_post_conv=ccc_post_conv, k=k, meta_kernel_size=meta_kernel_size)
         self.stream1 = nn.Sequential(*(F5CBlock(128, self.map_size, **block) for _ in range(num_blocks)))
-        self.stream2 = nn.Sequential(*(F5CBlock(128, self.map_size, **block) for _ in range(num_blocks)))
+        self.shared_streams = shared_streams
+        self.stream2 = self.stream1 if shared_streams else nn.Sequential(
+            *(F5CBlock(128, self.map_size, **block) for _ in range(num_blocks)))
         pairs = num_frames - 1
         depth = {"concat": 2 * pairs, "all": num_frames}.get(fusion, pairs)
         self.head = MER3DCNN(128, self.map_size, depth, num_classes, drop_rate=drop_rate)

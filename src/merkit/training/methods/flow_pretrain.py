@@ -26,8 +26,12 @@ both: ``optimizer`` (the seed-002 configs: ``"adam"``, as Keras, with
 (the paper's learning rate "adjusted dynamically by accuracy and loss",
 halved on a training-loss plateau, so nothing held out is read),
 ``batch_size``, ``schedule``, ``patience``, ``device``, ``amp``, ``threads``.
-No other augmentation than the flip expansion below is applied (``[train]
-augment`` is not read).
+No other augmentation than the flip expansion below is applied by default
+(``[train] augment`` is not read). ``augment=True`` (not in the paper;
+docs/models/shufflenet_me.md) moves the fine-tuning phase's faces as the
+supervised and seed-003 methods move theirs
+(:class:`~merkit.training.augment.FlowAugment` with ``[train]`` ``flip_p``,
+``max_shift``, ``max_rotation``, drawn per batch); pre-training is unchanged.
 
 Class balance ``balance="flip_equal"`` (the paper's): every class smaller
 than the largest gets horizontally flipped copies of its samples (flow ``u``
@@ -107,6 +111,8 @@ class FlowPretrainOptions:
         svc_C: SVC ``C`` candidates (chosen on validation subjects when there are several).
         svc_kernel: ``"linear"`` or ``"rbf"``.
         balance: ``"flip_equal"`` or ``"none"`` (module docstring).
+        augment: random flips, shifts and rotations of the fine-tuning faces (False: the paper's
+            flip expansion only; module docstring).
     """
 
     size: int = 224
@@ -123,6 +129,7 @@ class FlowPretrainOptions:
     svc_C: tuple = (0.1, 1.0, 10.0)
     svc_kernel: str = "linear"
     balance: str = "flip_equal"
+    augment: bool = False
 
     def __post_init__(self) -> None:
         for name, choices in (("head", HEADS), ("balance", BALANCES), ("flow_image", FLOW_IMAGES), ("mask", MASKS),
@@ -138,6 +145,8 @@ class FlowPretrainOptions:
             raise ConfigError(f"method.options.hinge_p must be 1 or 2; got {self.hinge_p!r}.")
         if not self.svc_C or any(isinstance(c, bool) or not isinstance(c, (int, float)) or c <= 0 for c in self.svc_C):
             raise ConfigError(f"method.options.svc_C must be a non-empty list of positive numbers; got {self.svc_C!r}.")
+        if not isinstance(self.augment, bool):
+            raise ConfigError(f"method.options.augment must be true or false; got {self.augment!r}.")
         MaskedFaceFlowConfig(size=self.size, mask=self.mask)  # validates size
 
 
@@ -162,14 +171,22 @@ def expand_by_flipping(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _train_phase(model: nn.Module, x: np.ndarray, y: np.ndarray, head: str, options: FlowPretrainOptions,
-                 cfg: TrainConfig, seed: int, val: tuple[np.ndarray, np.ndarray] | None, desc: str) -> TrainHistory:
-    """One phase through the shared loop: ``head``'s loss (``svc`` trains with cross-entropy) + Keras L2."""
+                 cfg: TrainConfig, seed: int, val: tuple[np.ndarray, np.ndarray] | None, desc: str,
+                 augment: bool = False) -> TrainHistory:
+    """One phase through the shared loop: ``head``'s loss (``svc`` trains with cross-entropy) + Keras L2.
+
+    ``augment``: move each batch of (face) images with ``cfg``'s flip, shift and rotation ranges.
+    """
+    from merkit.training.augment import FlowAugment
+
+    mover = FlowAugment(None, "signed", cfg.flip_p, cfg.max_shift, cfg.max_rotation) if augment else None
     x_all = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     y_all = torch.from_numpy(np.asarray(y, dtype=np.int64))
     train_head = "hinge" if head == "hinge" else "softmax"
 
     def make_batch(rows: torch.Tensor, gen: torch.Generator) -> tuple:
-        return x_all[rows], y_all[rows]
+        xb = x_all[rows]
+        return (mover(xb, gen) if mover is not None else xb), y_all[rows]
 
     def loss_fn(net: nn.Module, batch: tuple, ctx) -> Any:
         loss = head_loss(train_head, net(batch[0]).float(), batch[1], weight=ctx.class_weight,
@@ -260,7 +277,7 @@ class FlowPretrainFinetune(Method):
         x_train = encode_face(faces)
         x_val = encode_face(val_faces) if has_val else None
         record["finetune"] = _train_phase(model, x_train, y_train, o.head, o, self._phase_train(False), seed + 1,
-                                          (x_val, y_val) if has_val else None, f"{desc} fine-tune")
+                                          (x_val, y_val) if has_val else None, f"{desc} fine-tune", o.augment)
         self.histories.append((task.seed, task.fold.name, record))
         log.info("seed %s fold %s: %s", task.seed, task.fold.name,
                  ", ".join(f"{n} kept epoch {h.best_epoch} ({h.seconds:.0f} s)" for n, h in record.items()))
