@@ -120,6 +120,25 @@ ENTRIES["ShuffleNetV2 + ViT + SVM (seed 002), 20 epochs"] = {
 ENTRIES["MOL (onset + apex, landmark head), 1000 steps"] = {
     **ENTRIES["MOL (onset + apex, landmark head)"],
     "train": {**ENTRIES["MOL (onset + apex, landmark head)"]["train"], "steps": 1000, "eval_every": 1000, "lr": 1e-3}}
+# Not the paper's network: one F5C stream for onset and apex and the 3D CNN on F(apex) - F(onset), so the
+# subject's face cancels before training (docs/models/mol.md, `shared_streams`). Added after the 1,000-step
+# row (0.324 at 8x) was seen, on that a-priori argument; a development tree of another generator seed
+# (bench_ladder_dev.py) did not choose it: one seed each, 0.567 with it, 0.584 for the two-stream entry.
+_MOL_1000 = ENTRIES["MOL (onset + apex, landmark head), 1000 steps"]
+ENTRIES["MOL (onset + apex, landmark head), 1000 steps, shared stream, subtract"] = {
+    **_MOL_1000, "model": {**_MOL_1000["model"], "options": {
+        **_MOL_1000["model"]["options"], "fusion": "subtract", "shared_streams": True}}}
+# A diagnostic, not a method: seed 002's network (same model, precise BN, no SVM) trained with the supervised
+# method on what its pre-training phase reads, onset -> apex flow (u, v, strain at 64 px), and scored on it: does
+# the network learn the classes from motion, as the flow methods do, when the gray apex face does not?
+ENTRIES["ShuffleNetV2 + ViT on flow (seed 002's pre-training input; diagnostic)"] = {
+    "features": {"size": 64},
+    "model": {"name": "shufflenet_v2_me_vit", "options": {"inputs": "flow_uv_strain", "in_chans": 3,
+                                                          "input_size": [64, 64]}},
+    "method": {"name": "supervised"},
+    "train": {"epochs": 5, "batch_size": 16, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0,
+              "lr_schedule": "plateau", "imbalance": "weighted_loss", "precise_bn": True},
+}
 
 #: The seeds' ablation directions, each a change of one main entry (applied with :func:`merged`).
 ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -134,6 +153,9 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
                                               {"method": {"options": {"lambda_ldm": 0.0, "lambda_ce": 1.0}}}),
     "MOL (onset + apex), 1000 steps, no auxiliary head": ("MOL (onset + apex, landmark head), 1000 steps",
                                                           {"method": {"options": {"lambda_ldm": 0.0, "lambda_ce": 1.0}}}),
+    "MOL (onset + apex), 1000 steps, shared stream, subtract, no auxiliary head": (
+        "MOL (onset + apex, landmark head), 1000 steps, shared stream, subtract",
+        {"method": {"options": {"lambda_ldm": 0.0, "lambda_ce": 1.0}}}),
     # not a seed's ablation: the apex-image methods with SynthME's appearance cue (creases) switched on
     "ResNet-18 (RGB apex), creases 0.1": ("ResNet-18 (RGB apex)", {"data": {"synth_overrides": {
         "appearance_contrast": 0.1}}}),
