@@ -290,6 +290,9 @@ def report(out: Path, plot: Path | None) -> None:
             cells.append(f"{mark}{row['uf1_mean']:.3f} ± {row['uf1_std']:.3f}{mark}")
         above = part.index[part["above_chance"]]
         first = f"{min(above):g}x" if len(above) else "none"
+        unrun = [r for r in rungs if r < (min(above) if len(above) else float("inf")) and r not in part.index]
+        if unrun:  # "first" is only the first of the rungs run
+            first += f" (not run: {', '.join(f'{r:g}x' for r in unrun)})"
         print(f"| {name} | " + " | ".join(cells) + f" | {first} | {part['wall_s'].sum():.0f} | "
               f"{part['cpu_s'].sum():.0f} |")
     print(f"\nAll runs: {stats['wall_s'].sum() / 60:.1f} min wall, {stats['cpu_s'].sum() / 60:.1f} CPU-min")
