@@ -17,7 +17,6 @@ seconds) and prints the mean next to the development tree's own permutation chan
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -26,18 +25,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_amplitude_ladder as ladder  # noqa: E402
-from bench_ladder_train_fit import parse_setting  # noqa: E402
+from bench_ladder_train_fit import entry_parser, settings_config  # noqa: E402
 
 from merkit.training.config import config_from_dict  # noqa: E402
 from merkit.training.experiment import run_experiment  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--entry", required=True, help="an entry or ablation name of bench_amplitude_ladder.py")
-    parser.add_argument("--rung", type=float, default=8.0)
-    parser.add_argument("--set", nargs="*", default=[], dest="settings")
+    parser = entry_parser(__doc__.splitlines()[0])
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
     parser.add_argument("--synth-seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
@@ -46,9 +41,7 @@ def main() -> None:
         parser.error("--synth-seed 0 is the ladder's own tree; a development tree needs another seed")
     if (args.out / "ladder.csv").exists():
         parser.error(f"{args.out} holds a ladder table; give the development runs their own folder")
-    extra: dict = {"data": {"synth_seed": args.synth_seed}}
-    for setting in args.settings:
-        extra = ladder.merged(extra, parse_setting(setting))
+    extra = settings_config(args.settings, {"data": {"synth_seed": args.synth_seed}})
     changes = " ".join(args.settings) or "(ladder schedule)"
     raw = ladder.build(args.out, args.rung, args.entry, args.seeds, args.workers, extra=extra)
     raw["data"]["synth_root"] += f"_seed{args.synth_seed}"

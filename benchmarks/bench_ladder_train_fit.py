@@ -51,6 +51,24 @@ def parse_setting(text: str) -> dict:
     return parsed
 
 
+def entry_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments shared by the scripts that run one ladder entry with changes: --out, --entry, --rung, --set."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--entry", required=True, help="an entry or ablation name of bench_amplitude_ladder.py")
+    parser.add_argument("--rung", type=float, default=8.0)
+    parser.add_argument("--set", nargs="*", default=[], dest="settings")
+    return parser
+
+
+def settings_config(settings: list[str], base: dict | None = None) -> dict:
+    """``--set`` texts merged into one config-data dict (over ``base``)."""
+    extra = dict(base or {})
+    for setting in settings:
+        extra = ladder.merged(extra, parse_setting(setting))
+    return extra
+
+
 def first_fold_fit(raw: dict, seed: int = 0, fit: bool = True):
     """Prepare ``raw``'s method on its table (3 classes) and fit it on the first LOSO fold's training subjects.
 
@@ -77,16 +95,10 @@ def first_fold_fit(raw: dict, seed: int = 0, fit: bool = True):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--entry", required=True, help="an entry or ablation name of bench_amplitude_ladder.py")
-    parser.add_argument("--rung", type=float, default=8.0)
-    parser.add_argument("--set", nargs="*", default=[], dest="settings")
+    parser = entry_parser(__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    extra: dict = {}
-    for setting in args.settings:
-        extra = ladder.merged(extra, parse_setting(setting))
+    extra = settings_config(args.settings)
     raw = ladder.build(args.out, args.rung, args.entry, [args.seed], 1, extra=extra)  # a changed tree: its own root
     method, table, y, train, fitted, seconds = first_fold_fit(raw, args.seed)
     pred = fitted.predict_proba(method.inputs.take(table["sample_key"].to_numpy()[train])).argmax(1)
