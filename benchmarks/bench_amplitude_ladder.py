@@ -48,6 +48,14 @@ from merkit.training.experiment import run_experiment
 RUNGS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 SEEDS = (0, 1, 2)
 
+def merged(base: dict, extra: dict) -> dict:
+    """``base`` with ``extra`` merged in, tables recursively (a copy)."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 #: One row per method (and the ablations the seeds report), as plain config data merged over
 #: :func:`common`. Schedules are CPU-sized, the same at every rung, fixed before any ladder score.
 ENTRIES: dict[str, dict[str, Any]] = {
@@ -111,23 +119,20 @@ ENTRIES: dict[str, dict[str, Any]] = {
 ENTRIES["ResNet-18 (RGB apex, 64 px)"] = {**ENTRIES["ResNet-18 (RGB apex)"], "features": {"rgb_size": 64}}
 # Seed 002's 5 fine-tuning epochs are about 30 optimiser steps; its network (softmax head) fits its training set
 # at 0.887 UF1 after them and 0.926 after 20 (8x, bench_ladder_train_fit.py). Added after the 5-epoch row was seen.
-ENTRIES["ShuffleNetV2 + ViT + SVM (seed 002), 20 epochs"] = {
-    **ENTRIES["ShuffleNetV2 + ViT + SVM (seed 002)"],
-    "train": {**ENTRIES["ShuffleNetV2 + ViT + SVM (seed 002)"]["train"], "epochs": 20}}
+ENTRIES["ShuffleNetV2 + ViT + SVM (seed 002), 20 epochs"] = merged(ENTRIES["ShuffleNetV2 + ViT + SVM (seed 002)"],
+                                                                  {"train": {"epochs": 20}})
 # MOL's 100 steps at the paper's lr leave it predicting the majority class on its own training set (training
 # UF1 0.251 at 8x); 1,000 steps at lr 1e-3 fit it (0.769; bench_ladder_train_fit.py). 10x the cost: run on the
 # upper rungs.
-ENTRIES["MOL (onset + apex, landmark head), 1000 steps"] = {
-    **ENTRIES["MOL (onset + apex, landmark head)"],
-    "train": {**ENTRIES["MOL (onset + apex, landmark head)"]["train"], "steps": 1000, "eval_every": 1000, "lr": 1e-3}}
+ENTRIES["MOL (onset + apex, landmark head), 1000 steps"] = merged(
+    ENTRIES["MOL (onset + apex, landmark head)"], {"train": {"steps": 1000, "eval_every": 1000, "lr": 1e-3}})
 # Not the paper's network: one F5C stream for onset and apex and the 3D CNN on F(apex) - F(onset), so the
 # subject's face cancels before training (docs/models/mol.md, `shared_streams`). Added after the 1,000-step
 # row (0.324 at 8x) was seen, on that a-priori argument; a development tree of another generator seed
 # (bench_ladder_dev.py) did not choose it: one seed each, 0.567 with it, 0.584 for the two-stream entry.
-_MOL_1000 = ENTRIES["MOL (onset + apex, landmark head), 1000 steps"]
-ENTRIES["MOL (onset + apex, landmark head), 1000 steps, shared stream, subtract"] = {
-    **_MOL_1000, "model": {**_MOL_1000["model"], "options": {
-        **_MOL_1000["model"]["options"], "fusion": "subtract", "shared_streams": True}}}
+ENTRIES["MOL (onset + apex, landmark head), 1000 steps, shared stream, subtract"] = merged(
+    ENTRIES["MOL (onset + apex, landmark head), 1000 steps"],
+    {"model": {"options": {"fusion": "subtract", "shared_streams": True}}})
 # A diagnostic, not a method: seed 002's network (same model, precise BN, no SVM) trained with the supervised
 # method on what its pre-training phase reads, onset -> apex flow (u, v, strain at 64 px), and scored on it: does
 # the network learn the classes from motion, as the flow methods do, when the gray apex face does not?
@@ -166,14 +171,6 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "MOL (onset + apex), 1000 steps, creases 0.1": ("MOL (onset + apex, landmark head), 1000 steps", {"data": {
         "synth_overrides": {"appearance_contrast": 0.1}}}),
 }
-
-
-def merged(base: dict, extra: dict) -> dict:
-    """``base`` with ``extra`` merged in, tables recursively (a copy)."""
-    out = copy.deepcopy(base)
-    for key, value in extra.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 def entry_config(name: str) -> dict:

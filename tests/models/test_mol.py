@@ -87,6 +87,7 @@ def test_fusions_stack_depth(fusion, depth):
 def test_shared_streams_one_stream_and_identity_cancels_under_subtract():
     separate, shared = MOL(img_size=64, num_frames=2), MOL(img_size=64, num_frames=2, shared_streams=True)
     stream = n_params(separate.stream1)
+    assert stream == 25_216  # at 64 px (8x8 maps); docs/models/mol.md quotes it beside 148,480 at 128 px
     assert n_params(shared) == n_params(separate) - stream  # the second stream's weights are gone
     assert shared.stream2 is shared.stream1
     x = torch.rand(2, 1, 64, 64).repeat(1, 2, 1, 1)  # a still clip: both frames identical

@@ -122,7 +122,6 @@ class MOL(nn.Module):
         block = dict(mixer=mixer, ccc=ccc, fcc_mode=fcc_mode, fcc_fusion=fcc_fusion, ccc_graph=ccc_graph,
                      ccc_post_conv=ccc_post_conv, k=k, meta_kernel_size=meta_kernel_size)
         self.stream1 = nn.Sequential(*(F5CBlock(128, self.map_size, **block) for _ in range(num_blocks)))
-        self.shared_streams = shared_streams
         self.stream2 = self.stream1 if shared_streams else nn.Sequential(
             *(F5CBlock(128, self.map_size, **block) for _ in range(num_blocks)))
         pairs = num_frames - 1
