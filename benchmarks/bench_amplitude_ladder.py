@@ -145,6 +145,27 @@ ENTRIES["ShuffleNetV2 + ViT on flow (seed 002's pre-training input; diagnostic)"
               "lr_schedule": "plateau", "imbalance": "weighted_loss", "precise_bn": True},
 }
 
+# Seed 002 at the paper's scale (224 px faces and flow images, 30 pre-training + 40 fine-tuning epochs), the rest as
+# the entry above; and the repository's paper config (configs/seed002_shufflenet_vit.toml: hinge SVM head, Keras L2
+# 0.2, batch 32, early stopping on validation subjects drawn from the training subjects) on the ladder's flow. Added
+# after the CPU-sized rows stayed at chance; run on the accelerator machine (bench_ladder_device.py).
+ENTRIES["ShuffleNetV2 + ViT + SVM (seed 002), 224 px, 30 + 40 epochs"] = merged(
+    ENTRIES["ShuffleNetV2 + ViT + SVM (seed 002)"],
+    {"method": {"options": {"size": 224, "pretrain_epochs": 30}}, "train": {"epochs": 40, "amp": False}})
+ENTRIES["ShuffleNetV2 + ViT + SVM (seed 002), paper config"] = {
+    "model": {"name": "shufflenet_v2_me_vit"},
+    "method": {"name": "flow_pretrain_finetune", "options": {
+        "size": 224, "pretrain": True, "pretrain_epochs": 30, "pretrain_lr": 1e-3, "head": "hinge", "mask": "mer",
+        "flow_image": "hsv", "l2": 0.2}},
+    "train": {"epochs": 40, "batch_size": 32, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0,
+              "lr_schedule": "plateau", "plateau_patience": 5, "imbalance": "equal_per_class", "amp": False,
+              "schedule": "early_stopping", "patience": 10},
+}
+# Seed 001's flow head (the paper's joint loss, lambda_of 10) on the two-stream 1,000-step entry: the paper's own
+# route to motion features. Added after the two-stream rows stayed at chance; run on the accelerator machine.
+ENTRIES["MOL (onset + apex, flow + landmark heads), 1000 steps"] = merged(
+    ENTRIES["MOL (onset + apex, landmark head), 1000 steps"], {"method": {"options": {"lambda_of": 10.0}}})
+
 #: The seeds' ablation directions, each a change of one main entry (applied with :func:`merged`).
 ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "MiER-CvT (RGB apex)": ("MiER-CvT", {"features": {"rgb_size": 224}, "model": {"options": {"inputs": "rgb_apex"}}}),
@@ -216,6 +237,10 @@ def build(out: Path, rung: float, name: str, seeds: list[int], workers: int, pre
     return raw
 
 
+#: The machine the ladder's rows were measured on unless a row names another.
+CPU = "2-core CPU"
+
+
 def cpu_seconds() -> float:
     """User + system CPU time of this process and of its finished children (the fold workers)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -259,10 +284,13 @@ def chance_uf1(run_dir: str, draws: int = 2000) -> tuple[float, float]:
 
 def summary(out: Path) -> tuple[pd.DataFrame, float, float]:
     table = pd.concat([pd.read_csv(p) for p in sorted(out.glob("ladder*.csv"))], ignore_index=True)
+    if "device" not in table:
+        table["device"] = CPU
+    table["device"] = table["device"].fillna(CPU)  # rows of the accelerator machine name it (bench_ladder_device.py)
     stats = table.groupby(["entry", "rung"]).agg(uf1_mean=("uf1", "mean"), uf1_std=("uf1", "std"),
                                                  uar_mean=("uar", "mean"), uar_std=("uar", "std"),
                                                  seeds=("seed", "count"), wall_s=("wall_s", "first"),
-                                                 cpu_s=("cpu_s", "first")).reset_index()
+                                                 cpu_s=("cpu_s", "first"), device=("device", "first")).reset_index()
     mean, p95 = chance_uf1(table["run_dir"].iloc[0])  # every rung and entry scores the same 67 labels
     stats["above_chance"] = stats["uf1_mean"] - stats["uf1_std"] > p95
     return stats, mean, p95
@@ -290,9 +318,12 @@ def report(out: Path, plot: Path | None) -> None:
         unrun = [r for r in rungs if r < (min(above) if len(above) else float("inf")) and r not in part.index]
         if unrun:  # "first" is only the first of the rungs run
             first += f" (not run: {', '.join(f'{r:g}x' for r in unrun)})"
-        print(f"| {name} | " + " | ".join(cells) + f" | {first} | {part['wall_s'].sum():.0f} | "
+        mark = "" if (part["device"] == CPU).all() else " †"
+        print(f"| {name}{mark} | " + " | ".join(cells) + f" | {first} | {part['wall_s'].sum():.0f} | "
               f"{part['cpu_s'].sum():.0f} |")
-    print(f"\nAll runs: {stats['wall_s'].sum() / 60:.1f} min wall, {stats['cpu_s'].sum() / 60:.1f} CPU-min")
+    for device, part in stats.groupby("device", sort=False):
+        print(f"\n{'All runs' if device == CPU else '† runs'} on {device}: {part['wall_s'].sum() / 60:.1f} min wall, "
+              f"{part['cpu_s'].sum() / 60:.1f} CPU-min")
     if plot is not None:
         draw(stats, order, chance_mean, chance_p95, plot)
         print(f"plot: {plot}")

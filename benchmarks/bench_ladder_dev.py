@@ -31,6 +31,18 @@ from merkit.training.config import config_from_dict  # noqa: E402
 from merkit.training.experiment import run_experiment  # noqa: E402
 
 
+def dev_config(out: Path, rung: float, entry: str, seeds: list[int], workers: int, settings: list[str],
+               synth_seed: int) -> dict:
+    """The run config of ``entry`` with ``settings`` (``--set`` texts) on the tree of generator seed ``synth_seed``."""
+    extra = settings_config(settings, {"data": {"synth_seed": synth_seed}})
+    changes = " ".join(settings) or "(ladder schedule)"
+    raw = ladder.build(out, rung, entry, seeds, workers, extra=extra)
+    raw["data"]["synth_root"] += f"_seed{synth_seed}"
+    raw["run"]["out_dir"] += ("__" + ladder.slug(changes)[:80] + f"__tree{synth_seed}__seeds"
+                              + "_".join(map(str, seeds)))
+    return raw
+
+
 def main() -> None:
     parser = entry_parser(__doc__.splitlines()[0])
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
@@ -41,12 +53,8 @@ def main() -> None:
         parser.error("--synth-seed 0 is the ladder's own tree; a development tree needs another seed")
     if (args.out / "ladder.csv").exists():
         parser.error(f"{args.out} holds a ladder table; give the development runs their own folder")
-    extra = settings_config(args.settings, {"data": {"synth_seed": args.synth_seed}})
     changes = " ".join(args.settings) or "(ladder schedule)"
-    raw = ladder.build(args.out, args.rung, args.entry, args.seeds, args.workers, extra=extra)
-    raw["data"]["synth_root"] += f"_seed{args.synth_seed}"
-    raw["run"]["out_dir"] += ("__" + ladder.slug(changes)[:80] + f"__tree{args.synth_seed}__seeds"
-                              + "_".join(map(str, args.seeds)))
+    raw = dev_config(args.out, args.rung, args.entry, args.seeds, args.workers, args.settings, args.synth_seed)
     start, cpu_start = time.perf_counter(), ladder.cpu_seconds()
     result = run_experiment(config_from_dict(raw, source=f"dev {args.entry} {changes}"))
     cpu = ladder.cpu_seconds() - cpu_start

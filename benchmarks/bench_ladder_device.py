@@ -1,0 +1,156 @@
+"""Run an amplitude-ladder entry on the accelerator machine from inputs prepared here.
+
+The accelerator machine (the ``device`` tool) has PyTorch and a GPU but neither dlib's landmark
+model nor OpenCV's contrib flows, and the SynthME trees are larger than what travels there. So the
+work is split at the method's inputs, the only place the face and motion layers are needed:
+
+1. ``pack`` (here, CPU): builds the entry's run config exactly as ``bench_amplitude_ladder.py`` (or,
+   with ``--synth-seed N``, as ``bench_ladder_dev.py`` on a development tree), loads the sample
+   table, lets the method prepare its inputs (aligned faces, flow, ...; the feature cache is reused)
+   and writes config, table and inputs to one compressed file.
+2. ``run`` (there): ``merkit.run_experiment`` on that table with those inputs (nothing is recomputed),
+   ``train.device`` set to ``cuda``; the same composite LOSO, fixed schedule, nothing chosen on a test
+   subject. Writes one CSV row per seed and the run directory as a ``.tar.gz``.
+3. ``merge`` (here): unpacks the run directory beside the CPU runs of the same rung and appends the rows
+   to ``OUT/ladder_device.csv`` (ladder tree; ``bench_amplitude_ladder.py report`` reads it and keeps
+   its cost apart from the 2-core cost) or ``OUT/dev.csv`` (development tree).
+
+    python benchmarks/bench_ladder_device.py pack --out /tmp/ladder --entry NAME --rung 8 --bundle .gpu/a.joblib
+    # on the device machine (PYTHONPATH=src python3 ...):
+    python benchmarks/bench_ladder_device.py run --bundle .gpu/a.joblib --results $OUT --device cuda --workers 8
+    python benchmarks/bench_ladder_device.py merge --out /tmp/ladder --results /work/.device/.../files
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_amplitude_ladder as ladder  # noqa: E402
+from bench_ladder_dev import dev_config  # noqa: E402
+from bench_ladder_train_fit import settings_config  # noqa: E402
+
+from merkit.training.config import config_from_dict  # noqa: E402
+
+
+def pack(args: argparse.Namespace) -> None:
+    import joblib
+    import numpy as np
+
+    from merkit.evaluation.protocols import create_protocol
+    from merkit.training.experiment import build_method, load_table
+
+    runs, inputs, table = [], [], None
+    for entry in args.entry:
+        if args.synth_seed:
+            raw = dev_config(args.out, args.rung, entry, args.seeds, args.workers, args.settings, args.synth_seed)
+        else:
+            raw = ladder.build(args.out, args.rung, entry, args.seeds, args.workers, args.preset,
+                               extra=settings_config(args.settings))
+        cfg = config_from_dict(raw, source=f"device pack {entry}")
+        table, _ = load_table(cfg.data, cfg.features.workers)
+        protocol = create_protocol(cfg.protocol.name, label_set=cfg.protocol.label_set, **cfg.protocol.options)
+        prepared = build_method(cfg, protocol.prepare(table)).inputs
+        # entries that read the same inputs (another head or schedule) share one copy in the file
+        same = [i for i, x in enumerate(inputs) if type(x) is type(prepared) and all(
+            np.array_equal(a, b) for a, b in zip(vars(x).values(), vars(prepared).values()))]
+        if not same:
+            inputs.append(prepared)
+        runs.append({"entry": entry, "raw": raw, "inputs": same[0] if same else len(inputs) - 1})
+    args.bundle.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.bundle.with_suffix(".tmp")
+    joblib.dump({"rung": args.rung, "synth_seed": args.synth_seed, "changes": " ".join(args.settings)
+                 or "(ladder schedule)", "table": table, "inputs": inputs, "runs": runs}, tmp, compress=3)
+    tmp.replace(args.bundle)
+    print(f"{args.bundle}: {args.bundle.stat().st_size / 2**20:.1f} MiB ({len(runs)} entries, {len(inputs)} input "
+          f"sets, {len(table)} samples)")
+
+
+def run(args: argparse.Namespace) -> None:
+    import joblib
+    import torch
+
+    from merkit.training.experiment import run_experiment
+
+    bundle = joblib.load(args.bundle)
+    device = (torch.cuda.get_device_name() if args.device == "cuda" else "cpu") + f", {args.workers} workers"
+    args.results.mkdir(parents=True, exist_ok=True)
+    for spec in bundle["runs"]:
+        run_dir = Path(spec["raw"]["run"]["out_dir"])
+        local = args.results / "runs" / run_dir.name
+        raw = ladder.merged(ladder.merged(spec["raw"], settings_config(args.settings)),  # run --set: a smoke test's
+                            {"train": {"device": args.device, "threads": args.threads},
+                             "run": {"out_dir": str(local), "workers": args.workers}})
+        start, cpu_start = time.perf_counter(), ladder.cpu_seconds()
+        result = run_experiment(config_from_dict(raw, source=f"device {spec['entry']}"), table=bundle["table"],
+                                features=bundle["inputs"][spec["inputs"]])
+        wall, cpu = time.perf_counter() - start, ladder.cpu_seconds() - cpu_start
+        frame = result.metrics_frame("seed")
+        changes = " ".join([bundle["changes"], *args.settings])
+        rows = pd.DataFrame({"entry": spec["entry"], "changes": changes, "rung": bundle["rung"],
+                             "synth_seed": bundle["synth_seed"], "seed": frame["seed"], "uf1": frame["uf1"],
+                             "uar": frame["uar"], "wall_s": wall, "cpu_s": cpu, "device": device,
+                             "run_dir": str(run_dir)})
+        stem = f"{run_dir.name[:60]}_tree{bundle['synth_seed']}"
+        with tarfile.open(args.results / f"{stem}.tar.gz", "w:gz") as tar:
+            tar.add(local, arcname=run_dir.name)
+        rows.to_csv(args.results / f"{stem}.csv", index=False)  # last: a CSV means its run directory is complete
+        _, p95 = ladder.chance_uf1(str(local))
+        print(f"{spec['entry']} {bundle['rung']:g}x tree {bundle['synth_seed']} {changes}: UF1 "
+              + " ".join(f"{u:.3f}" for u in frame["uf1"]) + f", mean {frame['uf1'].mean():.3f} ± "
+              f"{frame['uf1'].std(ddof=1):.3f}; chance p95 {p95:.3f} ({wall:.0f} s wall on {device})", flush=True)
+
+
+def merge(args: argparse.Namespace) -> None:
+    for path in sorted(args.results.glob("*.csv")):
+        rows = pd.read_csv(path)
+        run_dir = Path(rows["run_dir"].iloc[0])
+        if run_dir.exists():
+            raise SystemExit(f"{run_dir} exists already; remove it first to replace that run")
+        with tarfile.open(path.with_suffix(".tar.gz")) as tar:
+            tar.extractall(run_dir.parent, filter="data")
+        dev = int(rows["synth_seed"].iloc[0]) != 0
+        table = args.out / ("dev.csv" if dev else "ladder_device.csv")
+        if not dev:
+            rows = rows.drop(columns=["changes", "synth_seed"])
+        done = pd.read_csv(table) if table.exists() else pd.DataFrame()
+        tmp = table.with_suffix(".tmp.csv")
+        pd.concat([done, rows], ignore_index=True).to_csv(tmp, index=False)
+        tmp.replace(table)
+        print(f"{path.name}: {len(rows)} rows -> {table}; run directory {run_dir}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["pack", "run", "merge"])
+    parser.add_argument("--out", type=Path, help="pack/merge: the ladder's (or development runs') folder")
+    parser.add_argument("--entry", nargs="+", help="pack: entry or ablation names of bench_amplitude_ladder.py")
+    parser.add_argument("--rung", type=float, default=8.0)
+    parser.add_argument("--set", nargs="*", default=[], dest="settings")
+    parser.add_argument("--seeds", nargs="*", type=int, default=list(ladder.SEEDS))
+    parser.add_argument("--synth-seed", type=int, default=0, help="pack: 0 the ladder's tree, else a development tree")
+    parser.add_argument("--preset", default="small", help="pack: SynthME preset ('tiny' for a smoke run)")
+    parser.add_argument("--bundle", type=Path, help="pack: file to write; run: file to read")
+    parser.add_argument("--results", type=Path, help="run: folder to write; merge: folder to read")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="run: torch threads per fold worker")
+    args = parser.parse_args()
+    needed = {"pack": ("out", "entry", "bundle"), "run": ("bundle", "results"), "merge": ("out", "results")}
+    missing = [f"--{k}" for k in needed[args.command] if getattr(args, k) is None]
+    if missing:
+        parser.error(f"{args.command} needs {' '.join(missing)}")
+    unknown = [e for e in args.entry or [] if e not in {**ladder.ENTRIES, **ladder.ABLATIONS}]
+    if unknown:
+        parser.error(f"unknown entries {unknown!r}; known: {[*ladder.ENTRIES, *ladder.ABLATIONS]}")
+    {"pack": pack, "run": run, "merge": merge}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
