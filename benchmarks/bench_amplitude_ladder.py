@@ -321,8 +321,9 @@ def report(out: Path, plot: Path | None) -> None:
         mark = "" if (part["device"] == CPU).all() else " †"
         print(f"| {name}{mark} | " + " | ".join(cells) + f" | {first} | {part['wall_s'].sum():.0f} | "
               f"{part['cpu_s'].sum():.0f} |")
-    for device, part in stats.groupby("device", sort=False):
-        print(f"\n{'All runs' if device == CPU else '† runs'} on {device}: {part['wall_s'].sum() / 60:.1f} min wall, "
+    machines = stats["device"].str.split(",").str[0]  # "NVIDIA H200, 12 workers" -> "NVIDIA H200"
+    for machine, part in stats.groupby(machines, sort=False):
+        print(f"\n{'All runs' if machine == CPU else '† runs'} on {machine}: {part['wall_s'].sum() / 60:.1f} min wall, "
               f"{part['cpu_s'].sum() / 60:.1f} CPU-min")
     if plot is not None:
         draw(stats, order, chance_mean, chance_p95, plot)

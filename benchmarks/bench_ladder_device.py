@@ -82,8 +82,12 @@ def run(args: argparse.Namespace) -> None:
     device = (torch.cuda.get_device_name() if args.device == "cuda" else "cpu") + f", {args.workers} workers"
     args.results.mkdir(parents=True, exist_ok=True)
     for spec in bundle["runs"]:
+        if args.only and not any(part in spec["entry"] for part in args.only):
+            continue
         run_dir = Path(spec["raw"]["run"]["out_dir"])
         local = args.results / "runs" / run_dir.name
+        if args.resume and (args.resume / run_dir.name).is_dir() and not local.exists():
+            resume_into(args.resume / run_dir.name, local)
         raw = ladder.merged(ladder.merged(spec["raw"], settings_config(args.settings)),  # run --set: a smoke test's
                             {"train": {"device": args.device, "threads": args.threads},
                              "run": {"out_dir": str(local), "workers": args.workers}})
@@ -105,6 +109,23 @@ def run(args: argparse.Namespace) -> None:
         print(f"{spec['entry']} {bundle['rung']:g}x tree {bundle['synth_seed']} {changes}: UF1 "
               + " ".join(f"{u:.3f}" for u in frame["uf1"]) + f", mean {frame['uf1'].mean():.3f} ± "
               f"{frame['uf1'].std(ddof=1):.3f}; chance p95 {p95:.3f} ({wall:.0f} s wall on {device})", flush=True)
+
+
+def resume_into(partial: Path, local: Path) -> None:
+    """Copy a run directory an earlier device call left unfinished to ``local``, so its finished folds are kept.
+
+    Its stored config names the earlier call's folder as ``run.out_dir``; that one key is changed to ``local``
+    (the runner refuses a run directory whose config differs in any other key).
+    """
+    import shutil
+
+    import yaml
+
+    shutil.copytree(partial, local)
+    path = local / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["experiment"]["run"]["out_dir"] = str(local)
+    path.write_text(yaml.safe_dump(config, sort_keys=True))
 
 
 def merge(args: argparse.Namespace) -> None:
@@ -141,6 +162,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="run: torch threads per fold worker")
+    parser.add_argument("--only", nargs="*", default=[], help="run: entries whose name contains one of these")
+    parser.add_argument("--resume", type=Path, help="run: folder of unfinished run directories of an earlier call")
     args = parser.parse_args()
     needed = {"pack": ("out", "entry", "bundle"), "run": ("bundle", "results"), "merge": ("out", "results")}
     missing = [f"--{k}" for k in needed[args.command] if getattr(args, k) is None]

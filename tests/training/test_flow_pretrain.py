@@ -9,7 +9,9 @@ import torch
 from merkit.errors import ConfigError, UnknownNameError
 from merkit.training.config import FeatureConfig, TrainConfig, config_from_dict
 from merkit.training.loop import balanced_epoch_order
-from merkit.training.masked_face_flow_inputs import MaskedFaceFlows, encode_face, encode_flow, flip_raw
+from merkit.training.masked_face_flow_inputs import (
+    MaskedFaceFlows, encode_face, encode_flow, face_frame_indices, flip_raw,
+)
 from merkit.training.methods import create_method, get_method
 from merkit.training.methods.base import build_options
 from merkit.training.methods.flow_pretrain import FlowPretrainOptions, expand_by_flipping
@@ -226,3 +228,60 @@ def test_augment_moves_only_the_fine_tuning_faces(augment, monkeypatch, one_torc
     assert torch.equal(fine[0], fine[1]) != augment  # faces move with the batch generator only when asked
     with pytest.raises(ConfigError, match="augment must be true or false"):
         FlowPretrainOptions(augment="yes")
+
+
+def test_face_frames_read_the_onset_then_evenly_spaced_frames_ending_at_the_apex():
+    assert face_frame_indices(10, 20) == [10, 20]
+    idx = face_frame_indices(10, 20, 4)
+    assert len(idx) == 5 and idx[0] == 10 and idx[-1] == 20 and idx == sorted(idx) and len(set(idx)) == 5
+    assert face_frame_indices(3, 4, 3)[-1] == 4  # a clip shorter than T repeats frames
+    with pytest.raises(ConfigError, match="face_frames"):
+        FlowPretrainOptions(face_frames=0)
+
+
+def test_flip_raw_mirrors_every_face_of_a_sequence():
+    faces = np.arange(2 * 3 * 4 * 5, dtype=np.uint8).reshape(2, 3, 4, 5)
+    f_faces, _ = flip_raw(faces, np.zeros((2, 4, 5, 2), np.float32))
+    assert np.array_equal(f_faces, faces[..., ::-1])
+    assert encode_face(faces).shape == (2, 3, 1, 4, 5)
+
+
+def test_prepare_with_face_frames_keeps_the_apex_face_and_flow_of_the_apex_reading(tmp_path):
+    from merkit.training.config import DataConfig
+    from merkit.training.experiment import load_table
+
+    table, _ = load_table(DataConfig(source="synth", synth_root=str(tmp_path / "tiny"), synth_preset="tiny"))
+    table = table.iloc[:2].reset_index(drop=True)
+    prepared = {}
+    for frames in (1, 3):
+        method = create_method(config_from_dict({
+            "model": {"name": "shufflenet_v2_me"}, "method": {"options": {"size": SIZE, "face_frames": frames}},
+            "features": {"flow": "farneback", "cache_dir": str(tmp_path / "cache")}}), progress=False)
+        prepared[frames] = method.prepare(table)
+    apex, sequence = prepared[1], prepared[3]
+    assert sequence.faces.shape == (2, 3, SIZE, SIZE)
+    np.testing.assert_array_equal(sequence.faces[:, -1], apex.faces)  # one onset transform for every frame
+    np.testing.assert_array_equal(sequence.flows, apex.flows)
+    assert not np.array_equal(sequence.faces[:, 0], sequence.faces[:, -1])
+    assert sequence.take(table["sample_key"]).shape == (2, 3, 1, SIZE, SIZE)
+
+
+def test_face_frames_train_on_every_face_and_predict_the_mean_over_a_clip(one_torch_thread):
+    table = labelled_table(3, 5)
+    method = _method(table, "svc", pretrain=False, epochs=1)
+    single = method.inputs
+    rng = np.random.default_rng(1)
+    faces = np.stack([single.faces, np.clip(single.faces + rng.integers(0, 30, single.faces.shape), 0, 255)],
+                     axis=1).astype(np.uint8)
+    method.inputs = MaskedFaceFlows(single.keys, faces, single.flows)
+    task = _task(table, "casme2/sub01")
+    fitted = method.fit(table, task)
+    counts = np.bincount([CLASSES.index(v) for v in table["label"].to_numpy()[task.fit_idx]], minlength=3)
+    expanded = sum(min(2 * n, counts.max()) for n in counts if n)
+    assert len(fitted.svc.state()[0]["svc_y"]) == 2 * (expanded + len(task.val_idx))  # two faces per clip
+    x = method.inputs.take(table["sample_key"].to_numpy()[task.test_idx])
+    assert x.shape[1:] == (2, 1, SIZE, SIZE)
+    per_face = np.stack([fitted.predict_proba(x[:, t]) for t in range(2)], axis=1)
+    np.testing.assert_allclose(fitted.predict_proba(x), per_face.mean(axis=1), atol=1e-12)
+    restored = method.restore(fitted.state_arrays(), {**fitted.state_info(), "classes": list(task.classes)})
+    np.testing.assert_allclose(restored.predict_proba(x), fitted.predict_proba(x), atol=1e-6)

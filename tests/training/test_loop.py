@@ -15,6 +15,7 @@ from merkit.training.loop import (
     predict_proba,
     recalibrate_batchnorm,
     train_loop,
+    use_channels_last,
     validation_scorer,
 )
 from merkit.training.methods.supervised import fit_supervised
@@ -275,3 +276,18 @@ def test_precise_bn_is_not_repeated_when_the_last_validation_did_it():
     train_loop(_NormedLinear(), y.numpy(), lambda rows, gen: (x[rows], y[rows]), loss, cfg, seed=0,
                validate=lambda net: (0.5, 1.0))
     assert len(calls) == 2 * 5 + 2 * 5  # 2 epochs of 5 steps, one 5-batch pass before each validation, none after
+
+
+def test_channels_last_only_for_2d_networks_under_amp_on_cuda():
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    flat = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten())
+    volumetric = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Conv3d(4, 4, 1))
+    assert use_channels_last(flat, amp=True, device=cuda)
+    assert not use_channels_last(flat, amp=False, device=cuda)
+    assert not use_channels_last(flat, amp=True, device=cpu)
+    # the layout PyTorch refuses for a 5-D weight (MOL's 3-D CNN failed on CUDA with amp before this rule)
+    with pytest.raises(RuntimeError, match="rank 4"):
+        volumetric.to(memory_format=torch.channels_last)
+    assert not use_channels_last(volumetric, amp=True, device=cuda)
+    assert not use_channels_last(create_model("mol", num_classes=3, num_frames=2),
+                                 amp=True, device=cuda)

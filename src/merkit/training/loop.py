@@ -37,7 +37,8 @@ From :class:`~merkit.training.config.TrainConfig` the loop takes:
   the trainable BatchNorm layers with their plain average over one pass of
   training batches under the current weights;
 * device: CUDA when available (``device="auto"``) with bfloat16 autocast and
-  channels-last 4-D batches (``amp``); float32 on CPU.
+  channels-last 4-D batches (``amp``; not for networks with 3-D convolutions,
+  :func:`use_channels_last`); float32 on CPU.
 
 :func:`fit_rows` is the one "fixed schedule versus validation" rule of every
 method: with a fixed schedule nothing is selected, so the validation subjects
@@ -222,6 +223,16 @@ def _set_frozen(model: nn.Module, frozen: Sequence[nn.Module]) -> None:
         module.eval()  # frozen BatchNorm keeps its transferred running statistics
 
 
+def use_channels_last(model: nn.Module, amp: bool, device: torch.device) -> bool:
+    """Whether training moves ``model`` and its input batches to the channels-last layout.
+
+    Only with mixed precision on CUDA, and only for 2-D networks: PyTorch refuses the 2-D
+    channels-last format on 5-D weights (a 3-D convolution's, as in MOL), so one such weight
+    keeps the whole network in the default layout.
+    """
+    return amp and device.type == "cuda" and all(p.dim() != 5 for p in model.parameters())
+
+
 def _to_device(batch: tuple, device: torch.device, channels_last: bool) -> tuple:
     out = []
     for position, t in enumerate(batch):
@@ -333,7 +344,8 @@ def train_loop(
     num_classes = int(model.num_classes)
     gen = torch.Generator().manual_seed(int(seed))
     model.to(device)
-    if use_amp:
+    channels_last = use_channels_last(model, use_amp, device)
+    if channels_last:
         model.to(memory_format=torch.channels_last)
     for extra in extra_modules:
         extra.to(device)
@@ -368,7 +380,7 @@ def train_loop(
         rows = _batches(torch.arange(len(labels)), cfg.batch_size)
 
         def forward(net: nn.Module, rows_: torch.Tensor) -> None:
-            batch = _to_device(make_batch(rows_, recal_gen), device, use_amp)
+            batch = _to_device(make_batch(rows_, recal_gen), device, channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss_fn(net, batch, StepContext(step, device, weight))
 
@@ -410,7 +422,7 @@ def train_loop(
             raise ShapeError(f"train_loop: an epoch of {len(labels)} items with imbalance={cfg.imbalance!r} and "
                              f"batch_size={cfg.batch_size} gives no batch of 2 or more items.")
         for rows in batches:
-            batch = _to_device(make_batch(rows, gen), device, use_amp)
+            batch = _to_device(make_batch(rows, gen), device, channels_last)
             ctx = StepContext(step, device, weight)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 out = loss_fn(model, batch, ctx)

@@ -20,10 +20,19 @@ eyes and on "regions that produce little or no movement". Per sample:
    arrays: the masked apex ``(S, S)`` uint8 and the masked flow ``(S, S, 2)``
    float32 (u, v) in pixels, so a horizontal flip can be applied before encoding.
 
+``face_frames`` (named option; the paper fine-tunes on "the pre-processed image
+sequences" without saying which frames): 1 (default) keeps the apex face alone;
+``T > 1`` keeps ``T`` masked faces per sample at evenly spaced positions after the
+onset, the last one the apex (frame ``onset + round(k (apex - onset) / T)``,
+``k = 1..T``; a clip shorter than ``T`` frames repeats frames), aligned with the
+same onset transform. Faces are then ``(T, S, S)`` per sample and the flow is
+unchanged (onset -> apex).
+
 Encodings (:func:`encode_face`, :func:`encode_flow`):
 
 * face: ``(1, S, S)`` float32 grey levels in [0, 1], masked pixels 0
   (what :meth:`MaskedFaceFlows.take` returns: the fitted model's input);
+  ``(T, 1, S, S)`` with ``face_frames = T > 1``;
 * flow image (named option ``flow_image``): ``"hsv"`` (default; the colour
   flow picture of the paper's Fig. 2f: hue = direction, value = magnitude
   scaled by the sample's largest magnitude, RGB in [0, 1]) or ``"uv_mag"``
@@ -47,7 +56,8 @@ from merkit.cache import FeatureCache, memoise
 from merkit.errors import ConfigError, ShapeError
 
 __all__ = ["MASKS", "FLOW_IMAGES", "CACHE_NAMESPACE", "MaskedFaceFlowConfig", "MaskedFaceFlows",
-           "prepare_masked_face_flows", "masked_face_flow", "encode_face", "encode_flow", "flip_raw"]
+           "prepare_masked_face_flows", "masked_face_flow", "face_frame_indices", "encode_face", "encode_flow",
+           "flip_raw"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +77,7 @@ class MaskedFaceFlowConfig:
         flow: registered flow method.
         mask: ``"mer"``, ``"eyes"`` or ``"none"`` (module docstring).
         eye_margin: growth of each eye's landmark hull, fraction of the eye width.
+        face_frames: masked faces per sample, evenly spaced from after the onset to the apex (1: the apex).
         cache_dir: feature cache root ("" -> default).
         workers: processes (1: in this process).
     """
@@ -75,6 +86,7 @@ class MaskedFaceFlowConfig:
     flow: str = "tvl1_fast"
     mask: str = "mer"
     eye_margin: float = 0.25
+    face_frames: int = 1
     cache_dir: str = ""
     workers: int = 1
 
@@ -85,6 +97,9 @@ class MaskedFaceFlowConfig:
             raise ConfigError(f"input size must be in [16, 1024] pixels; got {self.size!r}.")
         if not 0 <= self.eye_margin <= 1:
             raise ConfigError(f"eye_margin must be in [0, 1]; got {self.eye_margin!r}.")
+        frames = self.face_frames
+        if isinstance(frames, bool) or not isinstance(frames, int) or not 1 <= frames <= 64:
+            raise ConfigError(f"face_frames must be an integer in [1, 64]; got {self.face_frames!r}.")
 
 
 @dataclass(frozen=True)
@@ -93,7 +108,7 @@ class MaskedFaceFlows:
 
     Attributes:
         keys: ``(N,)`` sample keys.
-        faces: ``(N, S, S)`` uint8 masked apex faces.
+        faces: ``(N, S, S)`` uint8 masked apex faces, or ``(N, T, S, S)`` with ``face_frames = T > 1``.
         flows: ``(N, S, S, 2)`` float32 masked onset->apex flow (u, v), pixels.
     """
 
@@ -103,8 +118,8 @@ class MaskedFaceFlows:
 
     def __post_init__(self) -> None:
         n = len(self.keys)
-        if self.faces.ndim != 3 or self.flows.ndim != 4 or len(self.faces) != n or len(self.flows) != n:
-            raise ShapeError(f"MaskedFaceFlows needs {n} faces (N, S, S) and flows (N, S, S, 2); got "
+        if self.faces.ndim not in (3, 4) or self.flows.ndim != 4 or len(self.faces) != n or len(self.flows) != n:
+            raise ShapeError(f"MaskedFaceFlows needs {n} faces (N, S, S) or (N, T, S, S) and flows (N, S, S, 2); got "
                              f"{self.faces.shape}, {self.flows.shape}.")
 
     def rows(self, sample_keys: Sequence[str]) -> np.ndarray:
@@ -117,27 +132,34 @@ class MaskedFaceFlows:
                               "another table.") from None
 
     def raw(self, sample_keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """``(faces (M, S, S) uint8, flows (M, S, S, 2) float32)`` of ``sample_keys``, for training."""
+        """``(faces (M, S, S) or (M, T, S, S) uint8, flows (M, S, S, 2) float32)`` of ``sample_keys``, for training."""
         rows = self.rows(sample_keys)
         return self.faces[rows], self.flows[rows]
 
     def take(self, sample_keys: Sequence[str]) -> np.ndarray:
-        """The fitted model's input: encoded faces ``(M, 1, S, S)`` float32 in [0, 1] (:func:`encode_face`)."""
+        """The fitted model's input: encoded faces ``(M, 1, S, S)`` (or ``(M, T, 1, S, S)``) float32 in [0, 1]."""
         return encode_face(self.faces[self.rows(sample_keys)])
 
 
 def masked_face_flow(sample, cfg: MaskedFaceFlowConfig,
                      cache: FeatureCache | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The masked apex face ``(S, S)`` uint8 and masked flow ``(S, S, 2)`` float32 of one sample, memoised."""
+    """The masked apex face ``(S, S)`` (``(T, S, S)`` faces) uint8 and masked flow ``(S, S, 2)`` float32, memoised."""
     from merkit.motion.flow import create_flow
 
-    files = [sample.frame_paths[sample.onset_index], sample.frame_paths[sample.apex_index]]
+    files = [sample.frame_paths[i] for i in face_frame_indices(sample.onset_index, sample.apex_index, cfg.face_frames)]
     method = create_flow(cfg.flow)
-    settings = {**{k: v for k, v in asdict(cfg).items() if k not in ("cache_dir", "workers")},
+    # face_frames = 1 is left out of the key, so entries cached before the option existed stay valid
+    skip = ("cache_dir", "workers", *(("face_frames",) if cfg.face_frames == 1 else ()))
+    settings = {**{k: v for k, v in asdict(cfg).items() if k not in skip},
                 "flow_settings": method.settings(), "version": _VERSION}
     arrays = memoise(cache, CACHE_NAMESPACE, settings, files, lambda: _compute(sample, files, cfg, method),
                      meta={"sample_key": sample.key})
     return arrays["face"], arrays["flow"]
+
+
+def face_frame_indices(onset: int, apex: int, face_frames: int = 1) -> list[int]:
+    """Frame indices read for one sample: the onset, then ``face_frames`` evenly spaced up to the apex (module doc)."""
+    return [onset, *(onset + int(round(k * (apex - onset) / face_frames)) for k in range(1, face_frames + 1))]
 
 
 def _compute(sample, files: list, cfg: MaskedFaceFlowConfig, flow_method) -> dict[str, np.ndarray]:
@@ -146,7 +168,7 @@ def _compute(sample, files: list, cfg: MaskedFaceFlowConfig, flow_method) -> dic
 
     clip = align_clip(ImageFiles(files, fps=sample.fps, name=sample.key, color="rgb"),
                       AlignConfig(mode="eye_line", size=cfg.size, color="gray"))
-    onset, apex = clip.frames[0], clip.frames[1]
+    onset, apex = clip.frames[0], clip.frames[-1]
     flow = np.asarray(flow_method(onset, apex), dtype=np.float32)
     shape = (cfg.size, cfg.size)
     if cfg.mask == "mer":
@@ -155,7 +177,8 @@ def _compute(sample, files: list, cfg: MaskedFaceFlowConfig, flow_method) -> dic
         keep = ~eye_mask(clip.landmarks, shape, margin=cfg.eye_margin)
     else:
         keep = np.ones(shape, dtype=bool)
-    return {"face": np.where(keep, apex, 0).astype(np.uint8),
+    faces = np.asarray(clip.frames[1:]) if cfg.face_frames > 1 else apex
+    return {"face": np.where(keep, faces, 0).astype(np.uint8),
             "flow": np.where(keep[..., None], flow, 0.0).astype(np.float32)}
 
 
@@ -189,17 +212,18 @@ def prepare_masked_face_flows(table: pd.DataFrame, cfg: MaskedFaceFlowConfig,
 
 
 def flip_raw(faces: np.ndarray, flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mirror ``(N, S, S)`` faces and ``(N, S, S, 2)`` flows left-right; the flow's ``u`` changes sign."""
-    if faces.ndim != 3 or flows.ndim != 4 or flows.shape[-1] != 2:
-        raise ShapeError(f"flip_raw needs faces (N, S, S) and flows (N, S, S, 2); got {faces.shape}, {flows.shape}.")
+    """Mirror ``(N, S, S)`` or ``(N, T, S, S)`` faces and ``(N, S, S, 2)`` flows left-right; ``u`` changes sign."""
+    if faces.ndim not in (3, 4) or flows.ndim != 4 or flows.shape[-1] != 2:
+        raise ShapeError(f"flip_raw needs faces (N, S, S) or (N, T, S, S) and flows (N, S, S, 2); got {faces.shape}, "
+                         f"{flows.shape}.")
     flipped = flows[:, :, ::-1].copy()
     flipped[..., 0] *= -1.0
-    return faces[:, :, ::-1].copy(), flipped
+    return faces[..., ::-1].copy(), flipped
 
 
 def encode_face(faces: np.ndarray) -> np.ndarray:
-    """``(N, S, S)`` uint8 -> ``(N, 1, S, S)`` float32 in [0, 1]."""
-    return (np.asarray(faces, dtype=np.float32) / 255.0)[:, None]
+    """``(N, S, S)`` uint8 -> ``(N, 1, S, S)`` float32 in [0, 1]; ``(N, T, S, S)`` -> ``(N, T, 1, S, S)``."""
+    return (np.asarray(faces, dtype=np.float32) / 255.0)[..., None, :, :]
 
 
 def encode_flow(flows: np.ndarray, flow_image: str = "hsv") -> np.ndarray:

@@ -18,7 +18,7 @@ from torch import nn
 from merkit.training.loop import predict_scores, softmax
 from merkit.training.svm_heads import EmbeddingSVC, extract_embeddings
 
-__all__ = ["TorchClassifier", "SVCClassifier", "torch_state_arrays", "build_torch_model"]
+__all__ = ["TorchClassifier", "SVCClassifier", "torch_state_arrays", "build_torch_model", "mean_over_frames"]
 
 
 def torch_state_arrays(model: nn.Module, prefix: str = "model.") -> dict[str, np.ndarray]:
@@ -36,6 +36,18 @@ def build_torch_model(name: str, options: dict, num_classes: int, arrays: dict[s
         state = {k[len(prefix):]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith(prefix)}
         model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def mean_over_frames(x: np.ndarray, probabilities: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``probabilities(x)`` of ``(M, C, H, W)`` images; of ``(M, T, C, H, W)``: each sample's mean over its T images.
+
+    Returns:
+        ``(M, K)`` class probabilities.
+    """
+    if x.ndim != 5:
+        return probabilities(x)
+    scores = probabilities(x.reshape(-1, *x.shape[2:]))
+    return scores.reshape(x.shape[0], x.shape[1], -1).mean(axis=1)
 
 
 class TorchClassifier:
@@ -59,7 +71,7 @@ class TorchClassifier:
         self.svc = svc
 
     def predict_proba(self, inputs: Any, network: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
-        """``(M, K)`` probabilities of ``(M, C, H, W)`` inputs.
+        """``(M, K)`` probabilities of ``(M, C, H, W)`` inputs (``(M, T, C, H, W)``: mean over each sample's T images).
 
         ``network``: run this instead of the torch network (an exported ONNX graph computing the same
         logits, or the embeddings when there is an SVC head; :class:`merkit.training.export.OnnxNetwork`).
@@ -67,10 +79,14 @@ class TorchClassifier:
         x = np.asarray(inputs, dtype=np.float32)
         if not len(x):
             return np.zeros((0, len(self.classes)))
-        if self.svc is not None:
-            emb = network(x) if network is not None else extract_embeddings(self.model, x)
-            return self.svc.predict_proba(emb, len(self.classes))
-        return softmax(network(x) if network is not None else predict_scores(self.model, x))
+
+        def images(rows: np.ndarray) -> np.ndarray:
+            if self.svc is not None:
+                emb = network(rows) if network is not None else extract_embeddings(self.model, rows)
+                return self.svc.predict_proba(emb, len(self.classes))
+            return softmax(network(rows) if network is not None else predict_scores(self.model, rows))
+
+        return mean_over_frames(x, images)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         arrays = torch_state_arrays(self.model)

@@ -11,8 +11,11 @@ either phase):
 2. **Transfer**: the pre-trained "down-sampled partial layers" (the stem and
    ShuffleNetV2 stages 2-4; ``transfer_scope``) are loaded into a fresh
    gray-input model (:meth:`~merkit.models.shufflenet_me.ShuffleNetME.load_transfer_state_dict`).
-3. **Fine-tuning** on the aligned, masked gray apex faces for ``[train]
-   epochs`` at ``[train] lr`` with the chosen classifier ``head``
+3. **Fine-tuning** on the aligned, masked gray apex faces (``face_frames = T >
+   1``: ``T`` faces per clip from after the onset to the apex, each a training
+   image with the clip's label, the clip's probabilities the mean over them;
+   our reading of the paper's "classify the image sequences", not the default)
+   for ``[train] epochs`` at ``[train] lr`` with the chosen classifier ``head``
    (:mod:`merkit.training.svm_heads`): ``"hinge"`` (a linear SVM head, Eq. 17
    + L2; default), ``"svc"`` (softmax training, then scikit-learn SVC on the
    embeddings) or ``"softmax"`` (the "without SVM" row).
@@ -78,10 +81,11 @@ from merkit.training.masked_face_flow_inputs import (
 )
 from merkit.training.methods import register_method
 from merkit.training.methods.base import Method, encode_labels
-from merkit.training.methods.fitted import TorchClassifier
+from merkit.training.methods.fitted import TorchClassifier, mean_over_frames
 from merkit.training.svm_heads import HEADS, EmbeddingSVC, extract_embeddings, head_loss, l2_penalty
 
-__all__ = ["FlowPretrainOptions", "FlowPretrainFinetune", "expand_by_flipping", "INPUT_KIND", "BALANCES"]
+__all__ = ["FlowPretrainOptions", "FlowPretrainFinetune", "expand_by_flipping", "frames_as_images", "INPUT_KIND",
+           "BALANCES"]
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +117,8 @@ class FlowPretrainOptions:
         balance: ``"flip_equal"`` or ``"none"`` (module docstring).
         augment: random flips, shifts and rotations of the fine-tuning faces (False: the paper's
             flip expansion only; module docstring).
+        face_frames: fine-tuning faces per clip (1: the apex; module docstring and
+            :mod:`~merkit.training.masked_face_flow_inputs`).
     """
 
     size: int = 224
@@ -130,6 +136,7 @@ class FlowPretrainOptions:
     svc_kernel: str = "linear"
     balance: str = "flip_equal"
     augment: bool = False
+    face_frames: int = 1
 
     def __post_init__(self) -> None:
         for name, choices in (("head", HEADS), ("balance", BALANCES), ("flow_image", FLOW_IMAGES), ("mask", MASKS),
@@ -147,7 +154,7 @@ class FlowPretrainOptions:
             raise ConfigError(f"method.options.svc_C must be a non-empty list of positive numbers; got {self.svc_C!r}.")
         if not isinstance(self.augment, bool):
             raise ConfigError(f"method.options.augment must be true or false; got {self.augment!r}.")
-        MaskedFaceFlowConfig(size=self.size, mask=self.mask)  # validates size
+        MaskedFaceFlowConfig(size=self.size, mask=self.mask, face_frames=self.face_frames)  # validates both
 
 
 def expand_by_flipping(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -199,8 +206,19 @@ def _train_phase(model: nn.Module, x: np.ndarray, y: np.ndarray, head: str, opti
     validate = None
     if val is not None:
         x_val, y_val = val
-        validate = validation_scorer(lambda net: softmax(predict_scores(net, x_val, cfg.batch_size)), y_val)
+        validate = validation_scorer(lambda net: mean_over_frames(
+            x_val, lambda rows: softmax(predict_scores(net, rows, cfg.batch_size))), y_val)
     return train_loop(model, y, make_batch, loss_fn, cfg, seed=seed, validate=validate, desc=desc)
+
+
+def frames_as_images(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, T, C, H, W)`` faces and ``(N,)`` labels -> ``(N T, C, H, W)`` images, each with its clip's label.
+
+    ``(N, C, H, W)`` inputs (one face per clip) are returned unchanged.
+    """
+    if x.ndim != 5:
+        return x, y
+    return x.reshape(-1, *x.shape[2:]), np.repeat(np.asarray(y), x.shape[1])
 
 
 @register_method("flow_pretrain_finetune")
@@ -231,7 +249,8 @@ class FlowPretrainFinetune(Method):
 
     def prepare(self, table: pd.DataFrame, seeds: Sequence[int] = (0,)) -> MaskedFaceFlows:
         settings = MaskedFaceFlowConfig(size=self.options.size, flow=self.features.flow, mask=self.options.mask,
-                                        cache_dir=self.features.cache_dir, workers=self.features.workers)
+                                        face_frames=self.options.face_frames, cache_dir=self.features.cache_dir,
+                                        workers=self.features.workers)
         self.inputs = prepare_masked_face_flows(table, settings, progress=self.progress)
         return self.inputs
 
@@ -274,9 +293,9 @@ class FlowPretrainFinetune(Method):
             record["pretrain"] = _train_phase(flow_model, encode_flow(flows, o.flow_image), y_train, "softmax", o,
                                               self._phase_train(True), seed, val, f"{desc} pre-train")
             model.load_transfer_state_dict(flow_model.transfer_state_dict(o.transfer_scope))
-        x_train = encode_face(faces)
+        x_train, y_frames = frames_as_images(encode_face(faces), y_train)
         x_val = encode_face(val_faces) if has_val else None
-        record["finetune"] = _train_phase(model, x_train, y_train, o.head, o, self._phase_train(False), seed + 1,
+        record["finetune"] = _train_phase(model, x_train, y_frames, o.head, o, self._phase_train(False), seed + 1,
                                           (x_val, y_val) if has_val else None, f"{desc} fine-tune", o.augment)
         self.histories.append((task.seed, task.fold.name, record))
         log.info("seed %s fold %s: %s", task.seed, task.fold.name,
@@ -284,9 +303,11 @@ class FlowPretrainFinetune(Method):
         svc = None
         if o.head == "svc":
             # float64 rows: the SVC a bundle restores refits on exactly these (EmbeddingSVC.state)
+            # with several faces per clip every face is an SVC row (validation faces too: C is chosen per face)
+            x_val_rows, y_val_rows = frames_as_images(x_val, y_val) if has_val else (None, None)
             svc = EmbeddingSVC(o.svc_C, kernel=o.svc_kernel, seed=seed).fit(
-                extract_embeddings(model, x_train).astype(np.float64), y_train,
-                extract_embeddings(model, x_val).astype(np.float64) if has_val else None, y_val,
+                extract_embeddings(model, x_train).astype(np.float64), y_frames,
+                extract_embeddings(model, x_val_rows).astype(np.float64) if has_val else None, y_val_rows,
                 refit_with_val=not task.select_on_test,
             )
         return TorchClassifier(model, task.classes, self.model, self.network_options(1), svc)
