@@ -165,6 +165,11 @@ ENTRIES["ShuffleNetV2 + ViT + SVM (seed 002), paper config"] = {
 # route to motion features. Added after the two-stream rows stayed at chance; run on the accelerator machine.
 ENTRIES["MOL (onset + apex, flow + landmark heads), 1000 steps"] = merged(
     ENTRIES["MOL (onset + apex, landmark head), 1000 steps"], {"method": {"options": {"lambda_of": 10.0}}})
+#: Entries sized for the accelerator machine (``bench_ladder_device.py``); ``run`` does them only when ``--only``
+#: names them (on 2 cores one of them costs hours).
+DEVICE_ENTRIES = ("ShuffleNetV2 + ViT + SVM (seed 002), 224 px, 30 + 40 epochs",
+                  "ShuffleNetV2 + ViT + SVM (seed 002), paper config",
+                  "MOL (onset + apex, flow + landmark heads), 1000 steps")
 
 #: The seeds' ablation directions, each a change of one main entry (applied with :func:`merged`).
 ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -192,6 +197,23 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "MOL (onset + apex), 1000 steps, creases 0.1": ("MOL (onset + apex, landmark head), 1000 steps", {"data": {
         "synth_overrides": {"appearance_contrast": 0.1}}}),
 }
+# Stop 19: an appearance ladder for seed 002 (the crease cue of real apex frames, 0.1 -> 0.4 relative luminance) on
+# the 8x trees, run upwards until the entry rises above chance; every rung run is reported.
+for _contrast in (0.1, 0.2, 0.4, 0.8):
+    ABLATIONS[f"ShuffleNetV2 + ViT + SVM (seed 002), creases {_contrast:g}"] = (
+        "ShuffleNetV2 + ViT + SVM (seed 002)", {"data": {"synth_overrides": {"appearance_contrast": _contrast}}})
+# seed 002's Table 2 directions at the cue where the entry is above chance (its 8x rows are all in the band)
+_CREASES_08 = {"data": {"synth_overrides": {"appearance_contrast": 0.8}}}
+ABLATIONS["ShuffleNetV2 + SVM (plain), creases 0.8"] = ("ShuffleNetV2 + ViT + SVM (seed 002)", merged(
+    {"model": {"name": "shufflenet_v2_me"}}, _CREASES_08))
+ABLATIONS["ShuffleNetV2 + ViT, softmax head, creases 0.8"] = ("ShuffleNetV2 + ViT + SVM (seed 002)", merged(
+    {"method": {"options": {"head": "softmax"}}}, _CREASES_08))
+# the paper's two-stream MOL at the strongest cue seed 002 needed on this tree
+ABLATIONS["MOL (onset + apex), 1000 steps, creases 0.8"] = ("MOL (onset + apex, landmark head), 1000 steps",
+                                                           _CREASES_08)
+# the other apex-image network at the same cue, for comparison
+ABLATIONS["ResNet-18 (RGB apex, 64 px), creases 0.2"] = ("ResNet-18 (RGB apex, 64 px)", {"data": {
+    "synth_overrides": {"appearance_contrast": 0.2}}})
 
 
 def entry_config(name: str) -> dict:
@@ -323,8 +345,8 @@ def report(out: Path, plot: Path | None) -> None:
               f"{part['cpu_s'].sum():.0f} |")
     machines = stats["device"].str.split(",").str[0]  # "NVIDIA H200, 12 workers" -> "NVIDIA H200"
     for machine, part in stats.groupby(machines, sort=False):
-        print(f"\n{'All runs' if machine == CPU else '† runs'} on {machine}: {part['wall_s'].sum() / 60:.1f} min wall, "
-              f"{part['cpu_s'].sum() / 60:.1f} CPU-min")
+        label = "All runs" if machine == CPU else "† runs"
+        print(f"\n{label} on {machine}: {part['wall_s'].sum() / 60:.1f} min wall, {part['cpu_s'].sum() / 60:.1f} CPU-min")
     if plot is not None:
         draw(stats, order, chance_mean, chance_p95, plot)
         print(f"plot: {plot}")
@@ -338,7 +360,7 @@ def draw(stats: pd.DataFrame, order: list[str], chance_mean: float, chance_p95: 
 
     mains = [n for n in order if n in ENTRIES]
     ablations = [n for n in order if n in ABLATIONS]
-    fig, axes = plt.subplots(1, 2 if ablations else 1, figsize=(13 if ablations else 7.5, 6.5), squeeze=False)
+    fig, axes = plt.subplots(1, 2 if ablations else 1, figsize=(16 if ablations else 7.5, 6.5), squeeze=False)
     for ax, names, title in ((axes[0, 0], mains, "one entry per method"),
                              *(((axes[0, 1], ablations, "ablations (dashed: the entry they change)"),) if ablations
                                else ())):
@@ -362,7 +384,7 @@ def draw(stats: pd.DataFrame, order: list[str], chance_mean: float, chance_p95: 
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")  # the legends below the axes are wider than the axes
     tmp.replace(path)
 
 
@@ -370,7 +392,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["run", "report", "configs"])
     parser.add_argument("--out", type=Path, default=Path("runs/amplitude_ladder"))
-    parser.add_argument("--only", nargs="*", default=None, help="entry names (default: every entry, then ablations)")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="entry names (default: every entry but DEVICE_ENTRIES, then ablations)")
     parser.add_argument("--rungs", nargs="*", type=float, default=list(RUNGS))
     parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS))
     parser.add_argument("--workers", type=int, default=2)
@@ -381,7 +404,7 @@ def main() -> None:
                              "report reads every ladder*.csv)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    names = args.only or [*ENTRIES, *ABLATIONS]
+    names = args.only or [n for n in [*ENTRIES, *ABLATIONS] if n not in DEVICE_ENTRIES]
     unknown = [n for n in names if n not in ENTRIES and n not in ABLATIONS]
     if unknown:
         parser.error(f"unknown entries {unknown}; known: {[*ENTRIES, *ABLATIONS]}")

@@ -10,13 +10,17 @@ with fixed, untuned linear probes under the same composite leave-one-subject-out
   subject's neutral face; an apex-only model never sees it);
 * ``hog_subject``: HOG of the apex minus the mean apex HOG of that subject's clips, a transductive
   per-subject centring that uses no label (the test subject's own clips are centred on themselves);
-* ``hog_masked``: HOG of seed 003's own input, the eye-masked grey apex (``gray_apex_masked``).
+* ``hog_masked``: HOG of seed 003's own input, the eye-masked grey apex (``gray_apex_masked``);
+* ``hog_seed002``: HOG of seed 002's own fine-tuning input, the grey apex with its mask
+  (``--seed002-mask``, default ``"mer"``; :mod:`merkit.training.masked_face_flow_inputs`, the
+  ladder's ``tvl1_fast`` flow settings, so its feature cache is reused).
 
 Nothing is trained on a test subject; every probe is fixed before it is scored. The aligned crops
 come from the ladder's feature pipeline (``rgb_apex``: eye-line alignment on the onset, one
 transform for onset and apex) at each ``--size``.
 
-    python benchmarks/bench_ladder_probe.py --out /tmp/ladder --rungs 1 4 8 --sizes 32 64 128 [--creases 0.1]
+    python benchmarks/bench_ladder_probe.py --out /tmp/ladder --rungs 1 4 8 --sizes 32 64 128 [--creases 0.1] \\
+        [--seed002-mask eyes]
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from merkit.evaluation.metrics import compute_metrics  # noqa: E402
 from merkit.training.apex_gray import GrayApexConfig, GrayApexProvider  # noqa: E402
 from merkit.training.config import config_from_dict  # noqa: E402
 from merkit.training.experiment import load_table  # noqa: E402
+from merkit.training.masked_face_flow_inputs import MaskedFaceFlowConfig, prepare_masked_face_flows  # noqa: E402
 
 ENTRY = "ResNet-18 (RGB apex)"
 
@@ -77,8 +82,10 @@ def main() -> None:
     parser.add_argument("--rungs", nargs="*", type=float, default=[1.0, 4.0, 8.0])
     parser.add_argument("--sizes", nargs="*", type=int, default=[32, 64, 128])
     parser.add_argument("--creases", type=float, default=0.0, help="SynthME appearance_contrast of the trees")
+    parser.add_argument("--seed002-mask", default="mer", help="mask of the hog_seed002 column: mer, eyes or none")
     args = parser.parse_args()
-    print("| rung | creases | size | hog | hog_diff | hog_subject | hog_masked |\n|---:|---:|---:|---:|---:|---:|---:|")
+    print("| rung | creases | size | hog | hog_diff | hog_subject | hog_masked | hog_seed002 |\n"
+          "|---:|---:|---:|---:|---:|---:|---:|---:|")
     for rung in args.rungs:
         creases = {"data": {"synth_overrides": {"appearance_contrast": args.creases}}} if args.creases else None
         raw = ladder.build(args.out, rung, ENTRY, [0], 1, extra=creases)
@@ -95,7 +102,10 @@ def main() -> None:
                 centred[subjects == s] -= apex[subjects == s].mean(0)
             masked = GrayApexProvider(GrayApexConfig(size=size)).for_samples(table).take(table["sample_key"].to_numpy())
             masked = hog_of(masked[:, 0], size)
-            scores = [loso_uf1(f, y, subjects) for f in (apex, apex - onset, centred, masked)]
+            seed002 = prepare_masked_face_flows(table, MaskedFaceFlowConfig(
+                size=size, flow=cfg.features.flow, mask=args.seed002_mask, cache_dir=cfg.features.cache_dir)).faces
+            seed002 = hog_of(seed002.astype(np.float32) / 255.0, size)
+            scores = [loso_uf1(f, y, subjects) for f in (apex, apex - onset, centred, masked, seed002)]
             print(f"| {rung:g}x | {args.creases:g} | {size} | " + " | ".join(f"{s:.3f}" for s in scores) + " |",
                   flush=True)
 
