@@ -7,10 +7,14 @@ work is split at the method's inputs, the only place the face and motion layers 
 1. ``pack`` (here, CPU): builds the entry's run config exactly as ``bench_amplitude_ladder.py`` (or,
    with ``--synth-seed N``, as ``bench_ladder_dev.py`` on a development tree), loads the sample
    table, lets the method prepare its inputs (aligned faces, flow, ...; the feature cache is reused)
-   and writes config, table and inputs to one compressed file.
+   and writes config, table and inputs to one compressed file (several ``--entry`` names may share
+   it; entries that read the same inputs share one copy).
 2. ``run`` (there): ``merkit.run_experiment`` on that table with those inputs (nothing is recomputed),
-   ``train.device`` set to ``cuda``; the same composite LOSO, fixed schedule, nothing chosen on a test
-   subject. Writes one CSV row per seed and the run directory as a ``.tar.gz``.
+   ``train.device`` set to ``cuda``; the same composite LOSO and the entry's own schedule (fixed, or
+   selection on validation subjects drawn from the training subjects), nothing chosen on a test
+   subject. Writes one CSV row per seed and the run directory as a ``.tar.gz``. ``--only`` picks
+   entries; ``--resume`` continues run directories an earlier call left unfinished; ``--set`` changes
+   the config for a smoke test (the changes are written into the rows).
 3. ``merge`` (here): unpacks the run directory beside the CPU runs of the same rung and appends the rows
    to ``OUT/ladder_device.csv`` (ladder tree; ``bench_amplitude_ladder.py report`` reads it and keeps
    its cost apart from the 2-core cost) or ``OUT/dev.csv`` (development tree).
