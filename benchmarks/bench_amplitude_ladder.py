@@ -197,7 +197,7 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "MOL (onset + apex), 1000 steps, creases 0.1": ("MOL (onset + apex, landmark head), 1000 steps", {"data": {
         "synth_overrides": {"appearance_contrast": 0.1}}}),
 }
-# Stop 19: an appearance ladder for seed 002 (the crease cue of real apex frames, 0.1 -> 0.4 relative luminance) on
+# Stop 19: an appearance ladder for seed 002 (the crease cue of real apex frames, 0.1 -> 0.8 relative luminance) on
 # the 8x trees, run upwards until the entry rises above chance; every rung run is reported.
 for _contrast in (0.1, 0.2, 0.4, 0.8):
     ABLATIONS[f"ShuffleNetV2 + ViT + SVM (seed 002), creases {_contrast:g}"] = (

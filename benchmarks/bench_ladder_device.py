@@ -50,17 +50,22 @@ def pack(args: argparse.Namespace) -> None:
     from merkit.evaluation.protocols import create_protocol
     from merkit.training.experiment import build_method, load_table
 
-    runs, inputs, table = [], [], None
-    for entry in args.entry:
-        if args.synth_seed:
-            raw = dev_config(args.out, args.rung, entry, args.seeds, args.workers, args.settings, args.synth_seed)
-        else:
-            raw = ladder.build(args.out, args.rung, entry, args.seeds, args.workers, args.preset,
-                               extra=settings_config(args.settings))
-        cfg = config_from_dict(raw, source=f"device pack {entry}")
-        table, _ = load_table(cfg.data, cfg.features.workers)
-        protocol = create_protocol(cfg.protocol.name, label_set=cfg.protocol.label_set, **cfg.protocol.options)
-        prepared = build_method(cfg, protocol.prepare(table)).inputs
+    if args.settings and not args.synth_seed:
+        raise SystemExit("--set on the ladder's tree would be recorded under the entry's own name; try changes on a "
+                         "development tree (--synth-seed 1) or add them as an entry of bench_amplitude_ladder.py")
+    raws = [dev_config(args.out, args.rung, entry, args.seeds, args.workers, args.settings, args.synth_seed)
+            if args.synth_seed else ladder.build(args.out, args.rung, entry, args.seeds, args.workers, args.preset)
+            for entry in args.entry]
+    if any(raw["data"] != raws[0]["data"] for raw in raws):
+        raise SystemExit("the entries of one bundle must read the same SynthME tree (the file holds one table); "
+                         "pack the others into another file")
+    cfg = config_from_dict(raws[0], source="device pack")
+    table, _ = load_table(cfg.data, cfg.features.workers)
+    protocol = create_protocol(cfg.protocol.name, label_set=cfg.protocol.label_set, **cfg.protocol.options)
+    prepared_table = protocol.prepare(table)
+    runs, inputs = [], []
+    for entry, raw in zip(args.entry, raws):
+        prepared = build_method(config_from_dict(raw, source=f"device pack {entry}"), prepared_table).inputs
         # entries that read the same inputs (another head or schedule) share one copy in the file
         same = [i for i, x in enumerate(inputs) if type(x) is type(prepared) and all(
             np.array_equal(a, b) for a, b in zip(vars(x).values(), vars(prepared).values()))]
@@ -135,12 +140,15 @@ def resume_into(partial: Path, local: Path) -> None:
 def merge(args: argparse.Namespace) -> None:
     for path in sorted(args.results.glob("*.csv")):
         rows = pd.read_csv(path)
+        dev = int(rows["synth_seed"].iloc[0]) != 0
+        if not dev and (rows["changes"] != "(ladder schedule)").any():
+            raise SystemExit(f"{path.name} ran with changes ({rows['changes'].iloc[0]}); a smoke test is not a ladder "
+                             "row")
         run_dir = Path(rows["run_dir"].iloc[0])
         if run_dir.exists():
             raise SystemExit(f"{run_dir} exists already; remove it first to replace that run")
         with tarfile.open(path.with_suffix(".tar.gz")) as tar:
             tar.extractall(run_dir.parent, filter="data")
-        dev = int(rows["synth_seed"].iloc[0]) != 0
         table = args.out / ("dev.csv" if dev else "ladder_device.csv")
         if not dev:
             rows = rows.drop(columns=["changes", "synth_seed"])

@@ -13,7 +13,8 @@ with fixed, untuned linear probes under the same composite leave-one-subject-out
 * ``hog_masked``: HOG of seed 003's own input, the eye-masked grey apex (``gray_apex_masked``);
 * ``hog_seed002``: HOG of seed 002's own fine-tuning input, the grey apex with its mask
   (``--seed002-mask``, default ``"mer"``; :mod:`merkit.training.masked_face_flow_inputs`, the
-  ladder's ``tvl1_fast`` flow settings, so its feature cache is reused).
+  ladder's ``tvl1_fast`` flow settings, so its feature cache is reused); ``masked`` is the share
+  of its pixels that are 0 (masked; a face pixel is almost never black).
 
 Nothing is trained on a test subject; every probe is fixed before it is scored. The aligned crops
 come from the ladder's feature pipeline (``rgb_apex``: eye-line alignment on the onset, one
@@ -84,8 +85,8 @@ def main() -> None:
     parser.add_argument("--creases", type=float, default=0.0, help="SynthME appearance_contrast of the trees")
     parser.add_argument("--seed002-mask", default="mer", help="mask of the hog_seed002 column: mer, eyes or none")
     args = parser.parse_args()
-    print("| rung | creases | size | hog | hog_diff | hog_subject | hog_masked | hog_seed002 |\n"
-          "|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| rung | creases | size | hog | hog_diff | hog_subject | hog_masked | hog_seed002 | masked |\n"
+          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for rung in args.rungs:
         creases = {"data": {"synth_overrides": {"appearance_contrast": args.creases}}} if args.creases else None
         raw = ladder.build(args.out, rung, ENTRY, [0], 1, extra=creases)
@@ -104,10 +105,11 @@ def main() -> None:
             masked = hog_of(masked[:, 0], size)
             seed002 = prepare_masked_face_flows(table, MaskedFaceFlowConfig(
                 size=size, flow=cfg.features.flow, mask=args.seed002_mask, cache_dir=cfg.features.cache_dir)).faces
+            masked_share = float((seed002 == 0).mean())
             seed002 = hog_of(seed002.astype(np.float32) / 255.0, size)
             scores = [loso_uf1(f, y, subjects) for f in (apex, apex - onset, centred, masked, seed002)]
-            print(f"| {rung:g}x | {args.creases:g} | {size} | " + " | ".join(f"{s:.3f}" for s in scores) + " |",
-                  flush=True)
+            print(f"| {rung:g}x | {args.creases:g} | {size} | " + " | ".join(f"{s:.3f}" for s in scores)
+                  + f" | {masked_share:.3f} |", flush=True)
 
 
 if __name__ == "__main__":
