@@ -169,7 +169,8 @@ ENTRIES["MOL (onset + apex, flow + landmark heads), 1000 steps"] = merged(
 #: names them (on 2 cores one of them costs hours).
 DEVICE_ENTRIES = ("ShuffleNetV2 + ViT + SVM (seed 002), 224 px, 30 + 40 epochs",
                   "ShuffleNetV2 + ViT + SVM (seed 002), paper config",
-                  "MOL (onset + apex, flow + landmark heads), 1000 steps")
+                  "MOL (onset + apex, flow + landmark heads), 1000 steps",
+                  "MOL (onset + apex, flow + landmark heads), 1000 steps, creases 0.8")
 
 #: The seeds' ablation directions, each a change of one main entry (applied with :func:`merged`).
 ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -211,6 +212,13 @@ ABLATIONS["ShuffleNetV2 + ViT, softmax head, creases 0.8"] = ("ShuffleNetV2 + Vi
 # the paper's two-stream MOL at the strongest cue seed 002 needed on this tree
 ABLATIONS["MOL (onset + apex), 1000 steps, creases 0.8"] = ("MOL (onset + apex, landmark head), 1000 steps",
                                                            _CREASES_08)
+# Stop 27: seed 001's auxiliary heads on the paper's two-stream MOL where it is above chance (8x, creases 0.8), the
+# landmark-head entry above against no head and against both heads (the flow head is dear: see DEVICE_ENTRIES)
+ABLATIONS["MOL (onset + apex), 1000 steps, no auxiliary head, creases 0.8"] = (
+    "MOL (onset + apex, landmark head), 1000 steps", merged({"method": {"options": {"lambda_ldm": 0.0, "lambda_ce": 1.0}}},
+                                                            _CREASES_08))
+ABLATIONS["MOL (onset + apex, flow + landmark heads), 1000 steps, creases 0.8"] = (
+    "MOL (onset + apex, landmark head), 1000 steps", merged({"method": {"options": {"lambda_of": 10.0}}}, _CREASES_08))
 # the other apex-image network at the same cue, for comparison
 ABLATIONS["ResNet-18 (RGB apex, 64 px), creases 0.2"] = ("ResNet-18 (RGB apex, 64 px)", {"data": {
     "synth_overrides": {"appearance_contrast": 0.2}}})
