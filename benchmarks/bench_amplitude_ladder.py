@@ -341,10 +341,15 @@ def report(out: Path, plot: Path | None) -> None:
                 cells.append("–")
                 continue
             row = part.loc[r]
+            if row["seeds"] < 2:  # no spread: the chance rule cannot judge it
+                cells.append(f"{row['uf1_mean']:.3f} ({row['seeds']} seed)")
+                continue
             mark = "**" if row["above_chance"] else ""
             cells.append(f"{mark}{row['uf1_mean']:.3f} ± {row['uf1_std']:.3f}{mark}")
         above = part.index[part["above_chance"]]
         first = f"{min(above):g}x" if len(above) else "none"
+        if not len(above) and (part["seeds"] < 2).any():
+            first = "not judged (one seed)"
         unrun = [r for r in rungs if r < (min(above) if len(above) else float("inf")) and r not in part.index]
         if unrun:  # "first" is only the first of the rungs run
             first += f" (not run: {', '.join(f'{r:g}x' for r in unrun)})"

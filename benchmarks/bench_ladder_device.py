@@ -43,9 +43,27 @@ from bench_ladder_train_fit import settings_config  # noqa: E402
 from merkit.training.config import config_from_dict  # noqa: E402
 
 
+def same_inputs(a: object, b: object) -> bool:
+    """Whether two prepared inputs hold the same values (arrays, and the dataclasses, dicts and lists around them)."""
+    import dataclasses
+
+    import numpy as np
+
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        return a.shape == b.shape and np.array_equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_inputs(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same_inputs(x, y) for x, y in zip(a, b))
+    if dataclasses.is_dataclass(a) or hasattr(a, "__dict__"):  # a dataclass's own == compares arrays ambiguously
+        return same_inputs(vars(a), vars(b))
+    return bool(a == b)
+
+
 def pack(args: argparse.Namespace) -> None:
     import joblib
-    import numpy as np
 
     from merkit.evaluation.protocols import create_protocol
     from merkit.training.experiment import build_method, load_table
@@ -67,8 +85,7 @@ def pack(args: argparse.Namespace) -> None:
     for entry, raw in zip(args.entry, raws):
         prepared = build_method(config_from_dict(raw, source=f"device pack {entry}"), prepared_table).inputs
         # entries that read the same inputs (another head or schedule) share one copy in the file
-        same = [i for i, x in enumerate(inputs) if type(x) is type(prepared) and all(
-            np.array_equal(a, b) for a, b in zip(vars(x).values(), vars(prepared).values()))]
+        same = [i for i, x in enumerate(inputs) if same_inputs(x, prepared)]
         if not same:
             inputs.append(prepared)
         runs.append({"entry": entry, "raw": raw, "inputs": same[0] if same else len(inputs) - 1})
