@@ -1,0 +1,58 @@
+"""Does a ladder entry repeat exactly when run twice on this machine, in this environment?
+
+Runs one entry of ``bench_amplitude_ladder.py`` at one rung twice through the same composite LOSO,
+each time into a fresh run directory under ``--out/repeat`` (the tree and feature cache of ``--out`` are
+reused), with a short schedule (``--steps`` for step-scheduled entries, ``--epochs`` for the others), and
+prints both runs' UF1 per seed and whether every prediction is identical. A gap between two sessions'
+rows of the same entry is then either this machine's non-determinism (if the two runs here differ) or
+the environment's (if they do not; ``environment.json`` of each run directory records it).
+
+    python benchmarks/bench_ladder_repeat.py --out /tmp/ladder --rung 8 --entry "MOL (onset + apex), 1000 steps, creases 0.8" --steps 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_amplitude_ladder as ladder  # noqa: E402
+
+from merkit.training.config import config_from_dict  # noqa: E402
+from merkit.training.experiment import run_experiment  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="the ladder's folder (trees and cache)")
+    parser.add_argument("--rung", type=float, default=8.0)
+    parser.add_argument("--entry", required=True, help="entry or ablation name of bench_amplitude_ladder.py")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0])
+    parser.add_argument("--steps", type=int, default=None, help="training steps (step-scheduled entries)")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (epoch-scheduled entries)")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if args.entry not in ladder.ENTRIES and args.entry not in ladder.ABLATIONS:
+        parser.error(f"unknown entry {args.entry!r}; known: {[*ladder.ENTRIES, *ladder.ABLATIONS]}")
+    train = {**({"steps": args.steps, "eval_every": args.steps} if args.steps else {}),
+             **({"epochs": args.epochs} if args.epochs else {})}
+    predictions, scores = [], []
+    for attempt in (1, 2):
+        out_dir = args.out / "repeat" / f"{ladder.slug(args.entry)}_{ladder.rung_name(args.rung)}_{attempt}"
+        shutil.rmtree(out_dir, ignore_errors=True)  # a fresh run each time: nothing resumed
+        extra = {"run": {"out_dir": str(out_dir)}, **({"train": train} if train else {})}
+        raw = ladder.build(args.out, args.rung, args.entry, args.seeds, args.workers, extra=extra)
+        result = run_experiment(config_from_dict(raw, source=f"repeat {attempt}"))
+        frame = result.metrics_frame("seed")
+        scores.append(dict(zip(frame["seed"], frame["uf1"])))
+        predictions.append(result.to_frame().sort_values(["seed", "sample_key"]).reset_index(drop=True))
+        print(f"run {attempt}: UF1 per seed {', '.join(f'{s}: {u:.4f}' for s, u in scores[-1].items())} ({out_dir})",
+              flush=True)
+    same = predictions[0].equals(predictions[1])
+    print(f"identical predictions: {same}; identical UF1: {scores[0] == scores[1]}")
+
+
+if __name__ == "__main__":  # the fold workers are spawned processes: they must not run main() again
+    main()
