@@ -57,9 +57,14 @@ def same_inputs(a: object, b: object) -> bool:
         return a.keys() == b.keys() and all(same_inputs(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(same_inputs(x, y) for x, y in zip(a, b))
+    if isinstance(a, (pd.DataFrame, pd.Series)):
+        return a.equals(b)
     if dataclasses.is_dataclass(a) or hasattr(a, "__dict__"):  # a dataclass's own == compares arrays ambiguously
         return same_inputs(vars(a), vars(b))
-    return bool(a == b)
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # not comparable: keep both copies (costs space, never a wrong input)
+        return False
 
 
 def pack(args: argparse.Namespace) -> None:
