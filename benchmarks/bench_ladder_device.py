@@ -45,8 +45,6 @@ from merkit.training.config import config_from_dict  # noqa: E402
 
 def same_inputs(a: object, b: object) -> bool:
     """Whether two prepared inputs hold the same values (arrays, and the dataclasses, dicts and lists around them)."""
-    import dataclasses
-
     import numpy as np
 
     if type(a) is not type(b):
@@ -59,7 +57,7 @@ def same_inputs(a: object, b: object) -> bool:
         return len(a) == len(b) and all(same_inputs(x, y) for x, y in zip(a, b))
     if isinstance(a, (pd.DataFrame, pd.Series)):
         return a.equals(b)
-    if dataclasses.is_dataclass(a) or hasattr(a, "__dict__"):  # a dataclass's own == compares arrays ambiguously
+    if hasattr(a, "__dict__"):  # dataclasses: their own == compares array fields ambiguously
         return same_inputs(vars(a), vars(b))
     try:
         return bool(a == b)

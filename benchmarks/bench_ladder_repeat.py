@@ -2,12 +2,13 @@
 
 Runs one entry of ``bench_amplitude_ladder.py`` at one rung twice through the same composite LOSO,
 each time into a fresh run directory under ``--out/repeat`` (the tree and feature cache of ``--out`` are
-reused), with a short schedule (``--steps`` for step-scheduled entries, ``--epochs`` for the others), and
-prints both runs' UF1 per seed and whether every prediction is identical. A gap between two sessions'
+reused), with ``--set`` changes (a short schedule: ``train.steps=100 train.eval_every=100`` or
+``train.epochs=2``; the same syntax as ``bench_ladder_train_fit.py``), and prints both runs' UF1 per seed and whether every prediction is identical. A gap between two sessions'
 rows of the same entry is then either this machine's non-determinism (if the two runs here differ) or
 the environment's (if they do not; ``environment.json`` of each run directory records it).
 
-    python benchmarks/bench_ladder_repeat.py --out /tmp/ladder --rung 8 --entry "MOL (onset + apex), 1000 steps, creases 0.8" --steps 100
+    python benchmarks/bench_ladder_repeat.py --out /tmp/ladder --rung 8 --entry "MOL (onset + apex), 1000 steps, creases 0.8" \
+        --set train.steps=100 train.eval_every=100
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_amplitude_ladder as ladder  # noqa: E402
+from bench_ladder_train_fit import settings_config  # noqa: E402
 
 from merkit.training.config import config_from_dict  # noqa: E402
 from merkit.training.experiment import run_experiment  # noqa: E402
@@ -30,19 +32,16 @@ def main() -> None:
     parser.add_argument("--rung", type=float, default=8.0)
     parser.add_argument("--entry", required=True, help="entry or ablation name of bench_amplitude_ladder.py")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
-    parser.add_argument("--steps", type=int, default=None, help="training steps (step-scheduled entries)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (epoch-scheduled entries)")
+    parser.add_argument("--set", nargs="*", default=[], dest="settings", help="config changes, e.g. train.steps=100")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if args.entry not in ladder.ENTRIES and args.entry not in ladder.ABLATIONS:
         parser.error(f"unknown entry {args.entry!r}; known: {[*ladder.ENTRIES, *ladder.ABLATIONS]}")
-    train = {**({"steps": args.steps, "eval_every": args.steps} if args.steps else {}),
-             **({"epochs": args.epochs} if args.epochs else {})}
     predictions, scores = [], []
     for attempt in (1, 2):
         out_dir = args.out / "repeat" / f"{ladder.slug(args.entry)}_{ladder.rung_name(args.rung)}_{attempt}"
         shutil.rmtree(out_dir, ignore_errors=True)  # a fresh run each time: nothing resumed
-        extra = {"run": {"out_dir": str(out_dir)}, **({"train": train} if train else {})}
+        extra = settings_config(args.settings, {"run": {"out_dir": str(out_dir)}})
         raw = ladder.build(args.out, args.rung, args.entry, args.seeds, args.workers, extra=extra)
         result = run_experiment(config_from_dict(raw, source=f"repeat {attempt}"))
         frame = result.metrics_frame("seed")
