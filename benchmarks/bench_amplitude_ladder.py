@@ -20,10 +20,16 @@ when its mean UF1 minus its seed standard deviation is above that distribution's
 Runs are resumable (each ``(entry, rung)`` is a normal run directory; finished folds are kept), so
 the script can be stopped and rerun. Results accumulate in ``OUT/ladder.csv`` (one row per entry x
 rung x seed, with wall and CPU seconds; the first entry run on a rung also pays for generating its
-tree and preparing the shared features).
+tree and preparing the shared features). Seeds missing from a cell that already has some (in any
+``OUT/ladder*.csv``) run into a run directory of their own (``..._seeds_1_2``) and add their rows and cost.
+
+``report`` shows the cells of ``OUT`` over those recorded in ``benchmarks/results/amplitude_ladder.csv``
+(every cell run so far: seeds, UF1 mean and std, cost, machine), so the table and plot can be redrawn
+without rerunning them; ``--record`` writes the merged cells back. Cells recorded before that file
+existed (stops 16-27) have no per-seed values or UAR, and their entry's cost sits on its lowest rung.
 
     python benchmarks/bench_amplitude_ladder.py run --out /tmp/ladder [--only NAME ...] [--rungs 0.25 ... 8]
-    python benchmarks/bench_amplitude_ladder.py report --out /tmp/ladder [--plot docs/img/amplitude_ladder.png]
+    python benchmarks/bench_amplitude_ladder.py report --out /tmp/ladder [--plot docs/img/amplitude_ladder.png] [--record]
 """
 
 from __future__ import annotations
@@ -271,6 +277,15 @@ def build(out: Path, rung: float, name: str, seeds: list[int], workers: int, pre
 CPU = "2-core CPU"
 
 
+def seeds_done(out: Path, name: str, rung: float) -> set[int]:
+    """Seeds of ``name`` at ``rung`` recorded in any results file of ``out`` (``ladder*.csv``)."""
+    seeds: set[int] = set()
+    for path in out.glob("ladder*.csv"):
+        frame = pd.read_csv(path)
+        seeds |= set(frame.loc[(frame["entry"] == name) & (frame["rung"] == rung), "seed"].astype(int))
+    return seeds
+
+
 def cpu_seconds() -> float:
     """User + system CPU time of this process and of its finished children (the fold workers)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -284,18 +299,22 @@ def run(out: Path, names: list[str], rungs: list[float], seeds: list[int], worke
     done = pd.read_csv(table) if table.exists() else pd.DataFrame(columns=["entry", "rung", "seed"])
     for name in names:
         for rung in rungs:
-            have = done[(done["entry"] == name) & (done["rung"] == rung)]
-            if set(seeds) <= set(have["seed"].astype(int)):
+            have = seeds_done(out, name, rung)
+            todo = [s for s in seeds if s not in have]
+            if not todo:
                 continue
-            raw = build(out, rung, name, seeds, workers, preset)
+            raw = build(out, rung, name, todo, workers, preset)
+            if have:  # the earlier seeds' run directory keeps their config; the added seeds get one of their own
+                raw["run"]["out_dir"] += "_seeds_" + "_".join(str(s) for s in todo)
             start, cpu_start = time.perf_counter(), cpu_seconds()
             result = run_experiment(config_from_dict(raw, source=f"ladder {name} {rung_name(rung)}"))
             seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
             frame = result.metrics_frame("seed")
             rows = pd.DataFrame({"entry": name, "rung": rung, "seed": frame["seed"], "uf1": frame["uf1"],
                                  "uar": frame["uar"], "wall_s": seconds, "cpu_s": cpu, "run_dir": str(result.run_dir)})
-            done = pd.concat([done[~((done["entry"] == name) & (done["rung"] == rung))], rows], ignore_index=True)
-            tmp = table.with_suffix(".tmp.csv")
+            redone = (done["entry"] == name) & (done["rung"] == rung) & done["seed"].astype(int).isin(todo)
+            done = pd.concat([done[~redone], rows], ignore_index=True)
+            tmp = table.with_name(f".{table.name}.tmp")  # not a ladder*.csv that report would read
             done.to_csv(tmp, index=False)
             tmp.replace(table)
             print(f"{name} {rung_name(rung)}: UF1 {frame['uf1'].mean():.4f} ± {frame['uf1'].std(ddof=1):.4f} "
@@ -312,22 +331,70 @@ def chance_uf1(run_dir: str, draws: int = 2000) -> tuple[float, float]:
     return float(scores.mean()), float(np.quantile(scores, 0.95))
 
 
-def summary(out: Path) -> tuple[pd.DataFrame, float, float]:
-    table = pd.concat([pd.read_csv(p) for p in sorted(out.glob("ladder*.csv"))], ignore_index=True)
+#: The cells of every run so far (one row per entry x rung: seeds, UF1 mean and std, cost, machine, chance), so
+#: that ``report`` can redraw the table and plot without rerunning them; ``report --record`` rewrites it.
+RECORDED = Path(__file__).parent / "results" / "amplitude_ladder.csv"
+CELL_COLUMNS = ["entry", "rung", "seeds", "uf1_mean", "uf1_std", "uar_mean", "uar_std", "uf1_per_seed", "wall_s",
+                "cpu_s", "device", "chance_mean", "chance_p95"]
+
+
+def measured_cells(out: Path) -> pd.DataFrame | None:
+    """One row per entry x rung of the per-seed results files in ``out`` (``ladder*.csv``); None if there are none."""
+    paths = sorted(out.glob("ladder*.csv"))
+    if not paths:
+        return None
+    table = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
     if "device" not in table:
         table["device"] = CPU
     table["device"] = table["device"].fillna(CPU)  # rows of the accelerator machine name it (bench_ladder_device.py)
-    stats = table.groupby(["entry", "rung"]).agg(uf1_mean=("uf1", "mean"), uf1_std=("uf1", "std"),
-                                                 uar_mean=("uar", "mean"), uar_std=("uar", "std"),
-                                                 seeds=("seed", "count"), wall_s=("wall_s", "first"),
-                                                 cpu_s=("cpu_s", "first"), device=("device", "first")).reset_index()
-    mean, p95 = chance_uf1(table["run_dir"].iloc[0])  # every rung and entry scores the same 67 labels
+    table = table.sort_values(["entry", "rung", "seed"])
+    stats = table.groupby(["entry", "rung"]).agg(
+        uf1_mean=("uf1", "mean"), uf1_std=("uf1", "std"), uar_mean=("uar", "mean"), uar_std=("uar", "std"),
+        seeds=("seed", "count"), device=("device", "first"),
+        uf1_per_seed=("uf1", lambda v: " ".join(f"{x:.4f}" for x in v))).reset_index()
+    # every seed row of one run repeats that run's cost; seeds added by a later run add theirs
+    runs = table.drop_duplicates(["entry", "rung", "wall_s", "cpu_s"])
+    cost = runs.groupby(["entry", "rung"])[["wall_s", "cpu_s"]].sum().reset_index()
+    stats = stats.merge(cost, on=["entry", "rung"])
+    stats["chance_mean"], stats["chance_p95"] = chance_uf1(table["run_dir"].iloc[0])  # the same 67 labels everywhere
+    return stats
+
+
+def summary(out: Path, recorded: Path | None = None) -> tuple[pd.DataFrame, float, float]:
+    """Cells measured in ``out`` over those ``recorded`` (a cell measured in both: ``out``'s), with chance.
+
+    Returns ``(cells, chance mean, chance 95th percentile)``; ``cells`` has :data:`CELL_COLUMNS` and
+    ``above_chance`` (mean UF1 minus its seed std above the 95th percentile).
+    """
+    parts = [frame for frame in (measured_cells(out),) if frame is not None]
+    if recorded is not None and recorded.exists():
+        old = pd.read_csv(recorded)
+        if parts:
+            fresh = pd.MultiIndex.from_frame(parts[0][["entry", "rung"]])
+            old = old[~pd.MultiIndex.from_frame(old[["entry", "rung"]]).isin(fresh)]
+        parts.insert(0, old)
+    if not parts:
+        raise SystemExit(f"no results: no ladder*.csv in {out} and no recorded cells ({recorded}).")
+    stats = pd.concat(parts, ignore_index=True).reindex(columns=CELL_COLUMNS)
+    mean, p95 = float(stats["chance_mean"].iloc[-1]), float(stats["chance_p95"].iloc[-1])
+    stats["chance_mean"], stats["chance_p95"] = mean, p95
     stats["above_chance"] = stats["uf1_mean"] - stats["uf1_std"] > p95
     return stats, mean, p95
 
 
-def report(out: Path, plot: Path | None) -> None:
-    stats, chance_mean, chance_p95 = summary(out)
+def record(stats: pd.DataFrame, path: Path) -> None:
+    """Write the cells (:data:`CELL_COLUMNS`) to ``path`` through a temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    stats[CELL_COLUMNS].to_csv(tmp, index=False, float_format="%.6g")
+    tmp.replace(path)
+
+
+def report(out: Path, plot: Path | None, recorded: Path | None = None, write_record: bool = False) -> None:
+    stats, chance_mean, chance_p95 = summary(out, recorded)
+    if write_record and recorded is not None:
+        record(stats, recorded)
+        print(f"recorded cells: {recorded}")
     order = [n for n in [*ENTRIES, *ABLATIONS] if n in set(stats["entry"])]
     rungs = sorted(stats["rung"].unique())
     print(f"Chance (label permutations): UF1 mean {chance_mean:.3f}, 95th percentile {chance_p95:.3f}\n")
@@ -415,6 +482,10 @@ def main() -> None:
     parser.add_argument("--table", default="ladder.csv",
                         help="results file in --out (another name lets a second process share the trees and cache; "
                              "report reads every ladder*.csv)")
+    parser.add_argument("--recorded", type=Path, default=RECORDED,
+                        help="cells recorded by earlier runs, shown where --out has no results for them")
+    parser.add_argument("--record", action="store_true",
+                        help="report: rewrite --recorded with every cell shown (those of --out replacing theirs)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     names = args.only or [n for n in [*ENTRIES, *ABLATIONS] if n not in DEVICE_ENTRIES]
@@ -427,7 +498,7 @@ def main() -> None:
         for name in names:
             print(json.dumps({name: build(args.out, 1.0, name, args.seeds, args.workers, args.preset)}, indent=1))
     else:
-        report(args.out, args.plot)
+        report(args.out, args.plot, args.recorded, args.record)
 
 
 if __name__ == "__main__":
