@@ -61,8 +61,8 @@ def main() -> None:
     n = sum(frames.values())
     print(f"preset {args.preset}, seed {args.seed}, workers {args.workers}: {m.n_clips} clips, {n} frames, "
           f"{size / 1e6:.0f} MB")
-    print(f"| preset | workers | clips | frames | wall s | ms/frame | budget s | ratio to budget | "
-          f"encode+write floor s | ratio to floor |")
+    print("| preset | workers | clips | frames | wall s | ms/frame | budget s | ratio to budget | "
+          "encode+write floor s | ratio to floor |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| {args.preset} | {args.workers} | {m.n_clips} | {n} | {seconds:.1f} | {1000 * seconds / n:.2f} | "
           f"{BUDGET_S[args.preset]:.0f} | {seconds / BUDGET_S[args.preset]:.2f} | {floor:.1f} | "
