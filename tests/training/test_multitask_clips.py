@@ -86,6 +86,9 @@ def test_mol_loss_matches_hand_computation():
     assert float(total) == pytest.approx(ce + 10 * flow + 0.1 * ldm, rel=1e-6)
     with pytest.raises(ShapeError, match="flow targets"):
         mol_loss(out, labels, flow_true[:, :1], marks, 1.0, 0.0)
+    # the targets hold every frame, the predictions frames 1..T-1: the error says the shape it wants
+    with pytest.raises(ShapeError, match=r"\(2, 3, 68, 2\) for predictions \(2, 2, 68, 2\); got \(2, 2, 68, 2\)"):
+        mol_loss(out, labels, None, marks[:, 1:], 0.0, 0.1)
 
 
 def test_lambda_ce_zero_trains_the_auxiliary_heads_alone():

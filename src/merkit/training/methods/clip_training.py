@@ -93,8 +93,9 @@ def mol_loss(
     if lambda_ldm > 0:
         pred = out["landmarks"].float()  # (B, T - 1, 68, 2) for frames 1..T-1
         if landmarks is None or landmarks[:, 1:].shape != pred.shape:
-            raise ShapeError(f"landmark targets must have shape (B, T, 68, 2) matching {tuple(pred.shape)}; "
-                             f"got {None if landmarks is None else tuple(landmarks.shape)}.")
+            b, p, n = pred.shape[:3]  # the head predicts frames 1..T-1; the targets hold frames 0..T-1
+            raise ShapeError(f"landmark targets must have shape (B, T, {n}, 2) = {(b, p + 1, n, 2)} for predictions "
+                             f"{tuple(pred.shape)}; got {None if landmarks is None else tuple(landmarks.shape)}.")
         truth = landmarks[:, 1:]
         iod = (truth[..., 42:48, :].mean(-2) - truth[..., 36:42, :].mean(-2)).norm(dim=-1).clamp_min(1e-6)
         ldm_loss = ((pred - truth).abs().sum((-1, -2)) / iod).sum() / (pred.shape[0] * pred.shape[2])
