@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ladder_plots import draw_directions, draw_ladder
 from merkit.evaluation.metrics import compute_metrics
 from merkit.evaluation.rundir import RunDirectory
 from merkit.training.config import config_from_dict
@@ -229,6 +230,26 @@ ABLATIONS["MOL (onset + apex, flow + landmark heads), 1000 steps, creases 0.8"] 
 ABLATIONS["ResNet-18 (RGB apex, 64 px), creases 0.2"] = ("ResNet-18 (RGB apex, 64 px)", {"data": {
     "synth_overrides": {"appearance_contrast": 0.2}}})
 
+#: The seeds' ablation directions: each a chain of entries in the paper's order (each claimed below the next),
+#: compared at :data:`DIRECTION_RUNG` by ``report`` (table and ``--directions-plot``).
+DIRECTIONS: dict[str, list[str]] = {
+    "seed 000: RGB < flow < flow + strain": ["MiER-CvT (RGB apex)", "MiER-CvT (flow only)", "MiER-CvT"],
+    "seed 002: plain < + ViT (SVM heads)": ["ShuffleNetV2 + SVM (plain)", "ShuffleNetV2 + ViT + SVM (seed 002)"],
+    "seed 002: softmax < SVM (+ ViT)": ["ShuffleNetV2 + ViT, softmax head", "ShuffleNetV2 + ViT + SVM (seed 002)"],
+    "seed 002 at creases 0.8: plain < + ViT": ["ShuffleNetV2 + SVM (plain), creases 0.8",
+                                              "ShuffleNetV2 + ViT + SVM (seed 002), creases 0.8"],
+    "seed 002 at creases 0.8: softmax < SVM": ["ShuffleNetV2 + ViT, softmax head, creases 0.8",
+                                              "ShuffleNetV2 + ViT + SVM (seed 002), creases 0.8"],
+    "seed 003: no transfer < transfer": ["MobileViT-XXS, no transfer + SVM", "MobileViT-XXS transfer + SVM (seed 003)"],
+    "seed 001, shared stream: no head < landmark head": [
+        "MOL (onset + apex), 1000 steps, shared stream, subtract, no auxiliary head",
+        "MOL (onset + apex, landmark head), 1000 steps, shared stream, subtract"],
+    "seed 001, creases 0.8: no head < landmark < flow + landmark": [
+        "MOL (onset + apex), 1000 steps, no auxiliary head, creases 0.8", "MOL (onset + apex), 1000 steps, creases 0.8",
+        "MOL (onset + apex, flow + landmark heads), 1000 steps, creases 0.8"],
+}
+DIRECTION_RUNG = 8.0
+
 
 def entry_config(name: str) -> dict:
     if name in ENTRIES:
@@ -390,7 +411,42 @@ def record(stats: pd.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
-def report(out: Path, plot: Path | None, recorded: Path | None = None, write_record: bool = False) -> None:
+def step_verdict(low: pd.Series, high: pd.Series, chance_p95: float) -> str:
+    """Whether the cell ``high`` is above ``low``, as the paper claims, judged on their seed spreads."""
+    if min(low["seeds"], high["seeds"]) < 2:
+        return f"not judged (one seed; means {'in' if high['uf1_mean'] > low['uf1_mean'] else 'against'} the paper's order)"
+    if max(low["uf1_mean"] - low["uf1_std"], high["uf1_mean"] - high["uf1_std"]) <= chance_p95:
+        return "both at chance: no direction"
+    if high["uf1_mean"] - high["uf1_std"] > low["uf1_mean"] + low["uf1_std"]:
+        return "reproduced (spreads apart)"
+    if high["uf1_mean"] > low["uf1_mean"]:
+        return "paper's order, within spread"
+    if low["uf1_mean"] - low["uf1_std"] > high["uf1_mean"] + high["uf1_std"]:
+        return "reversed (spreads apart)"
+    return "reversed, within spread"
+
+
+def directions(stats: pd.DataFrame, chance_p95: float, rung: float = DIRECTION_RUNG) -> list[tuple[str, str, str]]:
+    """``(group, "low < high", verdict)`` for every step of :data:`DIRECTIONS` at ``rung``."""
+    cells = stats[stats["rung"] == rung].set_index("entry")
+    out = []
+    for group, names in DIRECTIONS.items():
+        for low, high in zip(names, names[1:]):
+            missing = [n for n in (low, high) if n not in cells.index]
+            if missing:
+                out.append((group, f"{low} < {high}", f"not run: {', '.join(missing)}"))
+                continue
+            a, b = cells.loc[low], cells.loc[high]
+
+            def cell(c: pd.Series) -> str:
+                return f"{c['uf1_mean']:.3f}" + ("" if c["seeds"] < 2 else f" ± {c['uf1_std']:.3f}")
+
+            out.append((group, f"{low} {cell(a)} < {high} {cell(b)}", step_verdict(a, b, chance_p95)))
+    return out
+
+
+def report(out: Path, plot: Path | None, recorded: Path | None = None, write_record: bool = False,
+           directions_plot: Path | None = None) -> None:
     stats, chance_mean, chance_p95 = summary(out, recorded)
     if write_record and recorded is not None:
         record(stats, recorded)
@@ -427,45 +483,17 @@ def report(out: Path, plot: Path | None, recorded: Path | None = None, write_rec
     for machine, part in stats.groupby(machines, sort=False):
         label = "All runs" if machine == CPU else "† runs"
         print(f"\n{label} on {machine}: {part['wall_s'].sum() / 60:.1f} min wall, {part['cpu_s'].sum() / 60:.1f} CPU-min")
+    print(f"\nAblation directions at {DIRECTION_RUNG:g}x (the paper's order: each entry claimed below the next)\n")
+    print("| claim | cells (UF1) | verdict |\n|---|---|---|")
+    for group, step, verdict in directions(stats, chance_p95):
+        print(f"| {group} | {step} | {verdict} |")
     if plot is not None:
-        draw(stats, order, chance_mean, chance_p95, plot)
+        draw_ladder(stats, [n for n in order if n in ENTRIES], {n: ABLATIONS[n][0] for n in order if n in ABLATIONS},
+                    chance_mean, chance_p95, plot)
         print(f"plot: {plot}")
-
-
-def draw(stats: pd.DataFrame, order: list[str], chance_mean: float, chance_p95: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    mains = [n for n in order if n in ENTRIES]
-    ablations = [n for n in order if n in ABLATIONS]
-    fig, axes = plt.subplots(1, 2 if ablations else 1, figsize=(16 if ablations else 7.5, 6.5), squeeze=False)
-    for ax, names, title in ((axes[0, 0], mains, "one entry per method"),
-                             *(((axes[0, 1], ablations, "ablations (dashed: the entry they change)"),) if ablations
-                               else ())):
-        for k, name in enumerate(names):  # tab20: more entries than the default 10-colour cycle
-            part = stats[stats["entry"] == name].sort_values("rung")
-            line = ax.errorbar(part["rung"], part["uf1_mean"], yerr=part["uf1_std"], marker="os^D"[k // 20 % 4],
-                               capsize=3, label=name, color=plt.cm.tab20(2 * k % 20 + k // 10 % 2))
-            if name in ABLATIONS:
-                base = stats[stats["entry"] == ABLATIONS[name][0]].sort_values("rung")
-                ax.plot(base["rung"], base["uf1_mean"], ls="--", color=line[0].get_color(), alpha=0.6)
-        ax.axhspan(0, chance_p95, color="0.9", zorder=0)
-        ax.axhline(chance_mean, color="0.5", lw=1, ls=":")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sorted(stats["rung"].unique()), [f"{r:g}x" for r in sorted(stats["rung"].unique())])
-        ax.set_xlabel("SynthME amplitude_scale (class-AU peak, x the micro default 0.3-2.5 px)")
-        ax.set_ylabel("composite LOSO UF1 (mean ± std over 3 seeds)")
-        ax.set_ylim(0, 1)
-        ax.set_title(title)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
-    fig.suptitle("SynthME amplitude ladder (grey band: permutation chance up to its 95th percentile)", fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")  # the legends below the axes are wider than the axes
-    tmp.replace(path)
+    if directions_plot is not None:
+        draw_directions(stats, DIRECTIONS, DIRECTION_RUNG, chance_mean, chance_p95, directions_plot)
+        print(f"directions plot: {directions_plot}")
 
 
 def main() -> None:
@@ -477,7 +505,9 @@ def main() -> None:
     parser.add_argument("--rungs", nargs="*", type=float, default=list(RUNGS))
     parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS))
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--plot", type=Path, default=None, help="report: UF1 vs amplitude PNG")
+    parser.add_argument("--directions-plot", type=Path, default=None,
+                        help="report: PNG of the seeds' ablation directions at 8x")
     parser.add_argument("--preset", default="small", help="SynthME preset ('tiny' for a smoke run of the script)")
     parser.add_argument("--table", default="ladder.csv",
                         help="results file in --out (another name lets a second process share the trees and cache; "
@@ -498,7 +528,7 @@ def main() -> None:
         for name in names:
             print(json.dumps({name: build(args.out, 1.0, name, args.seeds, args.workers, args.preset)}, indent=1))
     else:
-        report(args.out, args.plot, args.recorded, args.record)
+        report(args.out, args.plot, args.recorded, args.record, args.directions_plot)
 
 
 if __name__ == "__main__":
