@@ -395,7 +395,8 @@ def summary(out: Path, recorded: Path | None = None) -> tuple[pd.DataFrame, floa
             old = old[~pd.MultiIndex.from_frame(old[["entry", "rung"]]).isin(fresh)]
         parts.insert(0, old)
     if not parts:
-        raise SystemExit(f"no results: no ladder*.csv in {out} and no recorded cells ({recorded}).")
+        raise SystemExit(f"no results: no ladder*.csv in {out}" + ("" if recorded is None else f" and no {recorded}")
+                         + "; run the ladder first (`run --out ...`).")
     stats = pd.concat(parts, ignore_index=True).reindex(columns=CELL_COLUMNS)
     mean, p95 = float(stats["chance_mean"].iloc[-1]), float(stats["chance_p95"].iloc[-1])
     stats["chance_mean"], stats["chance_p95"] = mean, p95
@@ -514,6 +515,8 @@ def main() -> None:
                              "report reads every ladder*.csv)")
     parser.add_argument("--recorded", type=Path, default=RECORDED,
                         help="cells recorded by earlier runs, shown where --out has no results for them")
+    parser.add_argument("--no-recorded", action="store_true",
+                        help="report only the cells of --out (a smoke run on another preset, say)")
     parser.add_argument("--record", action="store_true",
                         help="report: rewrite --recorded with every cell shown (those of --out replacing theirs)")
     args = parser.parse_args()
@@ -528,7 +531,7 @@ def main() -> None:
         for name in names:
             print(json.dumps({name: build(args.out, 1.0, name, args.seeds, args.workers, args.preset)}, indent=1))
     else:
-        report(args.out, args.plot, args.recorded, args.record, args.directions_plot)
+        report(args.out, args.plot, None if args.no_recorded else args.recorded, args.record, args.directions_plot)
 
 
 if __name__ == "__main__":
