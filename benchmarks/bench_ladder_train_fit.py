@@ -94,9 +94,37 @@ def first_fold_fit(raw: dict, seed: int = 0, fit: bool = True):
     return method, table, y, train, fitted, time.perf_counter() - start
 
 
+def print_curve(method, train_videos: list, window: int) -> None:
+    """The fit's training-loss parts (``ce``, ``flow``, ``landmarks``) averaged over windows of ``window`` steps.
+
+    For MOL's flow loss, the level of a head that predicts no motion is printed beside it: the mean
+    squared flow target per pair over the training clips' centre crops (what ``mol_loss`` scores a zero
+    field at), so a flow loss that stays there is a head that has not started to predict flow.
+    """
+    histories = getattr(method, "histories", [])
+    if not histories:
+        raise SystemExit(f"--curve: method {type(method).__name__} keeps no per-step losses; it works for MOL "
+                         "(multitask_clips).")
+    parts = histories[-1][2].parts
+    for start in range(0, len(parts), window):
+        chunk = parts[start:start + window]
+        means = {k: float(np.mean([p[k] for p in chunk])) for k in chunk[0]}
+        print(f"steps {start + 1}-{start + len(chunk)}: " + ", ".join(f"{k} {v:.4f}" for k, v in means.items()))
+    if parts and "flow" in parts[0]:
+        crop = method.options.crop_size
+        squares = []
+        for video in train_videos:
+            o = (video.flows.shape[-1] - crop) // 2
+            flows = video.flows[..., o:o + crop, o:o + crop].astype(np.float32)
+            squares.append((flows**2).mean(axis=(1, 2, 3, 4)) / flows.shape[1])  # per clip, / (T - 1) as the loss
+        print(f"flow loss of a zero field (training clips, centre crops): {float(np.mean(np.concatenate(squares))):.4f}")
+
+
 def main() -> None:
     parser = entry_parser(__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--curve", type=int, default=0, metavar="N",
+                        help="also print the training-loss parts averaged over every N steps (MOL)")
     args = parser.parse_args()
     extra = settings_config(args.settings)
     raw = ladder.build(args.out, args.rung, args.entry, [args.seed], 1, extra=extra)  # a changed tree: its own root
@@ -106,6 +134,8 @@ def main() -> None:
     changes = " ".join(args.settings) or "(ladder schedule)"
     print(f"{args.entry} {args.rung:g}x {changes}: training UF1 {scores.uf1:.3f}, accuracy {scores.accuracy:.3f} "
           f"(majority class {np.bincount(y[train]).max() / len(train):.3f}; {len(train)} videos, fit {seconds:.0f} s)")
+    if args.curve:
+        print_curve(method, method.inputs.take(table["sample_key"].to_numpy()[train]), args.curve)
 
 
 if __name__ == "__main__":
