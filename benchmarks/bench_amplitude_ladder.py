@@ -427,6 +427,11 @@ def step_verdict(low: pd.Series, high: pd.Series, chance_p95: float) -> str:
     return "reversed, within spread"
 
 
+def uf1_text(cell: pd.Series) -> str:
+    """``"0.642 ± 0.012"``, or the mean alone for a one-seed cell."""
+    return f"{cell['uf1_mean']:.3f}" + ("" if cell["seeds"] < 2 else f" ± {cell['uf1_std']:.3f}")
+
+
 def directions(stats: pd.DataFrame, chance_p95: float, rung: float = DIRECTION_RUNG) -> list[tuple[str, str, str]]:
     """``(group, "low < high", verdict)`` for every step of :data:`DIRECTIONS` at ``rung``."""
     cells = stats[stats["rung"] == rung].set_index("entry")
@@ -438,11 +443,7 @@ def directions(stats: pd.DataFrame, chance_p95: float, rung: float = DIRECTION_R
                 out.append((group, f"{low} < {high}", f"not run: {', '.join(missing)}"))
                 continue
             a, b = cells.loc[low], cells.loc[high]
-
-            def cell(c: pd.Series) -> str:
-                return f"{c['uf1_mean']:.3f}" + ("" if c["seeds"] < 2 else f" ± {c['uf1_std']:.3f}")
-
-            out.append((group, f"{low} {cell(a)} < {high} {cell(b)}", step_verdict(a, b, chance_p95)))
+            out.append((group, f"{low} {uf1_text(a)} < {high} {uf1_text(b)}", step_verdict(a, b, chance_p95)))
     return out
 
 

@@ -13,26 +13,21 @@ the environment's (if they do not; ``environment.json`` of each run directory re
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_amplitude_ladder as ladder  # noqa: E402
-from bench_ladder_train_fit import settings_config  # noqa: E402
+from bench_ladder_train_fit import entry_parser, settings_config  # noqa: E402
 
 from merkit.training.config import config_from_dict  # noqa: E402
 from merkit.training.experiment import run_experiment  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="the ladder's folder (trees and cache)")
-    parser.add_argument("--rung", type=float, default=8.0)
-    parser.add_argument("--entry", required=True, help="entry or ablation name of bench_amplitude_ladder.py")
+    parser = entry_parser(__doc__.splitlines()[0])
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
-    parser.add_argument("--set", nargs="*", default=[], dest="settings", help="config changes, e.g. train.steps=100")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if args.entry not in ladder.ENTRIES and args.entry not in ladder.ABLATIONS:
