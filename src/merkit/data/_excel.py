@@ -2,7 +2,7 @@
 
 Annotation workbooks move between releases: SAMM has 13 free-text preamble
 rows in one release and none in another, blank-header columns come and go in
-CASME II and SMIC-E (datasets.md section 11, rules 1-2). So nothing here uses
+CASME II and SMIC-E (docs/datasets.md, "Rules every loader follows"). So nothing here uses
 a row or column position: :func:`read_annotation` scans every sheet for the
 first row that holds the header names, and :class:`ColumnSpec` maps each
 standard field to the header spellings seen in public copies.

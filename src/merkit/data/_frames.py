@@ -4,8 +4,8 @@ The number in a frame's file name is the dataset's frame number (CASME II
 ``img46.jpg`` is ``OnsetFrame`` 46). Names are not zero-padded consistently
 (``img99.jpg`` sorts after ``img100.jpg`` as text; SAMM pads to 4 or 5
 digits; SMIC-E reaches 8 digits), so frames are parsed with a regex and
-ordered by number, never by text or by position (datasets.md section 11,
-rule 5).
+ordered by number, never by text or by position (docs/datasets.md, "Rules
+every loader follows": frames by parsed number).
 """
 
 from __future__ import annotations

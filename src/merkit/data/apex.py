@@ -1,10 +1,10 @@
 """Apex policies: how a loader fills an apex the annotation does not give.
 
 SMIC has no apex at all; CASME II writes ``/`` in one row; SAMM and
-CAS(ME)^3 have apexes outside ``[onset, offset]`` (datasets.md section 11,
-rule 4). A loader never guesses silently: it asks the *apex policy* for a
-frame and flags the sample ``apex_estimated`` (and ``apex_out_of_range`` when
-an annotated apex was rejected).
+CAS(ME)^3 have apexes outside ``[onset, offset]`` (docs/datasets.md, "Rules
+every loader follows": apex policy). A loader never guesses silently: it
+asks the *apex policy* for a frame and flags the sample ``apex_estimated``
+(and ``apex_out_of_range`` when an annotated apex was rejected).
 
 A policy is a callable ``policy(context) -> frame number``. Built in:
 

@@ -329,8 +329,8 @@ def _preset(name: str, sizes: dict[str, dict[str, Any]], timing: dict[str, dict[
     return SynthConfig(name=name, sources=sources, dlib_detectable=dlib_detectable)
 
 
-#: Built-in presets. ``full`` follows the MEGC2019 composite (442 clips, 68 subjects, per-source
-#: class counts of datasets.md section 10.2); ``small`` is the demo; ``tiny`` is for tests.
+#: Built-in presets. ``full`` follows the MEGC2019 composite (442 clips, 68 subjects, per-source class
+#: counts in docs/datasets.md, "MEGC2019 composite (megc2019_cde)"); ``small`` is the demo; ``tiny`` is for tests.
 PRESETS: dict[str, SynthConfig] = {
     "tiny": _preset(
         "tiny",

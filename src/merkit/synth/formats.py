@@ -56,7 +56,7 @@ SAMM_PREAMBLE: dict[int, str] = {
     12: "A-E = intensity, T = tilt",
 }
 MEGC_GT = "combined_3class_gt.csv"
-#: MEGC2019 class ids (datasets.md section 10.1).
+#: MEGC2019 class ids (docs/datasets.md, "MEGC2019 composite (megc2019_cde)").
 MEGC_CLASS_IDS: dict[str, int] = {"negative": 0, "positive": 1, "surprise": 2}
 
 _FIXED_TIME = _dt.datetime(2014, 5, 8, 0, 0, 0)

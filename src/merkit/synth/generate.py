@@ -1,6 +1,6 @@
 """SynthME generation: plan, render each subject's clips, write the dataset trees.
 
-Output layout under ``out_dir`` (datasets.md sections 2-4 and 10)::
+Output layout under ``out_dir`` (docs/datasets.md, "CASME II", "SAMM", "SMIC" and "MEGC2019 composite (megc2019_cde)")::
 
     CASME2/CASME2-coding-20140508.xlsx
     CASME2/CASME2_RAW_selected/sub01/EP02_01f/img46.jpg
