@@ -21,6 +21,11 @@ from merkit.data.sample import (
     validate_sample_table,
 )
 
+# The built-in loaders register themselves when imported (timm's models/__init__ habit): importing them here,
+# in the package that owns the registries, fills the clip-dataset registry (merkit.data.registry) and the
+# long-video one (merkit.data.longvideo) before either can be asked. Neither registry imports a loader.
+from merkit.data import casme, casme2, casme3, composite, fourdme, long_datasets, mmew, samm, smic  # noqa: F401
+
 __all__ = [
     "ApexContext",
     "create_dataset",

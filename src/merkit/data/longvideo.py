@@ -7,7 +7,8 @@ the frame file names, as in the annotation sheet); ``frame_numbers[i]`` is the
 number of ``frame_paths[i]``.
 
 Loaders (:mod:`merkit.data.long_datasets`) register under a name with
-:func:`register_long_dataset`; :func:`load_long_videos` and
+:func:`register_long_dataset` when imported; this module imports none of them
+(:mod:`merkit.data`, the package, imports the built-in ones). :func:`load_long_videos` and
 :func:`check_long_dataset` (``merkit datasets check``) use it. Long-video
 datasets have their own registry because their unit is a video with
 intervals, not a micro-expression clip of the sample table.
@@ -16,7 +17,7 @@ intervals, not a micro-expression clip of the sample table.
 from __future__ import annotations
 
 import abc
-import importlib
+import bisect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +38,6 @@ EXPRESSION_KINDS = ("micro", "macro")
 
 T = TypeVar("T")
 _REGISTRY: dict[str, Any] = {}
-_loaded = False
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,6 @@ class LongVideo:
 
     def frame_index(self, number: int) -> int:
         """0-based position of frame ``number`` (the nearest frame at or after it when missing)."""
-        import bisect
-
         return min(bisect.bisect_left(self.frame_numbers, number), self.n_frames - 1)
 
 
@@ -226,22 +224,13 @@ def register_long_dataset(name: str) -> Callable[[T], T]:
     return decorate
 
 
-def _ensure_builtins() -> None:
-    global _loaded
-    if not _loaded:
-        importlib.import_module("merkit.data.long_datasets")
-        _loaded = True
-
-
 def list_long_datasets() -> list[str]:
     """Registered long-video dataset names (``casme3_long``, ``casme_sq``, ``samm_lv``)."""
-    _ensure_builtins()
     return sorted(_REGISTRY)
 
 
 def get_long_dataset_class(name: str) -> Any:
     """The loader class registered as ``name``."""
-    _ensure_builtins()
     if name not in _REGISTRY:
         raise unknown_name("long-video dataset", name, _REGISTRY, hint="See merkit.data.list_long_datasets().")
     return _REGISTRY[name]

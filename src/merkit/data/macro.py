@@ -51,6 +51,7 @@ import pandas as pd
 
 from merkit._names import unknown_name
 from merkit.data._excel import read_text
+from merkit.data.labels import get_label_set
 from merkit.errors import AnnotationError, ConfigError, DatasetNotFoundError
 
 __all__ = [
@@ -314,8 +315,6 @@ def load_macro(name: str, root: str | os.PathLike, label_set: str = "macro3", **
     Returns:
         The labelled macro image table (:data:`MACRO_TABLE_COLUMNS`).
     """
-    from merkit.data.labels import get_label_set
-
     if name not in _LOADERS:
         raise unknown_name("macro-expression dataset", name, _LOADERS)
     try:

@@ -1,8 +1,9 @@
 """Dataset registry: ``load_dataset(name, root, **options)`` returns the sample table.
 
 Every loader registers itself under a lowercase name with
-:func:`register_dataset`. The built-in loaders are imported the first time
-the registry is asked for anything, so importing :mod:`merkit.data` stays cheap.
+:func:`register_dataset` when its module is imported. This module imports no
+loader: :mod:`merkit.data` (the package) imports the built-in ones, so they are
+registered before anything here can be called.
 
 Example:
     >>> from merkit.data import load_dataset, list_datasets
@@ -14,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
 import os
 import re
@@ -39,8 +39,6 @@ T = TypeVar("T")
 DatasetSpec = Union[str, os.PathLike, Mapping[str, Any]]
 
 _REGISTRY: dict[str, Any] = {}
-_BUILTIN_MODULES = ("casme2", "samm", "smic", "casme", "casme3", "mmew", "fourdme", "composite")
-_loaded = False
 
 
 def register_dataset(name: str) -> Callable[[T], T]:
@@ -55,23 +53,13 @@ def register_dataset(name: str) -> Callable[[T], T]:
     return decorate
 
 
-def _ensure_builtins() -> None:
-    global _loaded
-    if not _loaded:
-        for module in _BUILTIN_MODULES:
-            importlib.import_module(f"merkit.data.{module}")
-        _loaded = True
-
-
 def list_datasets() -> list[str]:
     """Registered dataset names (``casme2``, ``samm``, ``smic_hs``, ..., ``megc2019_cde``)."""
-    _ensure_builtins()
     return sorted(_REGISTRY)
 
 
 def get_dataset_class(name: str) -> Any:
     """The loader class registered as ``name``."""
-    _ensure_builtins()
     if name not in _REGISTRY:
         raise unknown_name("dataset", name, _REGISTRY, hint="See merkit.data.list_datasets().")
     return _REGISTRY[name]
