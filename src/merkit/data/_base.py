@@ -20,6 +20,7 @@ row, for messages) and optionally ``flags`` (a set) and ``folder``.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -35,10 +36,11 @@ from merkit.data._layout import detect_layout
 from merkit.data._reports import LoadReport, Problem, PublishedCounts, is_collecting
 from merkit.data.apex import ApexContext, ApexPolicy, get_apex_policy
 from merkit.data.paths import resolve_root
+from merkit.data.registry import init_parameters
 from merkit.data.sample import Sample, sample_key, samples_to_table
 from merkit.errors import AnnotationError, DatasetNotFoundError, MerkitError
 
-__all__ = ["MEDataset", "column_header"]
+__all__ = ["MEDataset", "TableLoader", "column_header"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +48,41 @@ logger = logging.getLogger(__name__)
 _REPORTED_FLAGS = ("apex_out_of_range", "missing_frames", "onset_clamped", "offset_clamped", "offset_estimated")
 
 
-class MEDataset:
+class TableLoader:
+    """A loader whose :meth:`load` builds a sample table; :attr:`table` loads it once and keeps it.
+
+    Shared by :class:`MEDataset` and the MEGC2019 composite (:mod:`merkit.data.composite`).
+    """
+
+    _table: pd.DataFrame | None = None
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The sample table (loaded once, then cached)."""
+        if self._table is None:
+            self._table = self.load()
+        return self._table
+
+    def load(self) -> pd.DataFrame:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+
+class MEDataset(TableLoader):
     """Base class of the micro-expression dataset loaders.
+
+    The keywords every clip loader shares are taken here; a loader's own
+    ``__init__`` (where it has one) takes only its own options and passes the
+    rest on (``def __init__(self, root=None, *, fps=30.0, **options)``).
+    :func:`merkit.data.registry.loader_options` lists both (:meth:`option_parameters`).
 
     Args:
         root: the dataset folder (see :mod:`merkit.data.paths` for the
             environment variables used when it is ``None``).
+        variant: the frame layout, one of the keys of :attr:`frame_dirs`; ``None`` (default):
+            detected from the folders on disk (:mod:`merkit.data._layout`). Only loaders with
+            several layouts take it.
+        annotation: the annotation file; default: the one file in ``root`` matching :attr:`annotation_globs`.
+        frames_dir: the folder holding the subject folders, when it is not one of :attr:`frame_dirs`.
         apex_policy: name of a registered apex policy (``"midpoint"``) or a
             callable ``policy(ApexContext) -> frame number``; used wherever the
             annotation gives no usable apex.
@@ -60,9 +91,11 @@ class MEDataset:
         strict: raise on any row that cannot be loaded (default), or skip such
             rows and keep the problems in :attr:`report`.
 
-    Subclasses set :attr:`name`, :attr:`fps`, :attr:`published`, implement
+    Subclasses set :attr:`name`, :attr:`fps`, :attr:`published`, where the files are
+    (:attr:`annotation_globs`, :attr:`frame_dirs` and their descriptions), implement
     :meth:`_read_rows` (usually with :meth:`_sheet_rows`) and :meth:`_frame_pattern`,
-    and override :meth:`_clip_folder` when clips are not at ``frames_dir/<subject>/<clip>``.
+    override :meth:`_clip_folder` when clips are not at ``frames_dir/<subject>/<clip>``
+    and :meth:`_locate` when finding the files takes more than the class attributes say.
     """
 
     name: ClassVar[str] = ""
@@ -72,19 +105,40 @@ class MEDataset:
     has_apex: ClassVar[bool] = True
     #: whether a clip folder holds only that clip (a missing offset may then default to its last frame)
     folder_is_clip: ClassVar[bool] = True
-    #: the annotation file (set by the subclass; ``None`` where the folder tree is the annotation)
+    #: globs (relative to ``root``) of the annotation file; exactly one file must match
+    annotation_globs: ClassVar[tuple[str, ...]] = ()
+    #: what the annotation file is, for messages (``"the SAMM FACS code sheet (SAMM_Micro_FACS_Codes_v2.xlsx)"``)
+    annotation_what: ClassVar[str] = "the annotation file"
+    #: folders (relative to ``root``; ``""`` is ``root`` itself) tried in order for the clip folders, or,
+    #: for a dataset with several frame layouts, ``{variant: folders}`` (then ``variant`` is an option)
+    frame_dirs: ClassVar[tuple[str, ...] | Mapping[str, tuple[str, ...]]] = ()
+    #: what the frames folder is, for messages (``"SAMM frames folder (subject folders 006/ ...)"``)
+    frames_what: ClassVar[str] = "frames folder"
+    #: subject folder names, used to recognise a frames folder when ``variant`` is detected
+    subject_pattern: ClassVar[str] = r".+"
+    #: the variant chosen when the folders of several are present
+    default_variant: ClassVar[str | None] = None
+    #: the base option after which a loader's own options are listed (the options before it locate the files)
+    _OWN_OPTIONS_AFTER: ClassVar[str] = "frames_dir"
+    #: the annotation file (``None`` where the folder tree is the annotation, or it was not found)
     annotation: Path | None
-    #: the folder the clip folders are found under (set by the subclass)
-    frames_dir: Path
+    #: the folder the clip folders are found under (``None`` when not found)
+    frames_dir: Path | None
 
     def __init__(
         self,
         root: str | os.PathLike | None = None,
         *,
+        variant: str | None = None,
+        annotation: str | os.PathLike | None = None,
+        frames_dir: str | os.PathLike | None = None,
         apex_policy: str | ApexPolicy = "midpoint",
         corrections: str | os.PathLike | None = "default",
         strict: bool = True,
     ) -> None:
+        if variant is not None and not self.has_variants():
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument 'variant' "
+                            f"({self.name} has one frame layout)")
         self.root = resolve_root(self.name, root)
         self.apex_policy = apex_policy
         self._apex = get_apex_policy(apex_policy)
@@ -93,7 +147,43 @@ class MEDataset:
         self.report = LoadReport(self.name, str(self.root))
         self._setup_problems: list[Problem] = []
         self._listings: dict[tuple[str, str], FrameListing] = {}
-        self._table: pd.DataFrame | None = None
+        self._locate(variant, annotation, frames_dir)
+
+    @classmethod
+    def has_variants(cls) -> bool:
+        """Whether the dataset ships several frame layouts (:attr:`frame_dirs` is ``{variant: folders}``)."""
+        return isinstance(cls.frame_dirs, Mapping)
+
+    @classmethod
+    def option_parameters(cls) -> list[tuple[inspect.Parameter, Any]]:
+        """``(parameter, type)`` of each constructor option, as :func:`~merkit.data.registry.loader_options` lists them.
+
+        The base's keywords (``variant`` only where :meth:`has_variants`), with the loader's own
+        keywords (those of the ``__init__`` of each class between it and :class:`MEDataset`) after
+        ``frames_dir``.
+        """
+        own: list[tuple[inspect.Parameter, Any]] = []
+        for klass in reversed(cls.__mro__[: cls.__mro__.index(MEDataset)]):
+            if "__init__" in vars(klass):
+                own += [(p, h) for p, h in init_parameters(klass) if p.kind is p.KEYWORD_ONLY]
+        out = []
+        for param, hint in init_parameters(MEDataset):
+            if param.name == "variant" and not cls.has_variants():
+                continue
+            out.append((param, hint))
+            if param.name == cls._OWN_OPTIONS_AFTER:
+                out += own
+        return out
+
+    def _locate(self, variant: str | None, annotation: str | os.PathLike | None, frames_dir: str | os.PathLike | None) -> None:
+        """Set :attr:`annotation`, :attr:`frames_dir` (and :attr:`variant`) from the class attributes and the options."""
+        self.annotation = self._find_annotation(annotation, self.annotation_globs, self.annotation_what)
+        if self.has_variants():
+            self.variant, self.frames_dir = self._find_layout(
+                variant, self.frame_dirs, self.subject_pattern, self.frames_what, frames_dir, prefer=self.default_variant
+            )
+        else:
+            self.frames_dir = self._find_dir(self.frame_dirs, self.frames_what, frames_dir)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(root={str(self.root)!r}, apex_policy={self.apex_policy!r}, strict={self.strict})"
@@ -118,13 +208,6 @@ class MEDataset:
         raise AnnotationError(f"{type(self).__name__} does not define its frame names.")  # pragma: no cover
 
     # -- loading ------------------------------------------------------------------------------
-
-    @property
-    def table(self) -> pd.DataFrame:
-        """The sample table (loaded once, then cached)."""
-        if self._table is None:
-            self._table = self.load()
-        return self._table
 
     def load(self) -> pd.DataFrame:
         """Read the annotation and the frames on disk; return the sample table.

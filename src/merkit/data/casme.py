@@ -1,6 +1,6 @@
 """CASME (Yan et al., FG 2013): 195 micro-expressions at 60 fps (meb's sheet has 189 rows).
 
-Folder tree (datasets.md section 5; from meb, the original file names are UNVERIFIED)::
+Folder tree (docs/datasets.md, "CASME"; from meb, the original file names are UNVERIFIED)::
 
     root/
       <annotation>.xlsx                      # the one .xlsx in root, or annotation=PATH
@@ -17,7 +17,6 @@ and ``Emotion``. Named choice, **apex**: ``ApexF1``; when it is missing,
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -25,7 +24,6 @@ from typing import Any, ClassVar
 from merkit.data._base import MEDataset
 from merkit.data._excel import ColumnSpec, cell_to_text
 from merkit.data._frames import IMAGE_SUFFIX
-from merkit.data.apex import ApexPolicy
 from merkit.data.casme2 import casme2_subject
 from merkit.data.registry import register_dataset
 
@@ -59,21 +57,12 @@ class CASME(MEDataset):
     name: ClassVar[str] = "casme"
     fps = 60.0
     published = None  # 195 on the official page, 189 rows in meb's sheet: no firm count
-
-    def __init__(
-        self,
-        root: str | os.PathLike | None = None,
-        *,
-        variant: str | None = None,
-        annotation: str | os.PathLike | None = None,
-        frames_dir: str | os.PathLike | None = None,
-        apex_policy: str | ApexPolicy = "midpoint",
-        corrections: str | os.PathLike | None = "default",
-        strict: bool = True,
-    ) -> None:
-        super().__init__(root, apex_policy=apex_policy, corrections=corrections, strict=strict)
-        self.annotation = self._find_annotation(annotation, ("*.xlsx",), "the CASME annotation workbook")
-        self.variant, self.frames_dir = self._find_layout(variant, _FOLDERS, r"sub\d+", "CASME", frames_dir, prefer="raw")
+    annotation_globs = ("*.xlsx",)
+    annotation_what = "the CASME annotation workbook"
+    frame_dirs = _FOLDERS
+    frames_what = "CASME"
+    subject_pattern = r"sub\d+"
+    default_variant = "raw"
 
     def _read_rows(self) -> list[dict[str, Any]]:
         rows = self._sheet_rows(CASME_COLUMNS, casme2_subject)

@@ -1,6 +1,6 @@
 """CASME II (Yan et al., PLoS ONE 2014): 255 annotated clips of 26 subjects at 200 fps.
 
-Folder tree (datasets.md section 2; the official raw and cropped releases)::
+Folder tree (docs/datasets.md, "CASME II"; the official raw and cropped releases)::
 
     root/
       CASME2-coding-20140508.xlsx          # or CASME2-coding-*.xlsx; annotation=PATH otherwise
@@ -21,7 +21,6 @@ holds exactly the frames numbered ``onset..offset``. ``ApexFrame`` ``/``
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -30,7 +29,6 @@ from merkit.data._base import MEDataset
 from merkit.data._reports import PublishedCounts
 from merkit.data._excel import ColumnSpec, cell_to_text
 from merkit.data._frames import IMAGE_SUFFIX
-from merkit.data.apex import ApexPolicy
 from merkit.data.registry import register_dataset
 from merkit.errors import AnnotationError
 
@@ -83,24 +81,13 @@ class CASME2(MEDataset):
 
     name: ClassVar[str] = "casme2"
     fps = 200.0
-    published = PublishedCounts(255, 26, "rows of CASME2-coding-20140508.xlsx (datasets.md section 1)")
-
-    def __init__(
-        self,
-        root: str | os.PathLike | None = None,
-        *,
-        variant: str | None = None,
-        annotation: str | os.PathLike | None = None,
-        frames_dir: str | os.PathLike | None = None,
-        apex_policy: str | ApexPolicy = "midpoint",
-        corrections: str | os.PathLike | None = "default",
-        strict: bool = True,
-    ) -> None:
-        super().__init__(root, apex_policy=apex_policy, corrections=corrections, strict=strict)
-        self.annotation = self._find_annotation(
-            annotation, ("CASME2-coding-*.xlsx", "CASME2*coding*.xlsx", "CASME2_label*.xlsx"), "the CASME II coding sheet (CASME2-coding-20140508.xlsx)"
-        )
-        self.variant, self.frames_dir = self._find_layout(variant, _FOLDERS, r"sub\d+", "CASME II", frames_dir, prefer="raw")
+    published = PublishedCounts(255, 26, 'rows of CASME2-coding-20140508.xlsx (docs/datasets.md, "CASME II")')
+    annotation_globs = ("CASME2-coding-*.xlsx", "CASME2*coding*.xlsx", "CASME2_label*.xlsx")
+    annotation_what = "the CASME II coding sheet (CASME2-coding-20140508.xlsx)"
+    frame_dirs = _FOLDERS
+    frames_what = "CASME II"
+    subject_pattern = r"sub\d+"
+    default_variant = "raw"
 
     def _read_rows(self) -> list[dict[str, Any]]:
         return self._sheet_rows(CASME2_COLUMNS, casme2_subject, sheet="Sheet1")

@@ -1,6 +1,6 @@
 """CAS(ME)^3 Part A (Li et al., IEEE TPAMI 2022): 860 micro-expressions of 94 subjects at 30 fps.
 
-Folder tree (datasets.md section 7; official repo jingtingEmmaLi/CAS-ME-3)::
+Folder tree (docs/datasets.md, "CAS(ME)^3"; official repo jingtingEmmaLi/CAS-ME-3)::
 
     root/
       cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx   # sheet 'label' (also found under annotation/partA/)
@@ -21,7 +21,6 @@ with apex 0 too the row is an error. The packaged correction table
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,7 +30,6 @@ from merkit.data._base import MEDataset
 from merkit.data._reports import PublishedCounts
 from merkit.data._excel import ColumnSpec, cell_to_text
 from merkit.data._frames import IMAGE_SUFFIX, find_child
-from merkit.data.apex import ApexPolicy
 from merkit.data.registry import register_dataset
 from merkit.errors import DatasetNotFoundError
 
@@ -67,26 +65,12 @@ class CASME3A(MEDataset):
 
     name: ClassVar[str] = "casme3_a"
     fps = 30.0
-    published = PublishedCounts(860, 94, "rows of cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx (datasets.md section 7.2)")
+    published = PublishedCounts(860, 94, 'rows of cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx (docs/datasets.md, "CAS(ME)^3")')
     folder_is_clip: ClassVar[bool] = False
-
-    def __init__(
-        self,
-        root: str | os.PathLike | None = None,
-        *,
-        annotation: str | os.PathLike | None = None,
-        frames_dir: str | os.PathLike | None = None,
-        apex_policy: str | ApexPolicy = "midpoint",
-        corrections: str | os.PathLike | None = "default",
-        strict: bool = True,
-    ) -> None:
-        super().__init__(root, apex_policy=apex_policy, corrections=corrections, strict=strict)
-        self.annotation = self._find_annotation(
-            annotation,
-            ("*part_A_ME_label*.xlsx", "annotation/partA/*part_A_ME_label*.xlsx"),
-            "the CAS(ME)^3 Part A label workbook (cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx)",
-        )
-        self.frames_dir = self._find_dir(("part_A", "part_A_split/part_A", "Part_A", ""), "CAS(ME)^3 Part A frames folder (spNO.<k>/)", frames_dir)
+    annotation_globs = ("*part_A_ME_label*.xlsx", "annotation/partA/*part_A_ME_label*.xlsx")
+    annotation_what = "the CAS(ME)^3 Part A label workbook (cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx)"
+    frame_dirs = ("part_A", "part_A_split/part_A", "Part_A", "")
+    frames_what = "CAS(ME)^3 Part A frames folder (spNO.<k>/)"
 
     def _read_rows(self) -> list[dict[str, Any]]:
         rows = self._sheet_rows(CASME3A_COLUMNS, casme3_subject, sheet="label", missing="no Subject or Filename")
@@ -100,7 +84,7 @@ class CASME3A(MEDataset):
             count = seen[(subject, video)] = seen.get((subject, video), 0) + 1
             values.update(clip=video if count == 1 else f"{video}_me{count}", video=video)
             if cell_to_text(values["offset"]) in ("", "0") and cell_to_text(values["apex"]) not in ("", "0"):
-                # spotting code's rule for offset 0: the expression ends at its apex (datasets.md section 7.2)
+                # spotting code's rule for offset 0: the expression ends at its apex (docs/datasets.md, "CAS(ME)^3")
                 values["offset"] = values["apex"]
                 values["flags"] = {"offset_estimated"}
         return rows

@@ -6,7 +6,7 @@ re-deriving labels: ``megc2019_gt.csv`` (package data) is
 committed 2018-12-07 (commit 1220bd0b), byte for byte (CRLF, no header;
 sha256 ``adf1de4a…``). Its rows are ``dataset,subject,filename,class`` with
 class 0 negative, 1 positive, 2 surprise, and three subject spellings
-(datasets.md section 10.1)::
+(docs/datasets.md, "MEGC2019 composite (megc2019_cde)")::
 
     casme2,sub01,EP02_01f,1      -> casme2 sub01/EP02_01f
     smic,s01,s01_ne_01,0         -> smic_hs s1/micro/negative/s1_ne_01
@@ -33,10 +33,10 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from merkit.data._base import TableLoader
 from merkit.data._reports import LoadReport, Problem, PublishedCounts, is_collecting
 from merkit.data._excel import parse_csv, read_text
 from merkit.data.apex import ApexPolicy
-from merkit.data.casme2 import _FOLDERS as _CASME2_FOLDERS
 from merkit.data.casme2 import CASME2, casme2_subject
 from merkit.data.labels import get_label_set
 from merkit.data.paths import resolve_root
@@ -142,7 +142,7 @@ def _source_ids(dataset: str, subject: str, clip: str, where: str) -> tuple[str,
 
 
 @register_dataset("megc2019_cde")
-class MEGC2019Composite:
+class MEGC2019Composite(TableLoader):
     """The MEGC2019 composite sample table, built from the CASME II, SAMM and SMIC-HS loaders.
 
     Args:
@@ -162,7 +162,9 @@ class MEGC2019Composite:
     """
 
     name: ClassVar[str] = "megc2019_cde"
-    published = PublishedCounts(442, 68, "MEGC2019 guideline table and combined_3class_gt.csv (datasets.md section 10.2)")
+    published = PublishedCounts(
+        442, 68, 'MEGC2019 guideline table and combined_3class_gt.csv (docs/datasets.md, "MEGC2019 composite (megc2019_cde)")'
+    )
 
     def __init__(
         self,
@@ -196,7 +198,7 @@ class MEGC2019Composite:
             "samm": {**common, "annotation": samm_annotation, **(samm_options or {})},
             "smic_hs": {**common, "variant": smic_variant, **(smic_options or {})},
         }
-        options["casme2"]["variant"] = _cropped_if_present("casme2", options["casme2"]["variant"], roots["casme2"], _CASME2_FOLDERS["cropped"])
+        options["casme2"]["variant"] = _cropped_if_present("casme2", options["casme2"]["variant"], roots["casme2"], CASME2.frame_dirs["cropped"])
         options["smic_hs"]["variant"] = _cropped_if_present("smic_hs", options["smic_hs"]["variant"], roots["smic_hs"], ("SMIC_all_cropped/HS",))
         self._setup_problems: list[Problem] = []
         self.sources = {}
@@ -211,13 +213,6 @@ class MEGC2019Composite:
             raise DatasetNotFoundError(f"none of the composite's sources could be opened: {[str(p) for p in self._setup_problems]!r}")
         self.root = base or Path(os.path.commonpath([str(s.root) for s in self.sources.values()]))
         self.report = LoadReport(self.name, str(self.root))
-        self._table: pd.DataFrame | None = None
-
-    @property
-    def table(self) -> pd.DataFrame:
-        if self._table is None:
-            self._table = self.load()
-        return self._table
 
     def load(self) -> pd.DataFrame:
         """Load the three sources and select the GT's samples, in GT order, labelled by the GT.

@@ -1,6 +1,6 @@
 """4DME (Li et al., IEEE TAC 2022): 267 micro-expressions in meb's copy; 2D grey frames.
 
-**UNVERIFIED layout** (datasets.md section 9: from third-party code only)::
+**UNVERIFIED layout** (docs/datasets.md, "4DME": from third-party code only)::
 
     root/
       4DME_Labelling_Micro_release v1.xlsx   # or 4DME*.xlsx, or annotation=PATH
@@ -23,7 +23,6 @@ from merkit.data._base import MEDataset
 from merkit.data._reports import PublishedCounts
 from merkit.data._excel import ColumnSpec, cell_to_text
 from merkit.data._frames import IMAGE_SUFFIX
-from merkit.data.apex import ApexPolicy
 from merkit.data.registry import register_dataset
 from merkit.errors import ConfigError
 
@@ -56,26 +55,18 @@ class FourDME(MEDataset):
     """
 
     name: ClassVar[str] = "fourdme"
-    published = PublishedCounts(267, None, "meb benchmark logs 'Dataset: fourd, n=267' (datasets.md section 9)")
+    published = PublishedCounts(267, None, "meb benchmark logs 'Dataset: fourd, n=267' (docs/datasets.md, \"4DME\")")
+    annotation_globs = ("4DME*.xlsx",)
+    annotation_what = "the 4DME labelling workbook"
+    frame_dirs = _FOLDERS
+    frames_what = "4DME"
+    default_variant = "gray"
 
-    def __init__(
-        self,
-        root: str | os.PathLike | None = None,
-        *,
-        variant: str | None = None,
-        annotation: str | os.PathLike | None = None,
-        frames_dir: str | os.PathLike | None = None,
-        fps: float = 30.0,
-        apex_policy: str | ApexPolicy = "midpoint",
-        corrections: str | os.PathLike | None = "default",
-        strict: bool = True,
-    ) -> None:
-        super().__init__(root, apex_policy=apex_policy, corrections=corrections, strict=strict)
+    def __init__(self, root: str | os.PathLike | None = None, *, fps: float = 30.0, **options: Any) -> None:
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
             raise ConfigError(f"fps must be a positive number of frames per second; got {fps!r}.")
         self.fps = float(fps)
-        self.annotation = self._find_annotation(annotation, ("4DME*.xlsx",), "the 4DME labelling workbook")
-        self.variant, self.frames_dir = self._find_layout(variant, _FOLDERS, r".+", "4DME", frames_dir, prefer="gray")
+        super().__init__(root, **options)
 
     def _read_rows(self) -> list[dict[str, Any]]:
         return self._sheet_rows(FOURDME_COLUMNS, lambda cell, where: cell_to_text(cell), missing="no sub_ID or fold_name")

@@ -1,6 +1,6 @@
 """MMEW (Ben et al., IEEE TPAMI 2021): 300 micro-expressions of 36 subjects (90 fps per public code, UNVERIFIED).
 
-Folder tree (datasets.md section 8)::
+Folder tree (docs/datasets.md, "MMEW")::
 
     root/
       MMEW_Micro_Exp.xlsx                   # or MMEW*.xlsx, or annotation=PATH
@@ -19,7 +19,6 @@ the file names.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +28,6 @@ from merkit.data._base import MEDataset, column_header
 from merkit.data._reports import PublishedCounts
 from merkit.data._excel import ColumnSpec, cell_to_text
 from merkit.data._frames import IMAGE_SUFFIX, check_name, find_child
-from merkit.data.apex import ApexPolicy
 from merkit.data.registry import register_dataset
 from merkit.errors import AnnotationError, DatasetNotFoundError
 
@@ -70,21 +68,11 @@ class MMEW(MEDataset):
 
     name: ClassVar[str] = "mmew"
     fps = 90.0
-    published = PublishedCounts(300, 36, "official MMEW page (datasets.md section 8)")
-
-    def __init__(
-        self,
-        root: str | os.PathLike | None = None,
-        *,
-        annotation: str | os.PathLike | None = None,
-        frames_dir: str | os.PathLike | None = None,
-        apex_policy: str | ApexPolicy = "midpoint",
-        corrections: str | os.PathLike | None = "default",
-        strict: bool = True,
-    ) -> None:
-        super().__init__(root, apex_policy=apex_policy, corrections=corrections, strict=strict)
-        self.annotation = self._find_annotation(annotation, ("MMEW*.xlsx",), "the MMEW annotation sheet (MMEW_Micro_Exp.xlsx)")
-        self.frames_dir = self._find_dir(("Micro_Expression", "MMEW/Micro_Expression"), "MMEW Micro_Expression folder", frames_dir)
+    published = PublishedCounts(300, 36, 'official MMEW page (docs/datasets.md, "MMEW")')
+    annotation_globs = ("MMEW*.xlsx",)
+    annotation_what = "the MMEW annotation sheet (MMEW_Micro_Exp.xlsx)"
+    frame_dirs = ("Micro_Expression", "MMEW/Micro_Expression")
+    frames_what = "MMEW Micro_Expression folder"
 
     def _read_rows(self) -> list[dict[str, Any]]:
         return self._sheet_rows(

@@ -73,7 +73,7 @@ def create_dataset(name: str, root: str | os.PathLike | None = None, **options: 
         ConfigError: an option the loader does not take (the message lists the ones it does).
     """
     cls = get_dataset_class(name)
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "root")]
+    accepted = [p for p in loader_options(name) if p != "root"]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         close = difflib.get_close_matches(unknown[0], accepted, n=1)
@@ -116,8 +116,11 @@ def loader_options(name: str) -> dict[str, tuple[Any, Any, str]]:
     """The options of loader ``name``: ``{option: (type, default, description)}``, ``root`` first.
 
     ``type`` is the annotation of the constructor argument (e.g. ``str | None``); ``default``
-    its default (``inspect.Parameter.empty`` when it has none). Used to validate dataset
-    tables of configs (:func:`load_dataset_spec`), in error messages and in docs/datasets.md.
+    its default (``inspect.Parameter.empty`` when it has none). A clip loader's options are
+    the keywords shared on :class:`~merkit.data._base.MEDataset` plus its own
+    (:meth:`~merkit.data._base.MEDataset.option_parameters`); another loader's are the
+    parameters of its ``__init__``. Used to validate dataset tables of configs
+    (:func:`load_dataset_spec`), in error messages and in docs/datasets.md.
 
     Example:
         >>> opts = loader_options("smic_hs")
@@ -127,14 +130,16 @@ def loader_options(name: str) -> dict[str, tuple[Any, Any, str]]:
         True
     """
     cls = get_dataset_class(name)
-    hints = typing.get_type_hints(cls.__init__, globalns=vars(inspect.getmodule(cls)))
+    parameters = cls.option_parameters() if hasattr(cls, "option_parameters") else init_parameters(cls)
     docs = _param_docs(cls)
-    out: dict[str, tuple[Any, Any, str]] = {}
-    for pname, param in inspect.signature(cls.__init__).parameters.items():
-        if pname == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        out[pname] = (hints.get(pname, Any), param.default, docs.get(pname, ""))
-    return out
+    return {param.name: (hint, param.default, docs.get(param.name, "")) for param, hint in parameters}
+
+
+def init_parameters(cls: type) -> list[tuple[inspect.Parameter, Any]]:
+    """``(parameter, type)`` of the named parameters of ``cls.__init__`` (not ``self``, ``*args``, ``**options``)."""
+    hints = typing.get_type_hints(cls.__init__, globalns=vars(inspect.getmodule(cls)))
+    return [(p, hints.get(p.name, Any)) for p in inspect.signature(cls.__init__).parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
 def describe_type(hint: Any) -> str:

@@ -1,6 +1,6 @@
 """SAMM (Davison et al., IEEE TAC 2018): 159 micro-expressions of 29 subjects at 200 fps, greyscale.
 
-Folder tree (datasets.md section 3)::
+Folder tree (docs/datasets.md, "SAMM")::
 
     root/
       SAMM_Micro_FACS_Codes_v2.xlsx        # sheet MICRO_ONLY; any SAMM*.xlsx; annotation=PATH otherwise
@@ -17,7 +17,6 @@ releases) is replaced by the apex policy and flagged ``apex_out_of_range``.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -26,7 +25,6 @@ from merkit.data._base import MEDataset
 from merkit.data._reports import PublishedCounts
 from merkit.data._excel import ColumnSpec, cell_to_text
 from merkit.data._frames import IMAGE_SUFFIX
-from merkit.data.apex import ApexPolicy
 from merkit.data.registry import register_dataset
 from merkit.errors import AnnotationError
 
@@ -64,23 +62,11 @@ class SAMM(MEDataset):
 
     name: ClassVar[str] = "samm"
     fps = 200.0
-    published = PublishedCounts(159, 29, "rows of SAMM_Micro_FACS_Codes_v2.xlsx (datasets.md section 3.2)")
-
-    def __init__(
-        self,
-        root: str | os.PathLike | None = None,
-        *,
-        annotation: str | os.PathLike | None = None,
-        frames_dir: str | os.PathLike | None = None,
-        apex_policy: str | ApexPolicy = "midpoint",
-        corrections: str | os.PathLike | None = "default",
-        strict: bool = True,
-    ) -> None:
-        super().__init__(root, apex_policy=apex_policy, corrections=corrections, strict=strict)
-        self.annotation = self._find_annotation(
-            annotation, ("SAMM*.xlsx", "*Micro_FACS_Codes*.xlsx"), "the SAMM FACS code sheet (SAMM_Micro_FACS_Codes_v2.xlsx)"
-        )
-        self.frames_dir = self._find_dir(("SAMM", "SAMM_CROP", ""), "SAMM frames folder (subject folders 006/ ...)", frames_dir)
+    published = PublishedCounts(159, 29, 'rows of SAMM_Micro_FACS_Codes_v2.xlsx (docs/datasets.md, "SAMM")')
+    annotation_globs = ("SAMM*.xlsx", "*Micro_FACS_Codes*.xlsx")
+    annotation_what = "the SAMM FACS code sheet (SAMM_Micro_FACS_Codes_v2.xlsx)"
+    frame_dirs = ("SAMM", "SAMM_CROP", "")
+    frames_what = "SAMM frames folder (subject folders 006/ ...)"
 
     def _read_rows(self) -> list[dict[str, Any]]:
         return self._sheet_rows(SAMM_COLUMNS, samm_subject, sheet="MICRO_ONLY")

@@ -1,6 +1,6 @@
 """SMIC (Li et al., FG 2013): HS camera at 100 fps (164 clips, 16 subjects), VIS and NIR at 25 fps (71 clips, 8 subjects).
 
-Folder tree of the non-E release (datasets.md section 4.2), no annotation file::
+Folder tree of the non-E release (docs/datasets.md, "SMIC"), no annotation file::
 
     root/
       SMIC_all_raw/HS/                     # variant="raw"      (VIS/, NIR/ likewise)
@@ -41,7 +41,6 @@ from merkit.data._base import MEDataset
 from merkit.data._reports import PublishedCounts
 from merkit.data._excel import ColumnSpec, cell_to_text
 from merkit.data._frames import IMAGE_SUFFIX, find_child
-from merkit.data.apex import ApexPolicy
 from merkit.data.registry import register_dataset
 from merkit.errors import AnnotationError, ConfigError, DatasetNotFoundError, MerkitError
 
@@ -61,6 +60,8 @@ SMIC_E_COLUMNS = (
 )
 _EMOTIONS = ("negative", "positive", "surprise")
 _FRAME_PATTERN = (r"(?:reg_)?(?:image)?(\d+)" + IMAGE_SUFFIX, "image<N>.bmp / reg_image<N>.bmp / reg_<N>.bmp")
+#: SMIC-E clip folders, tried in order next to the workbook (``{cam}``: the camera, ``HS``)
+_E_CLIP_DIRS = ("SMIC-{cam}-E/{cam}", "SMIC-{cam}-E", "SMIC_{cam}_E", "{cam}")
 
 
 def smic_subject(value: Any, where: str) -> str:
@@ -87,27 +88,22 @@ class SMIC(MEDataset):
 
     camera: ClassVar[str] = ""
     has_apex: ClassVar[bool] = False
+    #: the camera folders of each variant (``{cam}``: ``HS``, ``VIS`` or ``NIR``; ``{low}``: lower case)
+    frame_dirs = {"raw": ("SMIC_all_raw/{cam}", "SMIC_all_raw/{low}"), "cropped": ("SMIC_all_cropped/{cam}", "SMIC_all_cropped/{low}")}
+    subject_pattern = r"s\d+"
+    default_variant = "cropped"
 
-    def __init__(
-        self,
-        root: str | os.PathLike | None = None,
-        *,
-        variant: str | None = None,
-        annotation: str | os.PathLike | None = None,
-        frames_dir: str | os.PathLike | None = None,
-        apex_policy: str | ApexPolicy = "midpoint",
-        corrections: str | os.PathLike | None = "default",
-        strict: bool = True,
-    ) -> None:
-        super().__init__(root, apex_policy=apex_policy, corrections=corrections, strict=strict)
+    def _locate(self, variant: str | None, annotation: str | os.PathLike | None, frames_dir: str | os.PathLike | None) -> None:
         cam = self.camera
         if annotation is None:
             self.annotation = None
-            folders = {v: (f"SMIC_all_{v}/{cam}", f"SMIC_all_{v}/{cam.lower()}") for v in ("raw", "cropped")}
+            folders = {v: tuple(n.format(cam=cam, low=cam.lower()) for n in names) for v, names in self.frame_dirs.items()}
             if frames_dir is None and not any((self.root / n).is_dir() for names in folders.values() for n in names):
                 # root is SMIC_all_raw/ or SMIC_all_cropped/ (holding HS/, VIS/, NIR/): its camera folder
                 frames_dir = next((self.root / n for n in (cam, cam.lower()) if (self.root / n).is_dir()), None)
-            self.variant, self.frames_dir = self._find_layout(variant, folders, r"s\d+", f"SMIC {cam}", frames_dir, prefer="cropped")
+            self.variant, self.frames_dir = self._find_layout(
+                variant, folders, self.subject_pattern, f"SMIC {cam}", frames_dir, prefer=self.default_variant
+            )
         else:
             if variant is not None and variant not in ("raw", "cropped"):
                 raise ConfigError(f"SMIC variant {variant!r} is unknown; valid variants: ['cropped', 'raw'].")
@@ -118,7 +114,7 @@ class SMIC(MEDataset):
                 return
             if frames_dir is None:
                 parent = self.annotation.parent
-                for name in (f"SMIC-{cam}-E/{cam}", f"SMIC-{cam}-E", f"SMIC_{cam}_E", f"{cam}"):
+                for name in (n.format(cam=cam) for n in _E_CLIP_DIRS):
                     if (parent / name).is_dir():
                         frames_dir = parent / name
                         break
@@ -129,7 +125,7 @@ class SMIC(MEDataset):
         counts = {"HS": (164, 16), "VIS": (71, 8), "NIR": (71, 8)}[self.camera]
         if self.annotation is not None:
             return None  # SMIC-E sheets differ between copies (162/157 rows, 2-3 MEs per row)
-        return PublishedCounts(*counts, "official SMIC page (datasets.md section 4.1)")
+        return PublishedCounts(*counts, 'official SMIC page (docs/datasets.md, "SMIC")')
 
     def _read_rows(self) -> list[dict[str, Any]]:
         if self.annotation is not None:
