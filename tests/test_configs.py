@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from merkit.training.config import load_config
+from merkit.experiments.config import load_config
 from merkit.training.methods import create_method
 from merkit.training.methods.descriptor_svm import DESCRIPTOR_BASELINES
 

@@ -1,53 +1,71 @@
-"""Layers import only downwards: data -> face -> motion -> models -> training/evaluation -> cli."""
+"""Layers import only downwards, no module is in an import cycle, and CI runs the README's test command."""
 
-import ast
 from pathlib import Path
 
 import merkit
+from tests._layering import RANK, cycles, unranked, upward_imports
 
-ROOT = Path(merkit.__file__).parent
-# Rank of each top-level subpackage; a module may import ranks <= its own. Private helpers are rank 0.
-RANK = {
-    "errors": 0, "_io": 0, "_names": 0, "_checks": 0, "_parallel": 0, "_numerics": 0, "cache": 0, "utils": 0,
-    "data": 1, "synth": 1,
-    "face": 2,
-    "motion": 3,
-    "models": 4,
-    "evaluation": 5, "training": 6,
-    "reports": 7, "cli": 8, "__main__": 8, "__init__": 8,
-}
+SRC = Path(merkit.__file__).parent.parent
 
 
-def _layer(module_path: Path) -> str:
-    rel = module_path.relative_to(ROOT)
-    return rel.parts[0].removesuffix(".py")
+def test_every_module_has_a_rank():
+    assert unranked(SRC) == [], "modules without a rank in tests/_layering.py RANK"
 
 
 def test_no_upward_imports():
-    problems = []
-    for path in ROOT.rglob("*.py"):
-        layer = _layer(path)
-        rank = RANK.get(layer)
-        assert rank is not None, f"{path}: subpackage {layer!r} has no rank in tests/test_layering.py"
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            for name in names:
-                parts = name.split(".")
-                if parts[0] != "merkit" or len(parts) < 2:
-                    continue
-                target = RANK.get(parts[1])
-                assert target is not None, f"{path}: imports unknown merkit subpackage {name!r}"
-                if target > rank:
-                    problems.append(f"{path.relative_to(ROOT)} ({layer}) imports {name}")
+    problems = upward_imports(SRC)
     assert not problems, "upward imports:\n" + "\n".join(problems)
 
 
+def test_no_import_cycles():
+    found = cycles(SRC)
+    assert not found, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+def _plant(tmp_path: Path, files: dict[str, str]) -> Path:
+    for rel, text in {"merkit/__init__.py": "", **files}.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+def test_the_checks_find_a_planted_cycle_inside_a_package(tmp_path):
+    root = _plant(tmp_path, {
+        "merkit/training/__init__.py": "",
+        "merkit/training/a.py": "from merkit.training import b\n",
+        "merkit/training/b.py": "def f():\n    from merkit.training.a import g  # in a function: still an edge\n",
+    })
+    assert cycles(root) == [["merkit.training.a", "merkit.training.b"]]
+
+
+def test_the_checks_find_planted_upward_imports(tmp_path):
+    root = _plant(tmp_path, {
+        "merkit/data/__init__.py": "",
+        "merkit/data/apex.py": "import importlib\nP = importlib.import_module('merkit.motion.keyframes')\n",
+        "merkit/data/names.py": "from merkit import __version__\n",
+        "merkit/data/plugins.py": "import importlib\nPROVIDERS = {'peak': 'merkit.motion.keyframes'}\n",
+        "merkit/motion/__init__.py": "",
+        "merkit/motion/keyframes.py": "from ..experiments import run\n",
+        "merkit/experiments/__init__.py": "",
+        "merkit/experiments/run.py": "",
+    })
+    problems = upward_imports(root)
+    assert any(p.startswith("merkit.data.apex (rank 1) imports merkit.motion.keyframes (rank 3)") for p in problems)
+    assert any(p.startswith("merkit.data.names (rank 1) imports merkit (rank 9)") for p in problems)
+    assert any(p.startswith("merkit.motion.keyframes (rank 3) imports merkit.experiments.run") for p in problems)
+    assert any(p.startswith("merkit.data.plugins (rank 1) imports merkit.motion.keyframes") for p in problems)
+    assert len(problems) == 4
+
+
+def test_the_checks_find_a_module_without_a_rank(tmp_path):
+    root = _plant(tmp_path, {"merkit/reports/__init__.py": "", "merkit/reports/html.py": ""})
+    assert unranked(root) == ["merkit.reports", "merkit.reports.html"]
+    assert "reports" not in RANK
+
+
 def test_ci_runs_the_readme_test_command():
-    repo = ROOT.parent.parent
+    repo = SRC.parent
     readme = (repo / "README.md").read_text().splitlines()
     fence = readme.index("```bash")
     setup_and_run, setup_and_test = readme[fence + 1], readme[fence + 2]

@@ -17,8 +17,7 @@ import os
 from typing import Any
 
 from merkit._numerics import pin_portable_cpu_numerics
-
-__version__ = "0.1.0"
+from merkit._version import __version__
 
 # Before any torch operation: the same seed gives the same model on every x86-64 CPU (merkit/_numerics.py).
 pin_portable_cpu_numerics()
@@ -28,6 +27,7 @@ __all__ = ["__version__", "load_dataset", "create_model", "run_experiment", "loa
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, **options: Any):
     """The sample table of dataset ``name`` read from ``root`` (:func:`merkit.data.registry.load_dataset`)."""
+    import merkit.motion  # noqa: F401  (registers apex_policy="motion_peak"; deferred: cv2 and scipy are heavy)
     from merkit.data.registry import load_dataset as _load_dataset
 
     return _load_dataset(name, root, **options)
@@ -41,16 +41,17 @@ def create_model(name: str, **overrides: Any):
 
 
 def run_experiment(config: Any, *, overrides: tuple[str, ...] = (), save_model: str | os.PathLike | None = None):
-    """Run an experiment and return its :class:`~merkit.training.experiment.ExperimentResult`.
+    """Run an experiment; returns a :class:`~merkit.experiments.result.RecognitionResult` or, for a spotting
+    protocol, a :class:`~merkit.experiments.result.SpottingResult`.
 
     Args:
         config: a config file path (.toml/.yaml), a nested dict of sections, or an
-            :class:`~merkit.training.config.ExperimentConfig`.
+            :class:`~merkit.experiments.config.ExperimentConfig`.
         overrides: ``"section.key=value"`` strings applied before validation (as ``--set``).
         save_model: also train on every sample and write a model bundle there.
     """
-    from merkit.training.config import ExperimentConfig, apply_overrides, config_from_dict, load_config
-    from merkit.training.experiment import run_experiment as _run
+    from merkit.experiments.config import ExperimentConfig, apply_overrides, config_from_dict, load_config
+    from merkit.experiments.run import run_experiment as _run
 
     if isinstance(config, ExperimentConfig):
         cfg = config if not overrides else config_from_dict(apply_overrides(config.to_dict(), overrides))
@@ -62,7 +63,7 @@ def run_experiment(config: Any, *, overrides: tuple[str, ...] = (), save_model: 
 
 
 def load_model(path: str | os.PathLike):
-    """A model bundle written by ``merkit fit`` or ``merkit train --save-model`` (:func:`merkit.training.bundle.load_model`)."""
-    from merkit.training.bundle import load_model as _load_model
+    """A model bundle written by ``merkit fit`` or ``merkit train --save-model`` (:func:`merkit.deploy.bundle.load_model`)."""
+    from merkit.deploy.bundle import load_model as _load_model
 
     return _load_model(path)

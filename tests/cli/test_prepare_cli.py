@@ -23,4 +23,4 @@ def test_prepare_then_everything_cached(tmp_path, capsys):
 
 def test_prepare_rejects_a_bad_loader_option(tmp_path, capsys):
     assert main(["prepare", "casme2", "--root", str(tmp_path), "-o", "variant"]) == 2
-    assert "expected KEY=VALUE" in capsys.readouterr().err
+    assert "--loader-option expects KEY=VALUE" in capsys.readouterr().err

@@ -140,7 +140,7 @@ def test_unknown_option_lists_valid_ones_with_a_close_match(tmp_path):
 
 
 @pytest.mark.parametrize("name, key, value", [
-    ("smic_hs", "strict", "yes"), ("fourdme", "fps", "30"), ("casme2", "variant", 3), ("samm", "annotation", ["a.xlsx"]),
+    ("smic_hs", "strict", "yes"), ("fourdme", "fps", "thirty"), ("casme2", "variant", 3), ("samm", "annotation", ["a.xlsx"]),
     ("megc2019_cde", "casme2_options", "raw"),
 ])
 def test_wrong_type_names_the_key_and_the_expected_type(tmp_path, name, key, value):
@@ -164,13 +164,21 @@ def test_composite_spec_with_a_raw_layout_smic_root(tmp_path):
 # ---- apex policies ---------------------------------------------------------------------------------------------
 
 
-def test_motion_peak_by_name_without_importing_motion_first(tmp_path):
+def test_motion_peak_by_name_through_the_root_package_and_a_clear_error_below_it(tmp_path):
     root = _raw_only_smic(tmp_path)
     script = textwrap.dedent(f"""
         import sys
+        import merkit
         from merkit.data.registry import load_dataset_spec
+        from merkit.errors import UnknownNameError
         assert "merkit.motion" not in sys.modules
-        table = load_dataset_spec("smic_hs", {{"root": {str(root)!r}, "apex_policy": "motion_peak"}})
+        try:
+            load_dataset_spec("smic_hs", {{"root": {str(root)!r}, "apex_policy": "motion_peak"}})
+        except UnknownNameError as exc:  # the data layer never imports motion itself
+            assert "registered when merkit.motion is imported" in str(exc), exc
+        else:
+            raise AssertionError("motion_peak resolved without merkit.motion")
+        table = merkit.load_dataset("smic_hs", {str(root)!r}, apex_policy="motion_peak")
         assert "merkit.motion.keyframes" in sys.modules
         print(sorted(table["apex"].tolist()))
     """)

@@ -38,7 +38,18 @@ def test_spot_long_videos_scores_with_frame_numbers_on_disk(dataset, tmp_path):
 def test_cli_spot_dataset(dataset, tmp_path, capsys):
     from merkit.cli import main
 
-    assert main(["spot", str(dataset.root), "--dataset", "samm_lv", "--fps", "30", "--out", str(tmp_path)]) == 0
+    cli_dir, train_dir = tmp_path / "spot", tmp_path / "train"
+    assert main(["spot", str(dataset.root), "--dataset", "samm_lv", "--fps", "30", "--out", str(cli_dir)]) == 0
     out = capsys.readouterr().out
-    assert "all    TP" in out and "samm_lv: 2 videos" in out
-    assert (tmp_path / "run.json").is_file() and (tmp_path / "per_video.csv").is_file()
+    assert "overall  TP" in out and "samm_lv: 2 videos" in out
+    # the same runner and run directory as `merkit train` with [protocol] name = "megc_spotting"
+    config = tmp_path / "spot.toml"
+    config.write_text(f'[data]\nsource = "datasets"\nroots = {{ samm_lv = {{ root = "{dataset.root}", fps = 30 }} }}\n'
+                      f'[protocol]\nname = "megc_spotting"\noptions = {{ method = "flow_roi" }}\n'
+                      f'[run]\nout_dir = "{train_dir}"\n')
+    assert main(["train", "--config", str(config)]) == 0
+    names = ("config.yaml", "metrics.json", "predictions.csv", "metrics.csv", "per_video.csv", "run.json")
+    for name in names:
+        assert (cli_dir / name).is_file() and (train_dir / name).is_file(), name
+    for name in ("metrics.json", "predictions.csv", "metrics.csv", "per_video.csv"):
+        assert (cli_dir / name).read_text() == (train_dir / name).read_text(), name

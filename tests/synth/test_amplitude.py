@@ -170,7 +170,8 @@ def test_crease_patterns_peak_at_one_and_share_a_sign():
     ({"amplitude_scale": -2.0}, "amplitude_scale must be a finite number > 0"),
     ({"amplitude_scale": float("nan")}, "amplitude_scale must be a finite number > 0"),
     ({"amplitude_scale": float("inf")}, "amplitude_scale must be a finite number > 0"),
-    ({"amplitude_scale": "2"}, "amplitude_scale must be a finite number > 0"),
+    ({"amplitude_scale": "two"}, "'amplitude_scale' must be of type float; got str 'two'"),
+    ({"amplitude_scale": True}, "'amplitude_scale' must be of type float; got bool"),
     ({"appearance_contrast": -0.01}, r"appearance_contrast must be a relative luminance change in \[0, 1\]"),
     ({"appearance_contrast": 1.5}, r"appearance_contrast must be a relative luminance change in \[0, 1\]"),
     ({"amplitude_scal": 2.0}, "Did you mean 'amplitude_scale'"),
@@ -179,6 +180,12 @@ def test_crease_patterns_peak_at_one_and_share_a_sign():
 def test_validation(overrides, message):
     with pytest.raises(ConfigError, match=message):
         get_preset("tiny").replace(**overrides)
+
+
+def test_numeric_strings_are_read_as_everywhere_else():
+    # YAML 1.1 reads 2e0 / 1e-3 (no dot) as strings; every option table reads them as numbers (merkit._options)
+    cfg = get_preset("tiny").replace(amplitude_scale="2e0", **{"samm.camera.noise_sigma": "1e-3"})
+    assert cfg.amplitude_scale == 2.0 and cfg.sources["samm"].camera.noise_sigma == 0.001
 
 
 def test_manifest_records_the_knobs_only_when_set(tiny, doubled):

@@ -103,7 +103,7 @@ def test_default_macro_classes_are_learnable_by_a_simple_classifier_across_subje
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from merkit.training.apex_gray import GrayApexConfig, GrayApexProvider
+    from merkit.inputs.gray_apex import GrayApexConfig, GrayApexProvider
 
     generate_macro(tmp_path / "m", MacroConfig(n_subjects=16, takes_per_class=2, frames_per_take=1), seed=7)
     table = load_macro("image_folder", tmp_path / "m", dataset="synthme_macro")

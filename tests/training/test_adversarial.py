@@ -6,8 +6,8 @@ from merkit.errors import ConfigError
 from merkit.evaluation.runner import seed_everything
 from merkit.models import create_model
 from merkit.training.adversarial import IdentityAdversary, build_identity_adversary
-from merkit.training.config import TrainConfig
-from merkit.training.features import FeatureSet
+from merkit.training.settings import TrainConfig
+from merkit.inputs.feature_set import FeatureSet
 from merkit.training.loop import predict_proba
 from merkit.training.methods import get_method
 from merkit.training.methods.supervised import fit_supervised as fit_model
@@ -109,7 +109,7 @@ def test_identity_classes_are_the_folds_training_subjects_never_the_test_subject
     rng = np.random.default_rng(0)
     features = FeatureSet(table["sample_key"], rng.uniform(0, 1, (len(table), 3, 32, 32)).astype(np.float32))
     cfg = TrainConfig(epochs=2, batch_size=16, schedule=schedule, patience=2, progress=False)
-    from merkit.training.config import FeatureConfig
+    from merkit.inputs.config import FeatureConfig
     from merkit.training.methods.base import NoOptions
 
     fp = get_method("supervised")("mier_cvt_id", TINY, NoOptions(), cfg, FeatureConfig(), progress=False)

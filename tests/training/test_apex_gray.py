@@ -7,7 +7,7 @@ from merkit.cache import FeatureCache
 from merkit.data.macro import load_macro
 from merkit.errors import ConfigError, FaceNotFoundError
 from merkit.synth.macro import MacroConfig, generate_macro
-from merkit.training.apex_gray import GrayApexConfig, GrayApexProvider, gray_masked_face
+from merkit.inputs.gray_apex import GrayApexConfig, GrayApexProvider, gray_masked_face
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import pytest
 
 from merkit.motion.descriptors import lbp_top
 from merkit.motion.strain import optical_strain
-from merkit.training.config import config_from_dict
-from merkit.training.experiment import run_experiment
-from merkit.training.features import flow_kind_from_prepared
+from merkit.experiments.config import config_from_dict
+from merkit.experiments.run import run_experiment
+from merkit.inputs.flow_maps import flow_kind_from_prepared
 
 CLASSES = ("negative", "positive", "surprise")
 S = 64  # face crop side, pixels
@@ -107,8 +107,8 @@ def test_lbptop_svm_separates_motion_directions(tmp_path):
 
 def test_auto_global_motion_is_affine_for_biwoof_only():
     from merkit.errors import ConfigError
-    from merkit.training.config import FeatureConfig
-    from merkit.training.features import global_motion_for
+    from merkit.inputs.config import FeatureConfig
+    from merkit.inputs.flow_maps import global_motion_for
 
     assert FeatureConfig().global_motion == "auto"
     assert global_motion_for("biwoof", "auto") == "affine"

@@ -9,15 +9,15 @@ import pytest
 import merkit
 from merkit.cli import main
 from merkit.errors import ConfigError, DatasetNotFoundError, FrameReadError, ShapeError
-from merkit.training.config import config_from_dict
-from merkit.training.experiment import run_experiment
+from merkit.experiments.config import config_from_dict
+from merkit.experiments.run import run_experiment
 
 
 @pytest.fixture(scope="module")
 def fitted_bundle(tmp_path_factory):
     """STSTNet fitted on every sample of SynthME tiny through `merkit fit`, with its table."""
-    from merkit.training.config import DataConfig
-    from merkit.training.experiment import load_table
+    from merkit.experiments.config import DataConfig
+    from merkit.experiments.sources import load_table
 
     base = tmp_path_factory.mktemp("bundle")
     cfg = base / "fit.toml"
@@ -113,8 +113,8 @@ def _npz_config(feature_file, out_dir, model="ststnet", **method):
 
 @pytest.mark.parametrize("model", ["ststnet", "biwoof_svm"])
 def test_train_save_model_records_metrics_and_restores_exactly(tmp_path, feature_file, model):
-    from merkit.training.experiment import fit_experiment  # noqa: F401  (the same writer as `merkit fit`)
-    from merkit.training.features import FeatureSet
+    from merkit.experiments.run import fit_experiment  # noqa: F401  (the same writer as `merkit fit`)
+    from merkit.inputs.feature_set import FeatureSet
 
     result = run_experiment(_npz_config(feature_file, tmp_path / "run", model), save_model=tmp_path / "bundle")
     card = json.loads((tmp_path / "bundle" / "card.json").read_text())
@@ -125,8 +125,9 @@ def test_train_save_model_records_metrics_and_restores_exactly(tmp_path, feature
     kind = "biwoof" if model == "biwoof_svm" else "flow_uv_strain"
     x = FeatureSet(data["sample_key"], data[kind], kind).take(list(data["sample_key"][:6]))
     # refit from the card alone: the same model as one trained the same way now
-    from merkit.training.bundle import fit_final_model
-    from merkit.training.experiment import build_method, load_table
+    from merkit.deploy.bundle import fit_final_model
+    from merkit.experiments.run import build_method
+    from merkit.experiments.sources import load_table
     from merkit.evaluation.protocols import create_protocol
 
     cfg = _npz_config(feature_file, tmp_path / "run", model)

@@ -3,7 +3,7 @@ import re
 import pytest
 
 from merkit.errors import ConfigError
-from merkit.training.config import ExperimentConfig, apply_overrides, config_from_dict, load_config
+from merkit.experiments.config import ExperimentConfig, apply_overrides, config_from_dict, load_config
 
 
 def test_defaults_are_honest():

@@ -9,13 +9,13 @@ import pytest
 import pandas as pd
 
 from merkit._numerics import PORTABLE_CPU_NUMERICS
-from merkit.training.config import config_from_dict
-from merkit.training.experiment import run_experiment
+from merkit.experiments.config import config_from_dict
+from merkit.experiments.run import run_experiment
 
 _TRAIN = """
 import numpy as np, merkit
 from merkit.models import create_model
-from merkit.training.config import TrainConfig
+from merkit.training.settings import TrainConfig
 from merkit.training.loop import predict_proba
 from merkit.training.methods.supervised import fit_supervised
 rng = np.random.default_rng(0)

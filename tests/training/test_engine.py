@@ -7,9 +7,9 @@ import pytest
 from merkit.cli import main
 from merkit.evaluation.bootstrap import bootstrap_ci, compare_runs
 from merkit.evaluation.runner import InProcessExecutor
-from merkit.training.config import config_from_dict
-from merkit.training.executor import ProcessPoolFoldExecutor
-from merkit.training.experiment import run_experiment
+from merkit.experiments.config import config_from_dict
+from merkit.experiments.executors import ProcessPoolFoldExecutor
+from merkit.experiments.run import run_experiment
 
 
 def _write_config(path, features, out_dir, **sections):

@@ -11,7 +11,7 @@ import merkit  # noqa: E402
 from merkit.cli import main  # noqa: E402
 from merkit.errors import ConfigError  # noqa: E402
 from merkit.models import create_model, list_models  # noqa: E402
-from merkit.training.export import export_network  # noqa: E402
+from merkit.deploy.onnx import export_network  # noqa: E402
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -27,8 +27,8 @@ def test_every_registered_model_exports_with_probabilities_within_1e_4(name, tmp
 
 
 def test_exported_bundle_predicts_a_real_clip_like_torch(tmp_path):
-    from merkit.training.config import DataConfig
-    from merkit.training.experiment import load_table
+    from merkit.experiments.config import DataConfig
+    from merkit.experiments.sources import load_table
 
     cfg = tmp_path / "fit.toml"
     cfg.write_text("\n".join([
@@ -66,8 +66,8 @@ def test_exported_bundle_predicts_a_real_clip_like_torch(tmp_path):
 
 
 def test_a_bundle_without_a_network_is_refused(tmp_path, feature_file):
-    from merkit.training.config import config_from_dict
-    from merkit.training.experiment import fit_experiment
+    from merkit.experiments.config import config_from_dict
+    from merkit.experiments.run import fit_experiment
 
     cfg = config_from_dict({"data": {"source": "npz", "features_file": str(feature_file)},
                             "model": {"name": "biwoof_svm"}})

@@ -3,9 +3,10 @@
 import numpy as np
 
 from merkit.cache import FeatureCache
-from merkit.training.config import DataConfig, FeatureConfig
-from merkit.training.experiment import load_table
-from merkit.training.features import SampleFeatureProvider
+from merkit.experiments.config import DataConfig
+from merkit.inputs.config import FeatureConfig
+from merkit.experiments.sources import load_table
+from merkit.inputs.flow_maps import SampleFeatureProvider
 
 
 def test_frame_kinds_are_the_same_in_one_or_two_processes_and_from_the_cache(tmp_path):

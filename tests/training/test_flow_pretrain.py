@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from merkit.errors import ConfigError, UnknownNameError
-from merkit.training.config import FeatureConfig, TrainConfig, config_from_dict
+from merkit.experiments.config import config_from_dict
+from merkit.inputs.config import FeatureConfig
+from merkit.training.settings import TrainConfig
 from merkit.training.loop import balanced_epoch_order
-from merkit.training.masked_face_flow_inputs import (
+from merkit.inputs.masked_face_flow import (
     MaskedFaceFlows, encode_face, encode_flow, face_frame_indices, flip_raw,
 )
 from merkit.training.methods import create_method, get_method
@@ -163,9 +165,9 @@ def test_svc_head_never_trains_on_the_test_subject_in_select_on_test_mode(one_to
 
 
 def test_prepare_masks_faces_and_flows_caches_them_and_take_encodes_faces(tmp_path, monkeypatch):
-    from merkit.training import masked_face_flow_inputs
-    from merkit.training.config import DataConfig
-    from merkit.training.experiment import load_table
+    from merkit.inputs import masked_face_flow as masked_face_flow_inputs
+    from merkit.experiments.config import DataConfig
+    from merkit.experiments.sources import load_table
 
     table, _ = load_table(DataConfig(source="synth", synth_root=str(tmp_path / "tiny"), synth_preset="tiny"))
     table = table.iloc[:2].reset_index(drop=True)
@@ -197,9 +199,9 @@ def test_numeric_options_accept_yaml_exponent_strings_and_name_bad_values():
     # `--set method.options={pretrain_lr: 1e-3}` arrives as the string '1e-3' (YAML 1.1 needs a dot)
     o = build_options(FlowPretrainOptions, {"pretrain_lr": "1e-3", "size": 64.0, "svc_C": 1}, "method.options")
     assert o.pretrain_lr == 0.001 and o.size == 64 and isinstance(o.size, int) and o.svc_C == (1,)
-    with pytest.raises(ConfigError, match=re.escape("pretrain_lr must be of type float; got str 'fast'")):
+    with pytest.raises(ConfigError, match=re.escape("pretrain_lr' must be of type float; got str 'fast'")):
         build_options(FlowPretrainOptions, {"pretrain_lr": "fast"}, "method.options")
-    with pytest.raises(ConfigError, match=re.escape("pretrain_epochs must be of type int; got float 2.5")):
+    with pytest.raises(ConfigError, match=re.escape("pretrain_epochs' must be of type int; got float 2.5")):
         build_options(FlowPretrainOptions, {"pretrain_epochs": 2.5}, "method.options")
     with pytest.raises(ConfigError, match="svc_C"):
         FlowPretrainOptions(svc_C=(0.0,))
@@ -247,8 +249,8 @@ def test_flip_raw_mirrors_every_face_of_a_sequence():
 
 
 def test_prepare_with_face_frames_keeps_the_apex_face_and_flow_of_the_apex_reading(tmp_path):
-    from merkit.training.config import DataConfig
-    from merkit.training.experiment import load_table
+    from merkit.experiments.config import DataConfig
+    from merkit.experiments.sources import load_table
 
     table, _ = load_table(DataConfig(source="synth", synth_root=str(tmp_path / "tiny"), synth_preset="tiny"))
     table = table.iloc[:2].reset_index(drop=True)

@@ -6,8 +6,9 @@ import pytest
 from merkit.errors import ConfigError
 from merkit.evaluation.protocols import Fold
 from merkit.evaluation.runner import FoldTask
-from merkit.training.executor import ProcessPoolFoldExecutor
-from merkit.training.grid_search import GridSearchFitPredict, GridSpec, inner_subject_folds
+from merkit.experiments.executors import ProcessPoolFoldExecutor
+from merkit.training.grid_search import GridSearchFitPredict, inner_subject_folds
+from merkit.training.settings import GridConfig
 from tests.training.conftest import labelled_table
 
 CLASSES = ("negative", "positive", "surprise")
@@ -40,14 +41,14 @@ def _outer(table, test_subject):
 
 
 def test_grid_candidates_in_order():
-    grid = GridSpec(batch_size=(16, 32), lr=(0.1, 0.01), epochs=(5,))
+    grid = GridConfig(batch_size=(16, 32), lr=(0.1, 0.01), epochs=(5,))
     assert grid.candidates() == [
         {"batch_size": 16, "lr": 0.1, "epochs": 5}, {"batch_size": 16, "lr": 0.01, "epochs": 5},
         {"batch_size": 32, "lr": 0.1, "epochs": 5}, {"batch_size": 32, "lr": 0.01, "epochs": 5}]
     with pytest.raises(ConfigError, match="grid.epochs"):
-        GridSpec(epochs=(2.5,))
+        GridConfig(epochs=(2.5,))
     with pytest.raises(ConfigError, match="inner_folds"):
-        GridSpec(inner_folds=1)
+        GridConfig(inner_folds=1)
 
 
 def test_inner_folds_split_training_subjects_only():
@@ -68,7 +69,7 @@ def test_search_picks_the_best_inner_candidate_and_never_touches_the_test_subjec
     blind = table.copy()
     blind.loc[task.test_idx, "label"] = "HIDDEN"  # scoring a test row would raise
     method = Oracle(good_lr=0.01)
-    search = GridSearchFitPredict(method, GridSpec(batch_size=(8,), lr=(0.1, 0.01), epochs=(3, 6), inner_folds=3))
+    search = GridSearchFitPredict(method, GridConfig(batch_size=(8,), lr=(0.1, 0.01), epochs=(3, 6), inner_folds=3))
     probs = search(blind, task)
     assert probs.shape == (len(task.test_idx), 3)
     assert search.choices[0][2] == {"batch_size": 8, "lr": 0.01, "epochs": 3}  # first best in grid order
@@ -83,7 +84,7 @@ def test_search_picks_the_best_inner_candidate_and_never_touches_the_test_subjec
 def test_inner_jobs_run_through_a_process_pool():
     table = labelled_table(n_subjects=4, clips=3)
     task = _outer(table, table["subject_key"].iloc[-1])
-    search = GridSearchFitPredict(Oracle(good_lr=0.1), GridSpec(batch_size=(8,), lr=(0.1, 0.2), epochs=(1,),
+    search = GridSearchFitPredict(Oracle(good_lr=0.1), GridConfig(batch_size=(8,), lr=(0.1, 0.2), epochs=(1,),
                                   inner_folds=2), executor=ProcessPoolFoldExecutor(workers=2, threads=1))
     params, scores = search.search(table, task)
     assert params["lr"] == 0.1 and scores[0] == pytest.approx(1.0) and scores[1] < 1.0
@@ -91,7 +92,7 @@ def test_inner_jobs_run_through_a_process_pool():
 
 def test_a_method_without_with_train_is_refused():
     with pytest.raises(ConfigError, match="with_train"):
-        GridSearchFitPredict(lambda table, task: None, GridSpec())
+        GridSearchFitPredict(lambda table, task: None, GridConfig())
 
 
 def test_search_runs_the_macro_transfer_method_inside_training_subjects():
@@ -102,7 +103,7 @@ def test_search_runs_the_macro_transfer_method_inside_training_subjects():
     blind = table.copy()
     blind.loc[task.test_idx, "label"] = "HIDDEN"  # scoring or training on a test row would raise
     method = _method(table, train=FAST, head="softmax")
-    search = GridSearchFitPredict(method, GridSpec(batch_size=(8,), lr=(0.001, 0.01), epochs=(1,), inner_folds=2))
+    search = GridSearchFitPredict(method, GridConfig(batch_size=(8,), lr=(0.001, 0.01), epochs=(1,), inner_folds=2))
     probs = search(blind, task)
     assert probs.shape == (len(task.test_idx), 3) and np.allclose(probs.sum(1), 1.0)
     assert search.choices[0][2]["lr"] in (0.001, 0.01) and len(search.choices[0][3]) == 2
@@ -114,4 +115,4 @@ def test_a_grid_over_an_early_stopping_method_is_refused():
     table = labelled_table(n_subjects=3, clips=3)
     early = _method(table, train=FAST.__class__(**{**FAST.__dict__, "schedule": "early_stopping"}))
     with pytest.raises(ConfigError, match="train.schedule must be 'fixed'"):
-        GridSearchFitPredict(early, GridSpec())
+        GridSearchFitPredict(early, GridConfig())

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from merkit.errors import ShapeError
 from merkit.evaluation.runner import seed_everything
 from merkit.models import create_model
-from merkit.training.config import TrainConfig
+from merkit.training.settings import TrainConfig
 from merkit.training.loop import (
     balanced_epoch_order,
     class_weights,

@@ -10,8 +10,10 @@ from merkit.errors import ConfigError, UnknownNameError
 from merkit.evaluation.protocols import Fold
 from merkit.evaluation.runner import FoldTask
 from merkit.models import create_model
-from merkit.training.config import FeatureConfig, TrainConfig, config_from_dict
-from merkit.training.features import FeatureSet
+from merkit.experiments.config import config_from_dict
+from merkit.inputs.config import FeatureConfig
+from merkit.training.settings import TrainConfig
+from merkit.inputs.feature_set import FeatureSet
 from merkit.training.methods import create_method
 from merkit.training.methods.macro_transfer import (
     MacroTransferMethod,
@@ -145,7 +147,21 @@ def test_fitted_model_restores_from_its_arrays_and_info(head):
     assert all(isinstance(v, np.ndarray) and v.dtype != object for v in arrays.values())
     restored = method.restore(arrays, {**fitted.state_info(), "classes": list(task.classes)})
     np.testing.assert_allclose(restored.predict_proba(x_test), fitted.predict_proba(x_test), atol=1e-6)
-    assert method.predict_only  # a restored bundle's prepare() computes inputs, never phase 1
+
+
+def test_prepare_builds_inputs_only_and_pretrain_runs_phase_one(monkeypatch):
+    from merkit.training.methods import base
+
+    table = labelled_table(n_subjects=3, clips=3)
+    method = _method(table)
+    method.transfer_states.clear()
+    images, trained = method.inputs, []
+    monkeypatch.setattr(MacroTransferMethod, "_phase1", lambda self, seed: trained.append(seed) or {})
+    monkeypatch.setattr(base, "prepare_inputs", lambda kind, t, settings, progress=False: images)
+    assert method.prepare(table) is images  # what a restored bundle runs on a new clip
+    assert trained == []
+    method.pretrain(table, (0, 1))
+    assert trained == [0, 1] and set(method.transfer_states) == {0, 1}
 
 
 def test_grid_candidates_share_the_phase_one_weights():
@@ -163,7 +179,7 @@ def test_options_are_validated_strictly_and_named():
         MacroTransferOptions(macro={"optimizer": "rmsprop"})
     cfg = config_from_dict({"model": {"name": "mobilevit_xxs_me"},
                             "method": {"options": {"macro": {"lrate": 0.1}}}})
-    with pytest.raises(ConfigError, match=r"method.options.macro.lrate; valid: \[.*'lr'"):
+    with pytest.raises(ConfigError, match=r"'method.options.macro.lrate'; valid: \[.*'lr'"):
         create_method(cfg)
     cfg = config_from_dict({"model": {"name": "mobilevit_xxs_me"},
                             "method": {"options": {"macro_data": {"synth_rot": "x"}}}})

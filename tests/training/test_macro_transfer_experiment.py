@@ -7,8 +7,8 @@ import pytest
 from merkit.data import Sample, samples_to_table
 from merkit.errors import ConfigError
 from merkit.synth.macro import MacroConfig, generate_macro
-from merkit.training.config import load_config
-from merkit.training.experiment import run_experiment
+from merkit.experiments.config import load_config
+from merkit.experiments.run import run_experiment
 from merkit.training.methods import create_method
 
 EMOTION = {"positive": "happiness", "negative": "disgust", "surprise": "surprise"}
@@ -95,7 +95,9 @@ def test_transfer_run_scores_every_sample_and_resumes_without_redoing_phase_one(
     from merkit.evaluation.protocols import create_protocol
 
     method = create_method(cfg)
-    method.prepare(create_protocol("megc2019_composite").prepare(micro_table), (0,))
+    prepared = create_protocol("megc2019_composite").prepare(micro_table)
+    method.prepare(prepared)
+    method.pretrain(prepared, (0,))
     assert set(method.transfer_states) == {0} and method.phase1[0]["best_epoch"] in (1, 2)  # read from the cache
 
 
@@ -114,7 +116,7 @@ def test_config_errors_name_the_key(tmp_path):
         load_config(path, ("train.lrate=0.1",))
     cfg = load_config(path, ("grid.enabled=true", "train.schedule=early_stopping"))
     with pytest.raises(ConfigError, match="train.schedule must be 'fixed'"):
-        GridSearchFitPredict(create_method(cfg), cfg.grid.spec())
+        GridSearchFitPredict(create_method(cfg), cfg.grid)
 
 
 OLD_FORMAT = """
@@ -152,7 +154,7 @@ def test_the_transfer_command_is_gone():
 
 
 def test_a_macro_set_written_with_other_settings_is_refused(tmp_path):
-    from merkit.training.methods.macro_data import MacroDataConfig, load_macro_table
+    from merkit.inputs.macro_images import MacroDataConfig, load_macro_table
 
     root = tmp_path / "macro"
     # an older set: other generator settings than MacroDataConfig asks for (e.g. the first, subtler defaults)

@@ -3,12 +3,14 @@ import pytest
 
 from merkit.errors import ConfigError, UnknownNameError
 from merkit.models import list_models, model_defaults
-from merkit.training.config import FeatureConfig, TrainConfig, config_from_dict
-from merkit.training.features import FeatureSet
+from merkit.experiments.config import config_from_dict
+from merkit.inputs.config import FeatureConfig
+from merkit.training.settings import TrainConfig
+from merkit.inputs.feature_set import FeatureSet
 from merkit.training.methods import create_method, get_method, list_methods, method_name_for
 from merkit.training.methods.base import NoOptions
 from merkit.training.methods.descriptor_svm import DescriptorSVMOptions
-from merkit.training.svm_heads import EmbeddingSVC
+from merkit.training.heads import EmbeddingSVC
 
 from tests.training.conftest import fit_predict_ignoring_test_labels, fold_task, labelled_table, learnable_features
 
@@ -32,7 +34,7 @@ def test_create_method_validates_options_and_points_misplaced_ones_to_the_method
     with pytest.raises(ConfigError, match="Did you mean 'kernel'"):
         create_method(bad)
     wrong_type = config_from_dict({"model": {"name": "biwoof_svm"}, "method": {"options": {"kernel": 3}}})
-    with pytest.raises(ConfigError, match="method.options.kernel must be of type str"):
+    with pytest.raises(ConfigError, match="config key 'method.options.kernel' must be of type str"):
         create_method(wrong_type)
     old = config_from_dict({"model": {"name": "biwoof_svm", "options": {"C": [1.0]}}})
     with pytest.raises(ConfigError, match=r"move them to the \[method\] section"):

@@ -5,9 +5,11 @@ import pytest
 import torch
 
 from merkit.training.augment import flip_horizontal, input_channels
-from merkit.training.config import DataConfig, FeatureConfig, config_from_dict
-from merkit.training.experiment import feature_kind, load_table
-from merkit.training.features import SampleFeatureProvider
+from merkit.experiments.config import DataConfig, config_from_dict
+from merkit.inputs.config import FeatureConfig
+from merkit.experiments.run import feature_kind
+from merkit.experiments.sources import load_table
+from merkit.inputs.flow_maps import SampleFeatureProvider
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def test_model_option_inputs_selects_the_feature_kind():
 
 
 def test_demo_runs_mier_cvt_at_224(tmp_path):
-    from merkit.training.demo import demo_configs
+    from merkit.experiments.demo import demo_configs
 
     configs = demo_configs(tmp_path)
     cfg = config_from_dict(configs["MiER-CvT"])

@@ -10,11 +10,13 @@ from merkit.data import Sample
 from merkit.errors import ConfigError, ShapeError
 from merkit.evaluation.protocols import Fold
 from merkit.evaluation.runner import FoldTask
-from merkit.training.config import FeatureConfig, TrainConfig, config_from_dict
+from merkit.experiments.config import config_from_dict
+from merkit.inputs.config import FeatureConfig
+from merkit.training.settings import TrainConfig
 from merkit.training.methods import create_method, get_method
 from merkit.training.methods.clip_training import clip_batch, mol_loss, predict_videos, train_clips
 from merkit.training.methods.multitask_clips import MultitaskClipsOptions, arch_options
-from merkit.training.mol_data import MIRROR_68, MOLDataConfig, MOLVideo, MOLVideoSet, clip_offsets, prepare_video
+from merkit.inputs.clips import MIRROR_68, MOLDataConfig, MOLVideo, MOLVideoSet, clip_offsets, prepare_video
 from tests.training.conftest import labelled_table  # noqa: E402
 
 CLASSES = ("negative", "positive", "surprise")
@@ -341,7 +343,7 @@ def test_onset_apex_clips_are_the_onset_and_the_apex(tmp_path, astronaut):
                                         .glob("*.toml")), ids=lambda p: p.stem)
 def test_ready_configs_load_and_build(path):
     from merkit.models.mol import MOL
-    from merkit.training.config import load_config
+    from merkit.experiments.config import load_config
 
     cfg = load_config(path)
     assert cfg.model.name == "mol" and not cfg.protocol.select_on_test

@@ -6,7 +6,7 @@ import pytest
 
 from merkit.cli import main
 from merkit.synth.longvideo import LongVideoConfig, generate_long_videos
-from merkit.training.bundle import load_model
+from merkit.deploy.bundle import load_model
 
 from tests.training.test_bundle import fitted_bundle  # noqa: F401  (fixture: STSTNet fitted on SynthME tiny)
 
@@ -21,7 +21,7 @@ def long_video(tmp_path_factory):
 def test_predict_video_gives_one_classified_row_per_spotted_interval(fitted_bundle, long_video):  # noqa: F811
     from merkit.data.frames import open_frames
     from merkit.motion.spotting import SpotConfig
-    from merkit.training.video import predict_video
+    from merkit.deploy.video import predict_video
 
     model = load_model(fitted_bundle[0])
     table, result = predict_video(model, long_video, fps=30.0)

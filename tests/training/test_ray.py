@@ -15,9 +15,10 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'merk
 
 from merkit.evaluation.protocols import create_protocol  # noqa: E402
 from merkit.evaluation.runner import run_protocol  # noqa: E402
-from merkit.training.config import config_from_dict  # noqa: E402
-from merkit.training.executor import RayFoldExecutor  # noqa: E402
-from merkit.training.experiment import build_method, load_table, run_experiment  # noqa: E402
+from merkit.experiments.config import config_from_dict  # noqa: E402
+from merkit.experiments.executors import RayFoldExecutor  # noqa: E402
+from merkit.experiments.run import build_method, run_experiment
+from merkit.experiments.sources import load_table  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)

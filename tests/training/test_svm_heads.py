@@ -9,7 +9,7 @@ from torch import nn
 
 from merkit.errors import ConfigError, UnknownNameError
 from merkit.models import create_model
-from merkit.training.svm_heads import (
+from merkit.training.heads import (
     EmbeddingSVC,
     extract_embeddings,
     head_loss,

@@ -6,8 +6,8 @@ import pytest
 
 from merkit.errors import ConfigError
 from merkit.synth import generate
-from merkit.training.config import DataConfig, config_from_dict
-from merkit.training.experiment import load_table
+from merkit.experiments.config import DataConfig, config_from_dict
+from merkit.experiments.sources import load_table
 
 
 def test_overrides_parse_and_validate():

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import click
 
-from merkit import __version__
+from merkit._version import __version__
 from merkit.errors import MerkitError
 
 __all__ = ["app", "main"]

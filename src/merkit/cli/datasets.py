@@ -88,6 +88,8 @@ def check_command(root: str | None, name: str, annotation: str | None, variant: 
     if frames_dir:
         options["frames_dir"] = frames_dir
     if apex_policy:
+        import merkit.motion  # noqa: F401  (registers "motion_peak"; loaded only when a policy is named)
+
         options["apex_policy"] = apex_policy
     options["corrections"] = None if corrections == "none" else corrections
     report = check_dataset(name, root, decode=decode, **options)

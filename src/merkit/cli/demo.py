@@ -19,7 +19,7 @@ from merkit.cli._app import app
 def demo_command(out_dir: Path, preset: str, seeds: str, workers: int, no_progress: bool) -> None:
     """Generate SynthME, train and evaluate STSTNet, MiER-CvT and Bi-WOOF + SVM honestly, write the report."""
     from merkit.errors import ConfigError
-    from merkit.training.demo import run_demo
+    from merkit.experiments.demo import run_demo
 
     try:
         seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())

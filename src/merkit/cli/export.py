@@ -19,7 +19,7 @@ def export_command(bundle: Path, fmt: str, opset: int, int8: bool) -> None:
     """Write BUNDLE/model.onnx; kept only if onnxruntime matches PyTorch (probabilities within 1e-4)."""
     import json
 
-    from merkit.training.export import export_onnx
+    from merkit.deploy.export import export_onnx
 
     path = export_onnx(bundle, opset=opset, int8=int8)
     if int8:

@@ -21,8 +21,8 @@ def fit_command(config_path: Path, out: Path, overrides: tuple[str, ...], no_pro
 
     Load it with merkit.load_model(OUT); its card.json says what it is and how inputs are prepared.
     """
-    from merkit.training.config import load_config
-    from merkit.training.experiment import fit_experiment
+    from merkit.experiments.config import load_config
+    from merkit.experiments.run import fit_experiment
 
     extra = ("train.progress=false",) if no_progress else ()
     cfg = load_config(config_path, tuple(overrides) + extra)

@@ -25,8 +25,8 @@ def predict_command(source: Path, bundle: Path, out_dir: Path, fps: float | None
                     vid: str | None) -> None:
     """Spot micro- and macro-expressions in SOURCE (video file or frame folder) and classify each one."""
     from merkit.motion.spotting import SpotConfig
-    from merkit.training.bundle import load_model
-    from merkit.training.video import predict_video, write_video_predictions
+    from merkit.deploy.bundle import load_model
+    from merkit.deploy.video import predict_video, write_video_predictions
 
     model = load_model(bundle)
     table, result = predict_video(model, source, spot_config=SpotConfig(method=spot_method), fps=fps,

@@ -31,16 +31,19 @@ def prepare_command(dataset: str, root: str | None, apex_policy: str | None, loa
                     no_progress: bool) -> None:
     """Align faces and compute flow features for every sample of DATASET; report done/cached/failed."""
     import merkit.motion  # noqa: F401  (registers the motion_peak apex policy)
+    from merkit._options import parse_assignments
     from merkit.cache import FeatureCache
     from merkit.data.registry import load_dataset
+    from merkit.errors import ConfigError
     from merkit.motion.prepare import PrepareConfig, prepare_features
 
     options: dict[str, object] = {"apex_policy": apex_policy} if apex_policy else {}
-    for item in loader_options:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE; got {item!r}.", param_hint="--loader-option")
-        options[key.strip()] = None if value.strip().lower() == "none" else value.strip()
+    try:
+        raw = parse_assignments(loader_options, "--loader-option")
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--loader-option") from None
+    for key, value in raw.items():
+        options[key] = None if isinstance(value, str) and value.lower() == "none" else value
     table = load_dataset(dataset, root, **options)
     config = PrepareConfig(channels=tuple(c.strip() for c in channels.split(",") if c.strip()), frames=frames, k=k,
                            flow=flow, size=size, align=align, normalize=normalize)

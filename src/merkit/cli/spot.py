@@ -9,30 +9,6 @@ import click
 from merkit.cli._app import app
 
 
-def _parse_overrides(items: tuple[str, ...]) -> dict:
-    from merkit.motion.spotting import SpotConfig
-
-    fields = SpotConfig.__dataclass_fields__
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in fields:
-            raise click.BadParameter(f"{item!r}: expected KEY=VALUE with KEY one of {sorted(fields)!r}.", param_hint="--set")
-        default = getattr(SpotConfig(), key)
-        if isinstance(default, bool):
-            out[key] = value.lower() in ("1", "true", "yes")
-        elif isinstance(default, (int, float)):
-            try:
-                out[key] = type(default)(float(value)) if isinstance(default, float) else int(value)
-            except ValueError:
-                raise click.BadParameter(f"{item!r}: {key} must be a number.", param_hint="--set") from None
-        elif isinstance(default, tuple):
-            out[key] = tuple(v for v in value.split(",") if v)
-        else:
-            out[key] = value
-    return out
-
-
 @app.command("spot")
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
@@ -60,10 +36,13 @@ def spot_command(source: str, out_dir: str, method: str, fps: float | None, vid:
     from merkit.motion.spotting import SpotConfig, spot_video
     from merkit.motion.spotting.report import write_spot_outputs
 
-    config = SpotConfig(method=method, **_parse_overrides(overrides))
+    from merkit._options import build, parse_assignments
+
+    options = {"method": method, **parse_assignments(overrides)}
     if dataset:
-        _spot_dataset(dataset, source, out_dir, config, fps)
+        _spot_dataset(dataset, source, out_dir, options, fps)
         return
+    config = build(SpotConfig, options, "--set", source="merkit spot")
     bars: dict[str, tqdm] = {}
 
     def progress(curve: str, position: int, n_frames: int) -> None:
@@ -87,20 +66,16 @@ def spot_command(source: str, out_dir: str, method: str, fps: float | None, vid:
                f"{len(result.intervals) - micro} macro intervals in {result.seconds:.1f} s; files in {paths['megc'].parent}")
 
 
-def _spot_dataset(name: str, root: str, out_dir: str, config: object, fps: float | None) -> None:
-    """``merkit spot ROOT --dataset NAME``: every video, then the MEGC metric."""
+def _spot_dataset(name: str, root: str, out_dir: str, options: dict, fps: float | None) -> None:
+    """``merkit spot ROOT --dataset NAME``: the ``megc_spotting`` protocol's runner on one dataset."""
     from tqdm import tqdm
 
-    from merkit.data.longvideo import load_long_videos
-    from merkit.evaluation.spotting_run import spot_long_videos, write_spotting_run
+    from merkit.experiments.spotting import run_spotting_experiment, spotting_config
 
-    videos = load_long_videos(name, root, **({"fps": fps} if fps else {}))
-    with tqdm(total=len(videos), desc="videos", unit="video") as bar:
-        run = spot_long_videos(videos, config, on_video=lambda v: bar.update(1))
-    paths = write_spotting_run(run, out_dir, name)
-    for row in run.report.rows():
-        if row["scope"] != "dataset":
-            click.echo(f"{row['kind']:6s} TP {row['tp']:4d} FP {row['fp']:4d} FN {row['fn']:4d}  "
-                       f"P {row['precision']:.3f} R {row['recall']:.3f} F1 {row['f1']:.3f}")
-    click.echo(f"{name}: {len(videos)} videos, {run.minutes:.1f} min, {run.seconds / max(run.minutes, 1e-9):.1f} s "
-               f"per min of video; files in {paths['metrics'].parent}")
+    cfg = spotting_config(name, root, out_dir, options, {"fps": fps} if fps else None)
+    with tqdm(desc="videos", unit="video") as bar:
+        result = run_spotting_experiment(cfg, on_video=lambda v: bar.update(1))
+    for line in result.summary_lines():
+        click.echo(line)
+    click.echo(f"{name}: {result.metrics['videos']} videos; config.yaml, metrics.json, predictions.csv, "
+               f"metrics.csv, per_video.csv and run.json in {result.run_dir}")

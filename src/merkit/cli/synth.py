@@ -32,17 +32,11 @@ def synth_command(preset: str, seed: int, out_dir: Path, workers: int, overwrite
     """Generate the SynthME synthetic micro-expression benchmark into OUT."""
     import time
 
-    import yaml
-
+    from merkit._options import parse_assignments
     from merkit.errors import ConfigError
     from merkit.synth import generate
 
-    overrides = {}
-    for item in sets:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set expects KEY=VALUE; got {item!r}.")
-        overrides[key.strip()] = yaml.safe_load(value)
+    overrides = parse_assignments(sets)
     start = time.perf_counter()
     if long_layout:
         from merkit.synth.longvideo import LongVideoConfig, generate_long_videos, with_overrides

@@ -22,11 +22,10 @@ a callable. ``"motion_peak"`` (the motion-based estimate of
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.errors import ConfigError
 
 __all__ = ["ApexContext", "ApexPolicy", "register_apex_policy", "get_apex_policy", "list_apex_policies", "midpoint_apex"]
@@ -57,11 +56,10 @@ class ApexContext:
 ApexPolicy = Callable[[ApexContext], int]
 
 _POLICIES: dict[str, ApexPolicy] = {}
-#: Policies defined in higher layers, by name -> the module that registers them on import. The data
-#: layer never imports them at module level (layers import only downwards); :func:`get_apex_policy`
-#: imports the module the first time the name is asked for, so ``apex_policy="motion_peak"`` works
-#: in every loader and config without importing :mod:`merkit.motion` first.
-_PROVIDERS: dict[str, str] = {"motion_peak": "merkit.motion.keyframes"}
+#: Policies that a higher layer registers when it is imported, by name -> that package (for messages only:
+#: the data layer never imports upwards). ``merkit.load_dataset``, experiment files and the CLI import
+#: :mod:`merkit.motion` first, so ``apex_policy="motion_peak"`` works there by name.
+_REGISTERED_ABOVE: dict[str, str] = {"motion_peak": "merkit.motion"}
 
 
 def register_apex_policy(name: str, policy: ApexPolicy) -> ApexPolicy:
@@ -73,15 +71,16 @@ def register_apex_policy(name: str, policy: ApexPolicy) -> ApexPolicy:
 
 
 def list_apex_policies() -> list[str]:
-    """Names of the apex policies: registered ones and those provided by higher layers (``motion_peak``)."""
-    return sorted(set(_POLICIES) | set(_PROVIDERS))
+    """Names of the apex policies: registered ones and those a higher layer registers (``motion_peak``)."""
+    return sorted(set(_POLICIES) | set(_REGISTERED_ABOVE))
 
 
 def get_apex_policy(policy: str | ApexPolicy) -> ApexPolicy:
     """Return the policy registered as ``policy``, or ``policy`` itself if it is callable.
 
-    A name provided by a higher layer (``"motion_peak"``, :data:`_PROVIDERS`) imports its module
-    on first use.
+    A name registered by a higher layer (``"motion_peak"``) is known once that layer is imported
+    (``merkit.load_dataset`` and experiment files import it; or pass the callable,
+    ``merkit.motion.keyframes.MotionPeakApex()``).
 
     Raises:
         UnknownNameError: ``policy`` is neither callable nor a known name (the message lists the
@@ -90,8 +89,10 @@ def get_apex_policy(policy: str | ApexPolicy) -> ApexPolicy:
     """
     if callable(policy):
         return policy
-    if isinstance(policy, str) and policy not in _POLICIES and policy in _PROVIDERS:
-        importlib.import_module(_PROVIDERS[policy])
+    if isinstance(policy, str) and policy not in _POLICIES and policy in _REGISTERED_ABOVE:
+        raise unknown_name("apex policy", policy, _POLICIES,
+                           hint=f"{policy!r} is registered when {_REGISTERED_ABOVE[policy]} is imported: import it "
+                                f"first, call merkit.load_dataset (which does), or pass the policy object.")
     if not isinstance(policy, str) or policy not in _POLICIES:
         raise unknown_name("apex policy", str(policy), list_apex_policies(),
                            hint="Pass a registered name or a callable policy(ApexContext) -> frame number.")

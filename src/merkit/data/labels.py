@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.errors import ProtocolError, UnknownNameError
 
 __all__ = ["LabelSet", "get_label_set", "list_label_sets", "normalise_emotion"]

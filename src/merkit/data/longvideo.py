@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.data._reports import Problem, ProblemList
 from merkit.data.frames import ImageFiles, VideoFile
 from merkit.data.paths import resolve_root

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.data._excel import read_text
 from merkit.data.labels import get_label_set
 from merkit.errors import AnnotationError, ConfigError, DatasetNotFoundError

@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import os
 import re
@@ -26,7 +25,7 @@ from typing import Any, TypeVar, Union
 
 import pandas as pd
 
-from merkit._names import unknown_name
+from merkit._options import coerce, did_you_mean, matches, type_name, unknown_name
 from merkit.errors import ConfigError
 
 __all__ = [
@@ -76,9 +75,8 @@ def create_dataset(name: str, root: str | os.PathLike | None = None, **options: 
     accepted = [p for p in loader_options(name) if p != "root"]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        close = difflib.get_close_matches(unknown[0], accepted, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"dataset {name!r} has no option(s) {unknown!r}; its options are {accepted!r}.{hint}")
+        raise ConfigError(f"dataset {name!r} has no option(s) {unknown!r}; its options are {accepted!r}."
+                          f"{did_you_mean(unknown[0], accepted)}")
     return cls(root, **options)
 
 
@@ -144,44 +142,7 @@ def init_parameters(cls: type) -> list[tuple[inspect.Parameter, Any]]:
 
 def describe_type(hint: Any) -> str:
     """Short text of an option's type for messages and listings: ``str | os.PathLike | None``, ``Callable``."""
-    return _type_name(hint)
-
-
-def _type_name(hint: Any) -> str:
-    if hint is type(None):
-        return "None"
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in args)
-    if typing.get_origin(hint) is not None:
-        return _type_name(typing.get_origin(hint))
-    return getattr(hint, "__name__", str(hint)).replace("PathLike", "os.PathLike")
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    """Whether ``value`` fits the annotation ``hint`` (a config-level check: str, numbers, bools, paths, tables)."""
-    origin = typing.get_origin(hint)
-    if hint is Any:
-        return True
-    if hint is type(None) or hint is None:
-        return value is None
-    if origin in (Union, types.UnionType):
-        return any(_matches(value, a) for a in typing.get_args(hint))
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is os.PathLike:
-        return isinstance(value, (str, os.PathLike))
-    if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping) or hint is Mapping:
-        return isinstance(value, Mapping)
-    if origin is not None and origin.__module__ == "collections.abc" and origin.__name__ == "Callable":
-        return callable(value)
-    if isinstance(hint, type):
-        return isinstance(value, hint)
-    return True
+    return type_name(hint)
 
 
 def _is_path_option(hint: Any) -> bool:
@@ -202,16 +163,15 @@ def _spec_options(name: str, spec: DatasetSpec, base: str | os.PathLike | None) 
     values: dict[str, Any] = {}
     for key, value in spec.items():
         if key not in options:
-            close = difflib.get_close_matches(str(key), valid, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"dataset {name!r} has no option {key!r}; its options are {valid!r}.{hint}")
+            raise ConfigError(f"dataset {name!r} has no option {key!r}; its options are {valid!r}.{did_you_mean(str(key), valid)}")
         hint_type, default, _ = options[key]
         if key == "corrections" and isinstance(value, str) and value.casefold() == "none":
             value = None  # TOML has no null: corrections = "none" disables them
-        if not _matches(value, hint_type):
+        if not matches(value, hint_type):
             raise ConfigError(
-                f"dataset {name!r} option {key!r} must be {_type_name(hint_type)}; got {type(value).__name__} {value!r}."
+                f"dataset {name!r} option {key!r} must be {type_name(hint_type)}; got {type(value).__name__} {value!r}."
             )
+        value = coerce(f"{name}.{key}", value, hint_type)  # read as everywhere else (YAML's "1e-3" is a float)
         if base is not None and isinstance(value, (str, os.PathLike)) and _is_path_option(hint_type) and value != "default":
             value = str(Path(base) / Path(value).expanduser())
         values[key] = value

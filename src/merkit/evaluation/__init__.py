@@ -12,6 +12,8 @@ from merkit.evaluation.protocols import (
     create_protocol,
     inner_validation_split,
     list_protocols,
+    protocol_kind,
+    SPOTTING_PROTOCOLS,
 )
 from merkit.evaluation.rundir import RunDirectory
 from merkit.evaluation.runner import FoldTask, InProcessExecutor, rescore_run, run_protocol, seed_everything
@@ -33,6 +35,8 @@ __all__ = [
     "create_protocol",
     "inner_validation_split",
     "list_protocols",
+    "protocol_kind",
+    "SPOTTING_PROTOCOLS",
     "per_group_reports",
     "pooled_report",
     "rescore_run",

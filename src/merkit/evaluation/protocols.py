@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.data.labels import LabelSet, get_label_set
 from merkit.errors import ProtocolError
 
@@ -42,6 +42,8 @@ __all__ = [
     "LeaveOneDatasetOut",
     "create_protocol",
     "list_protocols",
+    "protocol_kind",
+    "SPOTTING_PROTOCOLS",
     "check_folds",
     "inner_validation_split",
 ]
@@ -216,8 +218,27 @@ _PROTOCOLS: dict[str, type[Protocol]] = {
 }
 
 
+#: Protocols that score spotted intervals in long videos instead of classified clips (no folds to run here:
+#: :mod:`merkit.evaluation.spotting_run` spots every video with fixed settings).
+SPOTTING_PROTOCOLS = ("megc_spotting",)
+
+
 def list_protocols() -> list[str]:
-    return sorted(_PROTOCOLS)
+    """Every protocol name an experiment file may give: recognition and spotting."""
+    return sorted([*_PROTOCOLS, *SPOTTING_PROTOCOLS])
+
+
+def protocol_kind(name: str) -> str:
+    """``"recognition"`` (folds of classified clips) or ``"spotting"`` (intervals in long videos) for ``name``.
+
+    Raises:
+        UnknownNameError: ``name`` is no protocol.
+    """
+    if name in SPOTTING_PROTOCOLS:
+        return "spotting"
+    if name in _PROTOCOLS:
+        return "recognition"
+    raise unknown_name("protocol", name, list_protocols())
 
 
 def create_protocol(name: str, **kwargs) -> Protocol:

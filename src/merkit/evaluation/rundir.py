@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from merkit import __version__
+from merkit._version import __version__
 from merkit._io import atomic_path, plain_data, write_json, write_text
 from merkit.errors import ConfigError, ProtocolError
 

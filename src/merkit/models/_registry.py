@@ -24,7 +24,7 @@ from typing import Any
 
 from torch import nn
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.errors import ConfigError
 
 __all__ = [

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.errors import ConfigError, ShapeError
 from merkit.models._registry import conv_out, register_model
 from merkit.models.mol_f5c import ConvStack, F5CBlock

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.errors import ConfigError, ShapeError
 
 __all__ = [

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.models._registry import register_model
 
 __all__ = ["OffApexNet", "off_apexnet", "CONV_ACTIVATIONS"]

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.models._registry import register_model
 
 __all__ = ["ApexResNet", "resnet18_apex", "STEMS"]

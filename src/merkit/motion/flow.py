@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.errors import ConfigError, ShapeError
 
 __all__ = [

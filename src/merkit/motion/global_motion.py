@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.errors import ShapeError
 
 __all__ = ["GLOBAL_MOTION_MODELS", "fit_global_motion", "remove_global_motion"]

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.errors import ShapeError
 
 __all__ = [

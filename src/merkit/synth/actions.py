@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.synth._landmarks import MIRROR_68
 
 __all__ = [

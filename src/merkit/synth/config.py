@@ -10,12 +10,11 @@ explains each parameter.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from merkit._names import unknown_name
+from merkit._options import coerce, did_you_mean, field_types, unknown_name
 from merkit.errors import ConfigError
 
 __all__ = ["CameraConfig", "SourceConfig", "SynthConfig", "PRESETS", "get_preset", "list_presets", "SOURCES"]
@@ -240,8 +239,7 @@ class SynthConfig:
         for key, value in overrides.items():
             head, _, rest = key.partition(".")
             if not rest:
-                _check_key(key, SynthConfig)
-                top[key] = value
+                top[key] = _checked(key, value, SynthConfig)
                 continue
             if head not in sources:
                 raise ConfigError(f"override {key!r}: source {head!r} is not in this config; "
@@ -250,13 +248,12 @@ class SynthConfig:
             if subrest:
                 if sub != "camera":
                     raise ConfigError(f"override {key!r}: only '<source>.camera.<field>' nests; got {sub!r}.")
-                _check_key(subrest, CameraConfig, prefix=f"{head}.camera.")
-                cam = dataclasses.replace(sources[head].camera, **{subrest: _tuple(value)})
+                value = _checked(subrest, value, CameraConfig, prefix=f"{head}.camera.")
+                cam = dataclasses.replace(sources[head].camera, **{subrest: value})
                 sources[head] = dataclasses.replace(sources[head], camera=cam)
             else:
-                _check_key(sub, SourceConfig, prefix=f"{head}.")
-                sources[head] = dataclasses.replace(sources[head], **{sub: _tuple(value)})
-        top = {k: _tuple(v) for k, v in top.items()}
+                sources[head] = dataclasses.replace(sources[head], **{sub: _checked(sub, value, SourceConfig,
+                                                                                       prefix=f"{head}.")})
         top.setdefault("sources", sources)
         return dataclasses.replace(self, **top)
 
@@ -299,12 +296,13 @@ def _tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _check_key(key: str, cls: type, prefix: str = "") -> None:
-    names = [f.name for f in dataclasses.fields(cls)]
-    if key not in names:
-        close = difflib.get_close_matches(key, names, n=1)
-        hint = f" Did you mean {prefix}{close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown SynthME parameter {prefix}{key!r}; valid: {sorted(names)!r}.{hint}")
+def _checked(key: str, value: Any, cls: type, prefix: str = "") -> Any:
+    """``value`` for field ``key`` of ``cls``, read by the one options validator (:mod:`merkit._options`)."""
+    types_ = field_types(cls)
+    if key not in types_:
+        raise ConfigError(f"unknown SynthME parameter {prefix}{key!r}; valid: {sorted(types_)!r}."
+                          f"{did_you_mean(key, types_, prefix)}")
+    return coerce(f"{prefix}{key}", value, types_[key])
 
 
 _CASME2_CAM = dict(background_rgb=(0.78, 0.78, 0.8), jpeg_quality=88, noise_sigma=2.0, flicker=0.004)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.errors import ConfigError, DatasetNotFoundError
 from merkit.synth._plan import ClipPlan, SubjectPlan, plan_dataset
 from merkit.synth.actions import dense_field

@@ -14,7 +14,7 @@ the search (tested).
 
 The inner (candidate, inner fold) jobs go through an executor with the
 runner's ``map(fn, tasks)`` interface (default: in this process; pass
-:class:`~merkit.training.executor.ProcessPoolFoldExecutor` to spread them
+:class:`~merkit.experiments.executors.ProcessPoolFoldExecutor` to spread them
 when the outer folds run in-process). Inner runs use a fixed schedule: the
 number of epochs is itself searched.
 
@@ -25,10 +25,8 @@ lr=..., epochs=...)`` returns the same method with those ``[train]`` settings.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -36,43 +34,13 @@ import pandas as pd
 from merkit.errors import ConfigError
 from merkit.evaluation.protocols import Fold
 from merkit.evaluation.runner import FoldTask, InProcessExecutor
+from merkit.training.loop import macro_f1
+from merkit.training.methods.base import encode_labels
+from merkit.training.settings import GridConfig
 
-__all__ = ["GridSpec", "GridSearchFitPredict", "inner_subject_folds"]
+__all__ = ["GridSearchFitPredict", "inner_subject_folds"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GridSpec:
-    """The grid and the inner split.
-
-    Attributes:
-        batch_size: candidate batch sizes.
-        lr: candidate initial learning rates.
-        epochs: candidate epoch counts.
-        inner_folds: subject groups of the inner split (at most the number of training subjects).
-    """
-
-    batch_size: tuple = (32, 64)
-    lr: tuple = (0.001, 0.007)
-    epochs: tuple = (10, 30)
-    inner_folds: int = 3
-
-    def __post_init__(self) -> None:
-        for name in ("batch_size", "lr", "epochs"):
-            values = getattr(self, name)
-            if not isinstance(values, (tuple, list)) or not values or any(v <= 0 for v in values):
-                raise ConfigError(f"grid.{name} must be a non-empty list of positive values; got {values!r}.")
-        for name in ("batch_size", "epochs"):
-            if any(not isinstance(v, int) for v in getattr(self, name)):
-                raise ConfigError(f"grid.{name} must hold integers; got {getattr(self, name)!r}.")
-        if not isinstance(self.inner_folds, int) or self.inner_folds < 2:
-            raise ConfigError(f"grid.inner_folds must be an integer >= 2; got {self.inner_folds!r}.")
-
-    def candidates(self) -> list[dict]:
-        """Every combination, in grid order (batch size, then lr, then epochs)."""
-        return [{"batch_size": int(b), "lr": float(r), "epochs": int(e)}
-                for b, r, e in itertools.product(self.batch_size, self.lr, self.epochs)]
 
 
 def inner_subject_folds(table: pd.DataFrame, train_idx: np.ndarray, n_folds: int) -> list[Fold]:
@@ -108,12 +76,6 @@ class _InnerJob:
         return candidate, task.test_idx, np.asarray(self.methods[candidate](self.table, task))
 
 
-def _uf1(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> float:
-    from merkit.training.loop import macro_f1
-
-    return macro_f1(y_true, y_pred, k)
-
-
 class GridSearchFitPredict:
     """A fit-predict callable that grid-searches its method inside each fold's training subjects.
 
@@ -123,7 +85,7 @@ class GridSearchFitPredict:
         executor: runs the inner jobs (default: in-process).
     """
 
-    def __init__(self, method, grid: GridSpec, executor=None) -> None:
+    def __init__(self, method, grid: GridConfig, executor=None) -> None:
         if not hasattr(method, "with_train"):
             raise ConfigError(f"{type(method).__name__} cannot be grid-searched: it has no with_train().")
         train = getattr(method, "train", None)
@@ -138,8 +100,6 @@ class GridSearchFitPredict:
 
     def search(self, table: pd.DataFrame, task: FoldTask) -> tuple[dict, list[float]]:
         """Choose the candidate for ``task`` from its training subjects only; returns (params, inner UF1s)."""
-        from merkit.training.methods.base import encode_labels
-
         train_idx = np.sort(np.concatenate([task.fit_idx, task.val_idx])) if not task.select_on_test else task.fit_idx
         inner = inner_subject_folds(table, train_idx, self.grid.inner_folds)
         candidates = self.grid.candidates()
@@ -156,7 +116,7 @@ class GridSearchFitPredict:
         for c in range(len(candidates)):
             idx = np.concatenate([i for i, _ in preds[c]])
             pred = np.concatenate([p for _, p in preds[c]]).argmax(1)
-            scores.append(_uf1(np.asarray(encode_labels(table, idx, task.classes)), pred, k))
+            scores.append(macro_f1(np.asarray(encode_labels(table, idx, task.classes)), pred, k))
         best = int(np.argmax(scores))  # first best in grid order
         log.info("seed %s fold %s: grid search chose %s (inner UF1 %.3f of %s)", task.seed, task.fold.name,
                  candidates[best], scores[best], [round(s, 3) for s in scores])

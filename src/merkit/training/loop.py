@@ -13,7 +13,7 @@ supplies what differs between methods and the loop owns everything else:
 * ``validate(model) -> (score, loss)`` on validation rows drawn from training
   subjects (never the test subject in honest mode), needed by early stopping.
 
-From :class:`~merkit.training.config.TrainConfig` the loop takes:
+From :class:`~merkit.training.settings.TrainConfig` the loop takes:
 
 * length: ``epochs`` passes over the items, or exactly ``steps`` optimiser
   steps when ``steps > 0`` (passes are repeated as needed);
@@ -59,7 +59,7 @@ import torch
 from torch import nn
 
 from merkit.errors import ConfigError, ShapeError
-from merkit.training.config import TrainConfig
+from merkit.training.settings import TrainConfig
 
 __all__ = [
     "StepContext",

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from merkit._names import unknown_name
-from merkit.errors import ConfigError
+import dataclasses
 
-__all__ = ["register_method", "list_methods", "get_method", "method_name_for", "create_method", "method_from_card",
+from merkit._options import unknown_name
+from merkit.errors import ConfigError
+from merkit.training.settings import TrainConfig
+
+__all__ = ["register_method", "list_methods", "get_method", "method_name_for", "create_method",
            "Method", "FittedModel", "encode_labels"]
 
-from merkit.training.methods.base import FittedModel, Method, encode_labels  # noqa: E402
+from merkit.training.methods.base import FittedModel, Method, build_options, encode_labels  # noqa: E402
 
 _METHODS: dict[str, type] = {}
 
@@ -69,16 +72,12 @@ def method_name_for(model: str, method: str = "") -> str:
 
 
 def create_method(cfg: Any, progress: bool | None = None) -> Any:
-    """The configured method of an :class:`~merkit.training.config.ExperimentConfig`.
+    """The configured method of an :class:`~merkit.experiments.config.ExperimentConfig`.
 
     Raises:
         UnknownNameError: unknown model or method name.
         ConfigError: a ``[method] options`` key the method does not have, or a value of the wrong type.
     """
-    from merkit.training.methods.base import build_options
-
-    import dataclasses
-
     name = method_name_for(cfg.model.name, cfg.method.name)
     cls = get_method(name)
     misplaced = sorted(set(cfg.model.options) & {f.name for f in dataclasses.fields(cls.options_class)})
@@ -86,8 +85,6 @@ def create_method(cfg: Any, progress: bool | None = None) -> Any:
         moved = ", ".join(f"{k} = {cfg.model.options[k]!r}" for k in misplaced)
         raise ConfigError(f"model.options {misplaced!r} are options of method {name!r}, not of model "
                           f"{cfg.model.name!r}: move them to the [method] section, options = {{ {moved} }}.")
-    from merkit.training.config import TrainConfig
-
     own = {f.name for f in dataclasses.fields(cls.options_class)}
     train_keys = sorted(set(cfg.method.options) & ({f.name for f in dataclasses.fields(TrainConfig)} - own))
     if train_keys:
@@ -96,21 +93,6 @@ def create_method(cfg: Any, progress: bool | None = None) -> Any:
     options = build_options(cls.options_class, cfg.method.options, "method.options")
     return cls(cfg.model.name, cfg.model.options, options, cfg.train, cfg.features,
                cfg.train.progress if progress is None else progress)
-
-
-def method_from_card(card: dict, train: Any = None, features: Any = None) -> Any:
-    """Rebuild the Method a model bundle was trained with, from its card (no code is executed)."""
-    from merkit.training.config import config_from_dict
-    from merkit.training.methods.base import build_options
-
-    cls = get_method(card["method"])
-    options = build_options(cls.options_class, card.get("method_options", {}), "card.method_options")
-    if features is None or train is None:
-        parsed = config_from_dict({"features": card.get("features", {}), "train": card.get("train", {})},
-                                  source="model card")
-        features = features or parsed.features
-        train = train or parsed.train
-    return cls(card["model"], card.get("model_options", {}), options, train, features, progress=False)
 
 
 # Importing a method module registers it (one line per module).

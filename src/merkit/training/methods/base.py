@@ -7,7 +7,8 @@ fine-tuning, macro-expression transfer). Every method is a subclass of
 with one contract::
 
     method = create_method(cfg)                  # from an ExperimentConfig
-    inputs = method.prepare(table, seeds)        # once per run: features keyed by sample key
+    inputs = method.prepare(table)               # once per run: inputs keyed by sample key (no training)
+    method.pretrain(table, seeds)                # once per run: shared pre-training, if the method has one
     fitted = method.fit(table, task)             # one fold: trains on training subjects only
     proba = fitted.predict_proba(inputs.take(keys))   # (M, K) class probabilities
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import difflib
 from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
 
@@ -32,15 +32,11 @@ import numpy as np
 import pandas as pd
 
 from merkit._io import plain_data
+from merkit._options import build
+from merkit.inputs import Inputs, prepare_inputs
 from merkit.errors import ConfigError
 
 __all__ = ["Inputs", "FittedModel", "Method", "encode_labels", "build_options", "NoOptions"]
-
-
-class Inputs(Protocol):
-    """Per-sample inputs of a method, keyed by sample key (e.g. :class:`~merkit.training.features.FeatureSet`)."""
-
-    def take(self, sample_keys: Sequence[str]) -> Any: ...
 
 
 class FittedModel(Protocol):
@@ -77,53 +73,17 @@ def encode_labels(table: pd.DataFrame, idx: np.ndarray, classes: Sequence[str]) 
         raise ConfigError(f"label {exc.args[0]!r} is not one of the protocol classes {list(classes)!r}.") from None
 
 
-def _check_value(key: str, value: Any, annotation: Any) -> Any:
-    names = {"int": int, "float": float, "bool": bool, "str": str, "dict": dict, "tuple": tuple}
-    expected = names.get(annotation, annotation) if isinstance(annotation, str) else annotation
-    if not isinstance(expected, type):
-        return value
-    if expected is float and isinstance(value, (int, str)) and not isinstance(value, bool):
-        try:  # YAML 1.1 reads 1e-3 (no dot) as a string
-            return float(value)
-        except ValueError:
-            pass
-    if expected is tuple and isinstance(value, (list, tuple)):
-        return tuple(value)
-    if expected is tuple and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (value,)
-    if expected is int and isinstance(value, float) and value.is_integer():
-        return int(value)
-    ok = isinstance(value, expected) and not (expected in (int, float) and isinstance(value, bool))
-    if not ok:
-        raise ConfigError(f"{key} must be of type {expected.__name__}; got {type(value).__name__} {value!r}.")
-    return value
-
-
 def build_options(cls: type, raw: dict | None, where: str) -> Any:
-    """Validate ``raw`` into the frozen dataclass ``cls``: unknown keys and wrong types are ConfigErrors.
-
-    Args:
-        cls: an options dataclass.
-        raw: the ``[method] options`` table.
-        where: the config location for messages, e.g. ``"method.options"``.
-    """
-    raw = dict(raw or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in raw.items():
-        if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown key {where}.{key}; valid: {sorted(fields)!r}.{hint}")
-        kwargs[key] = _check_value(f"{where}.{key}", value, fields[key].type)
-    return cls(**kwargs)
+    """Validate ``raw`` (e.g. the ``[method] options`` table) into the options dataclass ``cls``
+    (:func:`merkit._options.build`: unknown keys and wrong types are ConfigErrors naming them)."""
+    return build(cls, raw, where)
 
 
 class Method(abc.ABC):
     """Base of every registered method (module docstring).
 
     Subclasses set :attr:`options_class` (a frozen dataclass of the ``[method] options``) and
-    implement :meth:`prepare`, :meth:`fit` and :meth:`restore`.
+    implement :meth:`input_settings`, :meth:`fit` and :meth:`restore` (and :meth:`pretrain` if they pre-train).
 
     Args:
         model: registered model name (or a descriptor-baseline name for ``descriptor_svm``).
@@ -155,8 +115,25 @@ class Method(abc.ABC):
         """The input kind the method computes (:data:`merkit.models.INPUT_KINDS` or a descriptor)."""
 
     @abc.abstractmethod
-    def prepare(self, table: pd.DataFrame, seeds: Sequence[int] = (0,)) -> Inputs:
-        """Compute the inputs of every row of ``table`` once per run; keep them in ``self.inputs`` and return them."""
+    def input_settings(self) -> Any:
+        """The settings of this method's input preparer (:func:`merkit.inputs.prepare_inputs`)."""
+
+    def prepare(self, table: pd.DataFrame) -> Inputs:
+        """Compute the inputs of every row of ``table`` (no training); keep them in ``self.inputs`` and return them.
+
+        Runs once per run, and on every new clip a bundle predicts, through the one preparer of
+        :attr:`input_kind`.
+        """
+        self.inputs = prepare_inputs(self.input_kind, table, self.input_settings(), progress=self.progress)
+        return self.inputs
+
+    def pretrain(self, table: pd.DataFrame, seeds: Sequence[int] = (0,)) -> None:
+        """Training that comes before the folds and is shared by them (none by default).
+
+        It may read no label of ``table``: what it learns is shared by every fold, test subjects
+        included (macro-expression pre-training reads its own macro-expression set). A run calls it
+        after :meth:`prepare`; a restored bundle never does.
+        """
 
     @abc.abstractmethod
     def fit(self, table: pd.DataFrame, task: Any) -> FittedModel:

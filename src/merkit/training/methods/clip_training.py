@@ -42,13 +42,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from merkit._io import atomic_path
 from merkit.errors import ShapeError
-from merkit.training.config import TrainConfig
+from merkit.models import create_model
+from merkit.training.methods.base import encode_labels
+from merkit.training.methods.multitask_options import MultitaskClipsOptions, arch_options
+from merkit.training.settings import TrainConfig
 from merkit.training.loop import TrainHistory, class_weights, train_loop, validation_scorer
-from merkit.training.mol_data import MIRROR_68, MOLVideo, prepare_videos
-
-if TYPE_CHECKING:
-    from merkit.training.methods.multitask_clips import MultitaskClipsOptions
+from merkit.inputs.clips import MIRROR_68, MOLVideo, prepare_videos
 
 __all__ = ["mol_loss", "clip_batch", "predict_videos", "train_clips", "load_pretrained", "pretrain_mol"]
 
@@ -161,7 +162,7 @@ def predict_videos(
         crop_size: side of the centre crop.
         aggregate: ``"mean_prob"`` (softmax, then the mean over clips) or ``"mean_logit"``.
         network: run this on the ``(clips, T, H, W)`` float32 clips instead of ``model``
-            (an exported ONNX graph of the same logits, :class:`merkit.training.export.OnnxNetwork`).
+            (an exported ONNX graph of the same logits, :class:`merkit.deploy.onnx.OnnxNetwork`).
     """
     device = next(model.parameters()).device
     was_training = model.training
@@ -279,11 +280,6 @@ def pretrain_mol(
     Returns:
         The training history.
     """
-    from merkit._io import atomic_path
-    from merkit.models import create_model
-    from merkit.training.methods.base import encode_labels
-    from merkit.training.methods.multitask_clips import arch_options
-
     arch = arch_options(model_options, options)
     videos = prepare_videos(table, options.data_config(int(arch.get("num_frames", 8)), cache_dir), workers)
     torch.manual_seed(seed)

@@ -1,7 +1,7 @@
 """Classic baselines: a hand-crafted descriptor (LBP-TOP or Bi-WOOF) and a scikit-learn SVM per fold.
 
 The pipeline is ``StandardScaler -> SVC(kernel, C, class_weight="balanced")``
-(:class:`~merkit.training.svm_heads.EmbeddingSVC`). With several ``C``
+(:class:`~merkit.training.heads.EmbeddingSVC`). With several ``C``
 candidates the one with the best UF1 on ``task.val_idx`` (training subjects)
 is kept, then refitted on all training rows. Probabilities are the softmax
 of the one-vs-rest decision values (the argmax is the SVM's decision;
@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.errors import ConfigError
 from merkit.evaluation.runner import fold_seed
 from merkit.training.methods import register_method
 from merkit.training.methods.base import Method, encode_labels
 from merkit.training.methods.fitted import SVCClassifier
-from merkit.training.svm_heads import EmbeddingSVC
+from merkit.training.heads import EmbeddingSVC
 
 __all__ = ["DESCRIPTOR_BASELINES", "DescriptorSVMOptions", "DescriptorSVM"]
 
@@ -68,11 +68,8 @@ class DescriptorSVM(Method):
             raise unknown_name("descriptor baseline", self.model, DESCRIPTOR_BASELINES)
         return DESCRIPTOR_BASELINES[self.model]
 
-    def prepare(self, table: pd.DataFrame, seeds: Sequence[int] = (0,)) -> Any:
-        from merkit.training.features import SampleFeatureProvider
-
-        self.inputs = SampleFeatureProvider(self.features, progress=self.progress)(table, self.input_kind)
-        return self.inputs
+    def input_settings(self) -> Any:
+        return self.features
 
     def fit(self, table: pd.DataFrame, task: Any) -> SVCClassifier:
         seed = fold_seed(task.seed, task.fold.name)

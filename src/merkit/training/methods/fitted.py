@@ -3,7 +3,7 @@
 Both describe themselves for a model bundle as named arrays plus JSON
 (:class:`~merkit.training.methods.base.FittedModel`): the network's
 ``state_dict`` under ``model.*``, the SVC as the rows it was fitted on
-(:meth:`merkit.training.svm_heads.EmbeddingSVC.state`).
+(:meth:`merkit.training.heads.EmbeddingSVC.state`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from merkit.training.loop import predict_scores, softmax
-from merkit.training.svm_heads import EmbeddingSVC, extract_embeddings
+from merkit.training.heads import EmbeddingSVC, extract_embeddings
 
 __all__ = ["TorchClassifier", "SVCClassifier", "torch_state_arrays", "build_torch_model", "mean_over_frames"]
 
@@ -74,7 +74,7 @@ class TorchClassifier:
         """``(M, K)`` probabilities of ``(M, C, H, W)`` inputs (``(M, T, C, H, W)``: mean over each sample's T images).
 
         ``network``: run this instead of the torch network (an exported ONNX graph computing the same
-        logits, or the embeddings when there is an SVC head; :class:`merkit.training.export.OnnxNetwork`).
+        logits, or the embeddings when there is an SVC head; :class:`merkit.deploy.onnx.OnnxNetwork`).
         """
         x = np.asarray(inputs, dtype=np.float32)
         if not len(x):

@@ -6,7 +6,7 @@ either phase):
 
 1. **Pre-training** (``pretrain=True``): a fresh model with a 3-channel stem
    learns the classes from the onset->apex flow images of the training rows
-   (:mod:`merkit.training.masked_face_flow_inputs`) with softmax +
+   (:mod:`merkit.inputs.masked_face_flow`) with softmax +
    cross-entropy, ``pretrain_epochs`` epochs at ``pretrain_lr`` (the paper's 0.001).
 2. **Transfer**: the pre-trained "down-sampled partial layers" (the stem and
    ShuffleNetV2 stages 2-4; ``transfer_scope``) are loaded into a fresh
@@ -16,13 +16,13 @@ either phase):
    image with the clip's label, the clip's probabilities the mean over them;
    our reading of the paper's "classify the image sequences", not the default)
    for ``[train] epochs`` at ``[train] lr`` with the chosen classifier ``head``
-   (:mod:`merkit.training.svm_heads`): ``"hinge"`` (a linear SVM head, Eq. 17
+   (:mod:`merkit.training.heads`): ``"hinge"`` (a linear SVM head, Eq. 17
    + L2; default), ``"svc"`` (softmax training, then scikit-learn SVC on the
    embeddings) or ``"softmax"`` (the "without SVM" row).
 
 Both phases train through :func:`merkit.training.loop.train_loop` with the
-loss :func:`~merkit.training.svm_heads.head_loss` + ``l2 *``
-:func:`~merkit.training.svm_heads.l2_penalty` (Keras ``l2(0.2)`` on
+loss :func:`~merkit.training.heads.head_loss` + ``l2 *``
+:func:`~merkit.training.heads.l2_penalty` (Keras ``l2(0.2)`` on
 convolution and linear kernels). The loop's ``[train]`` settings apply to
 both: ``optimizer`` (the seed-002 configs: ``"adam"``, as Keras, with
 ``weight_decay = 0``), ``lr_schedule = "plateau"`` / ``plateau_patience``
@@ -70,19 +70,19 @@ import pandas as pd
 import torch
 from torch import nn
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.errors import ConfigError
 from merkit.evaluation.runner import fold_seed
-from merkit.training.config import TrainConfig
+from merkit.training.settings import TrainConfig
 from merkit.training.loop import TrainHistory, fit_rows, predict_scores, softmax, train_loop, validation_scorer
-from merkit.training.masked_face_flow_inputs import (
+from merkit.inputs.masked_face_flow import (
     FLOW_IMAGES, MASKS, MaskedFaceFlowConfig, MaskedFaceFlows, encode_face, encode_flow, flip_raw,
     prepare_masked_face_flows,
 )
 from merkit.training.methods import register_method
 from merkit.training.methods.base import Method, encode_labels
 from merkit.training.methods.fitted import TorchClassifier, mean_over_frames
-from merkit.training.svm_heads import HEADS, EmbeddingSVC, extract_embeddings, head_loss, l2_penalty
+from merkit.training.heads import HEADS, EmbeddingSVC, extract_embeddings, head_loss, l2_penalty
 
 __all__ = ["FlowPretrainOptions", "FlowPretrainFinetune", "expand_by_flipping", "frames_as_images", "INPUT_KIND",
            "BALANCES"]
@@ -103,7 +103,7 @@ class FlowPretrainOptions:
 
     Attributes:
         size: input side in pixels for both phases (the paper's 224).
-        mask: ``"mer"``, ``"eyes"`` or ``"none"`` (:mod:`~merkit.training.masked_face_flow_inputs`).
+        mask: ``"mer"``, ``"eyes"`` or ``"none"`` (:mod:`~merkit.inputs.masked_face_flow`).
         flow_image: ``"hsv"`` or ``"uv_mag"`` pre-training image encoding.
         pretrain: run phase 1 and transfer (False: the "without pre-training" row).
         pretrain_epochs: phase 1 epochs (most epochs with early stopping).
@@ -118,7 +118,7 @@ class FlowPretrainOptions:
         augment: random flips, shifts and rotations of the fine-tuning faces (False: the paper's
             flip expansion only; module docstring).
         face_frames: fine-tuning faces per clip (1: the apex; module docstring and
-            :mod:`~merkit.training.masked_face_flow_inputs`).
+            :mod:`~merkit.inputs.masked_face_flow`).
     """
 
     size: int = 224
@@ -247,12 +247,10 @@ class FlowPretrainFinetune(Method):
         size = self.options.size
         return {**self.model_options, "in_chans": in_chans, "inputs": INPUT_KIND, "input_size": (size, size)}
 
-    def prepare(self, table: pd.DataFrame, seeds: Sequence[int] = (0,)) -> MaskedFaceFlows:
-        settings = MaskedFaceFlowConfig(size=self.options.size, flow=self.features.flow, mask=self.options.mask,
-                                        face_frames=self.options.face_frames, cache_dir=self.features.cache_dir,
-                                        workers=self.features.workers)
-        self.inputs = prepare_masked_face_flows(table, settings, progress=self.progress)
-        return self.inputs
+    def input_settings(self) -> MaskedFaceFlowConfig:
+        return MaskedFaceFlowConfig(size=self.options.size, flow=self.features.flow, mask=self.options.mask,
+                                    face_frames=self.options.face_frames, cache_dir=self.features.cache_dir,
+                                    workers=self.features.workers)
 
     def _phase_train(self, pretraining: bool) -> TrainConfig:
         changes: dict = {}

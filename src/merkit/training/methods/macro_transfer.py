@@ -21,8 +21,8 @@ Liu et al., 2022 (MobileViT-S; docs/models/mobilevit_me.md):
   the last unfreezes at half of the epochs. ``"none"`` trains everything from
   epoch 1, ``"frozen"`` never unfreezes.
 * Both phases go through :func:`merkit.training.loop.train_loop`: loss =
-  :func:`~merkit.training.svm_heads.head_loss` + Keras-style
-  :func:`~merkit.training.svm_heads.l2_penalty` (``l2``; the paper's 0.2),
+  :func:`~merkit.training.heads.head_loss` + Keras-style
+  :func:`~merkit.training.heads.l2_penalty` (``l2``; the paper's 0.2),
   batches with small shifts and horizontal flips
   (:class:`~merkit.training.augment.FlowAugment`) plus "pixel fine-tuning
   with probability 0.3 (maximum value 20)", read as a uniform grey-level
@@ -57,15 +57,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.errors import ConfigError, ShapeError
 from merkit.evaluation.runner import fold_seed
-from merkit.training.config import TrainConfig
+from merkit.training.settings import TrainConfig
 from merkit.training.loop import TrainHistory, fit_rows, predict_proba, train_loop, validation_scorer
 from merkit.training.methods import register_method
 from merkit.training.methods.base import Method, build_options, encode_labels
 from merkit.training.methods.fitted import TorchClassifier
-from merkit.training.methods.macro_data import MacroDataConfig, load_macro_table
+from merkit.inputs.macro_images import MacroDataConfig, load_macro_table
 
 __all__ = ["MACRO_DEFAULTS", "UNFREEZE_MODES", "MacroTransferOptions", "MacroTransferMethod", "unfreeze_plan",
            "grey_jitter", "train_phase", "pretrain_macro", "fit_svc_head"]
@@ -95,7 +95,7 @@ class MacroTransferOptions:
         svc_C: SVC regularisation candidates (``head="svc"``), chosen on validation subjects.
         macro_val_fraction: share of macro subjects held out to choose phase 1's epoch.
         macro: phase 1 settings, a ``[train]``-style table over :data:`MACRO_DEFAULTS`.
-        macro_data: the macro images (:class:`~merkit.training.methods.macro_data.MacroDataConfig`).
+        macro_data: the macro images (:class:`~merkit.inputs.macro_images.MacroDataConfig`).
         size: side of the square grey crop in pixels (the paper's 256).
         eye_margin: growth of each masked eye's landmark hull, fraction of the eye width.
         jitter_p: probability of the grey-level offset per training image.
@@ -120,7 +120,7 @@ class MacroTransferOptions:
 
     def __post_init__(self) -> None:
         from merkit.models.mobilevit_me import TRANSFER_SCOPES
-        from merkit.training.svm_heads import HEADS
+        from merkit.training.heads import HEADS
 
         # the nested tables arrive as dicts from a config file or a model card: validate them strictly
         if isinstance(self.macro, dict):
@@ -224,7 +224,7 @@ def train_phase(
         metric: validation score, ``"uf1"`` or ``"accuracy"`` (phase 1 keeps its best-accuracy epoch).
     """
     from merkit.training.augment import FlowAugment
-    from merkit.training.svm_heads import head_loss, l2_penalty
+    from merkit.training.heads import head_loss, l2_penalty
 
     if x.ndim != 4 or len(x) != len(y):
         raise ShapeError(f"train_phase needs x (N, C, H, W) and y (N,); got {x.shape} and {np.shape(y)}.")
@@ -262,7 +262,7 @@ def pretrain_macro(
     """Phase 1: train on macro images, keep the best-validation-accuracy epoch, return its transfer weights.
 
     Args:
-        x: ``(N, C, H, W)`` macro inputs (:class:`~merkit.training.apex_gray.GrayApexProvider`).
+        x: ``(N, C, H, W)`` macro inputs (:class:`~merkit.inputs.gray_apex.GrayApexProvider`).
         labels: ``macro3`` class name per row.
         subjects: subject key per row (the validation split holds out whole subjects).
         options: the method options (``options.macro`` for the loop).
@@ -299,7 +299,7 @@ def pretrain_macro(
 
 def fit_svc_head(model: nn.Module, x: np.ndarray, table: pd.DataFrame, task: Any, C: Sequence[float],
                  seed: int) -> Any:
-    """The ``svc`` head of a trained network: an :class:`~merkit.training.svm_heads.EmbeddingSVC` on its embeddings.
+    """The ``svc`` head of a trained network: an :class:`~merkit.training.heads.EmbeddingSVC` on its embeddings.
 
     Fitted on ``task.fit_idx``, ``C`` chosen on ``task.val_idx``; refitted on fit + validation rows
     unless the run is ``select_on_test`` (its validation rows are then the test subject).
@@ -311,7 +311,7 @@ def fit_svc_head(model: nn.Module, x: np.ndarray, table: pd.DataFrame, task: Any
         C: candidate regularisation strengths.
         seed: the SVC's random state.
     """
-    from merkit.training.svm_heads import EmbeddingSVC, extract_embeddings
+    from merkit.training.heads import EmbeddingSVC, extract_embeddings
 
     val = task.val_idx
     return EmbeddingSVC(C=C, seed=seed).fit(
@@ -351,28 +351,26 @@ class MacroTransferMethod(Method):
         super().__init__(*args, **kwargs)
         self.transfer_states: dict[int, dict[str, torch.Tensor]] = {}
         self.phase1: dict[int, dict] = {}
-        # a method that restored a bundle only predicts: its prepare() must not train phase 1
-        self.predict_only = False
 
     @property
     def input_kind(self) -> str:
         return "gray_apex_masked"
 
     def gray_config(self) -> Any:
-        """The :class:`~merkit.training.apex_gray.GrayApexConfig` of the options and ``[features]``."""
-        from merkit.training.apex_gray import GrayApexConfig
+        """The :class:`~merkit.inputs.gray_apex.GrayApexConfig` of the options and ``[features]``."""
+        from merkit.inputs.gray_apex import GrayApexConfig
 
         return GrayApexConfig(size=self.options.size, eye_margin=self.options.eye_margin,
                               cache_dir=self.features.cache_dir, workers=self.features.workers)
 
-    def prepare(self, table: pd.DataFrame, seeds: Sequence[int] = (0,)) -> Any:
-        from merkit.training.apex_gray import GrayApexProvider
+    def input_settings(self) -> Any:
+        return self.gray_config()
 
-        self.inputs = GrayApexProvider(self.gray_config(), progress=self.progress).for_samples(table)
-        if self.options.transfer and not self.predict_only:
+    def pretrain(self, table: pd.DataFrame, seeds: Sequence[int] = (0,)) -> None:
+        """Phase 1 of every run seed (macro-expression images only; ``table`` is not read)."""
+        if self.options.transfer:
             for seed in seeds:
                 self.transfer_state(int(seed))
-        return self.inputs
 
     def transfer_state(self, seed: int) -> dict[str, torch.Tensor]:
         """Phase-1 weights of run seed ``seed``: kept, else read from the feature cache, else trained."""
@@ -382,7 +380,7 @@ class MacroTransferMethod(Method):
 
     def _phase1(self, seed: int) -> dict[str, torch.Tensor]:
         from merkit.cache import FeatureCache, memoise
-        from merkit.training.apex_gray import GrayApexProvider
+        from merkit.inputs.gray_apex import GrayApexProvider
         from merkit.training.loop import resolve_device
 
         opts = self.options
@@ -444,5 +442,4 @@ class MacroTransferMethod(Method):
         return TorchClassifier(model, task.classes, self.model, self.model_options, svc)
 
     def restore(self, arrays: dict[str, np.ndarray], info: dict) -> TorchClassifier:
-        self.predict_only = True
         return TorchClassifier.restore(arrays, info, tuple(info["classes"]), self.model, self.model_options)

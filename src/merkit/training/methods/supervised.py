@@ -26,7 +26,7 @@ from torch import nn
 
 from merkit.errors import ShapeError
 from merkit.evaluation.runner import fold_seed
-from merkit.training.config import TrainConfig
+from merkit.training.settings import TrainConfig
 from merkit.training.loop import TrainHistory, fit_rows, planned_steps, predict_proba, train_loop, validation_scorer
 from merkit.training.methods import register_method
 from merkit.training.methods.base import Method, encode_labels
@@ -118,11 +118,8 @@ class SupervisedMethod(Method):
 
         return str(self.model_options.get("inputs") or model_defaults(self.model)["inputs"])
 
-    def prepare(self, table: pd.DataFrame, seeds: Sequence[int] = (0,)) -> Any:
-        from merkit.training.features import SampleFeatureProvider
-
-        self.inputs = SampleFeatureProvider(self.features, progress=self.progress)(table, self.input_kind)
-        return self.inputs
+    def input_settings(self) -> Any:
+        return self.features
 
     def fit(self, table: pd.DataFrame, task: Any) -> TorchClassifier:
         from merkit.models import create_model

@@ -51,9 +51,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.cache import FeatureCache, memoise
 from merkit.errors import ConfigError, ShapeError
+from merkit.inputs.registry import register_inputs
 
 __all__ = ["MASKS", "FLOW_IMAGES", "CACHE_NAMESPACE", "MaskedFaceFlowConfig", "MaskedFaceFlows",
            "prepare_masked_face_flows", "masked_face_flow", "face_frame_indices", "encode_face", "encode_flow",
@@ -247,3 +248,10 @@ def encode_flow(flows: np.ndarray, flow_image: str = "hsv") -> np.ndarray:
     if not out:
         return np.zeros((0, 3, *flows.shape[1:3]), dtype=np.float32)
     return np.ascontiguousarray(np.stack(out), dtype=np.float32)
+
+
+@register_inputs("flow_image_then_masked_face", settings=MaskedFaceFlowConfig)
+def prepare_masked_face_flow(table: pd.DataFrame, settings: MaskedFaceFlowConfig, *,
+                             kind: str = "flow_image_then_masked_face", progress: bool = False) -> MaskedFaceFlows:
+    """The registered preparer of ``flow_image_then_masked_face``: :func:`prepare_masked_face_flows`."""
+    return prepare_masked_face_flows(table, settings, progress=progress)

@@ -36,10 +36,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from merkit._io import plain_data
-from merkit.errors import ConfigError, DatasetNotFoundError, ShapeError
+from safetensors.numpy import load_file, save_file
 
-__all__ = ["BUNDLE_FORMAT", "fit_final_model", "save_bundle", "load_model", "LoadedModel", "preprocessing_summary"]
+from merkit._io import plain_data
+from merkit._options import build
+from merkit._version import __version__
+from merkit.data.frames import list_image_files
+from merkit.data.sample import Sample, samples_to_table
+from merkit.deploy.onnx import OnnxNetwork
+from merkit.deploy.video import predict_video
+from merkit.errors import ConfigError, DatasetNotFoundError, ShapeError
+from merkit.evaluation.protocols import Fold, inner_validation_split
+from merkit.evaluation.runner import FoldTask, fold_seed, seed_everything
+from merkit.inputs.config import FeatureConfig
+from merkit.motion.keyframes import MotionPeakApex
+from merkit.training.methods import get_method
+from merkit.training.settings import TrainConfig
+
+__all__ = ["BUNDLE_FORMAT", "fit_final_model", "save_bundle", "load_model", "LoadedModel", "preprocessing_summary",
+           "method_from_card"]
 
 #: Version of the bundle layout; bumped when the card or the array naming changes incompatibly.
 BUNDLE_FORMAT = 1
@@ -89,9 +104,6 @@ def fit_final_model(method: Any, table: pd.DataFrame, classes: Sequence[str], se
     With a fixed schedule every row trains. With early stopping (or any selection) the validation
     rows are drawn from the table's subjects, by subject, as in a fold (``inner_validation_split``).
     """
-    from merkit.evaluation.protocols import Fold, inner_validation_split
-    from merkit.evaluation.runner import FoldTask, fold_seed, seed_everything
-
     rows = np.arange(len(table))
     fold = Fold("all_subjects", rows, rows[:0])
     fit_idx, val_idx = inner_validation_split(table, rows, val_fraction, seed=fold_seed(seed, fold.name))
@@ -125,10 +137,6 @@ def save_bundle(
     Returns:
         The bundle path.
     """
-    from safetensors.numpy import save_file
-
-    from merkit import __version__
-
     path = Path(path)
     arrays = {k: np.ascontiguousarray(v) for k, v in fitted.state_arrays().items()}
     bad = [k for k, v in arrays.items() if v.dtype.kind not in "biuf"]
@@ -225,7 +233,7 @@ class LoadedModel:
         with tempfile.TemporaryDirectory(prefix="merkit-predict-") as tmp:
             frames = _frame_files(clip, Path(tmp))
             table = _one_clip_table(frames, onset, apex, offset, fps)
-            inputs = self.method.prepare(table, (int(self.card.get("seed", 0)),))
+            inputs = self.method.prepare(table)
             proba = self.predict_inputs(inputs.take(table["sample_key"].tolist()), backend)
         return pd.Series(np.asarray(proba[0], dtype=np.float64), index=list(self.classes), name="probability")
 
@@ -235,10 +243,8 @@ class LoadedModel:
         """Spot expressions in a video (or frame folder) and classify each interval; one row per interval.
 
         Columns: onset, apex, offset (frame numbers from 1), kind (micro/macro), spot_score, spot_strength,
-        status, class, ``prob_<class>``. See :func:`merkit.training.video.predict_video`.
+        status, class, ``prob_<class>``. See :func:`merkit.deploy.video.predict_video`.
         """
-        from merkit.training.video import predict_video
-
         return predict_video(self, source, spot_config=spot_config, fps=fps, backend=backend)[0]
 
     def predict_inputs(self, inputs: Any, backend: str = "torch") -> np.ndarray:
@@ -257,16 +263,12 @@ class LoadedModel:
             raise ConfigError(f"bundle {str(self.path)!r} has no {backend} graph; run `merkit export {self.path} "
                               f"--format onnx{flag}` first.")
         if self._onnx is None or self._onnx[0] != backend:
-            from merkit.training.export import OnnxNetwork
-
             file = entry["int8"]["file"] if backend == "onnx-int8" else entry["file"]
             self._onnx = (backend, OnnxNetwork(self.path / file))
         return self.fitted.predict_proba(inputs, network=self._onnx[1])
 
 
 def _frame_files(clip: str | os.PathLike | np.ndarray, tmp: Path) -> list[str]:
-    from merkit.data.frames import list_image_files
-
     if isinstance(clip, np.ndarray):
         import cv2
 
@@ -293,16 +295,12 @@ def _frame_files(clip: str | os.PathLike | np.ndarray, tmp: Path) -> list[str]:
 
 
 def _one_clip_table(frames: list[str], onset: int, apex: int | None, offset: int | None, fps: float) -> pd.DataFrame:
-    from merkit.data.sample import Sample, samples_to_table
-
     last = len(frames) - 1
     offset = last if offset is None else int(offset)
     if not 0 <= onset < offset <= last:
         raise ShapeError(f"expected 0 <= onset < offset <= {last} (0-based frame positions); "
                          f"got onset={onset}, offset={offset}.")
     if apex is None:
-        from merkit.motion.keyframes import MotionPeakApex
-
         context = SimpleNamespace(frame_numbers=list(range(onset, offset + 1)), frame_paths=frames[onset:offset + 1],
                                   sample_key="input/clip/clip")
         apex = int(MotionPeakApex()(context))
@@ -311,6 +309,15 @@ def _one_clip_table(frames: list[str], onset: int, apex: int | None, offset: int
     sample = Sample("input", "clip", "clip", tuple(frames), tuple(range(len(frames))), onset, int(apex), offset,
                     float(fps), label=None)
     return samples_to_table([sample])
+
+
+def method_from_card(card: dict, train: Any = None, features: Any = None) -> Any:
+    """Rebuild the Method a model bundle was trained with, from its card (no code is executed)."""
+    cls = get_method(card["method"])
+    options = build(cls.options_class, card.get("method_options", {}), "method_options", source="model card")
+    features = features or build(FeatureConfig, card.get("features", {}), "features", source="model card")
+    train = train or build(TrainConfig, card.get("train", {}), "train", source="model card")
+    return cls(card["model"], card.get("model_options", {}), options, train, features, progress=False)
 
 
 def load_model(path: str | os.PathLike) -> LoadedModel:
@@ -322,10 +329,6 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
         DatasetNotFoundError: the folder, its card or its weights are missing.
         ConfigError: a card of another bundle format, or one that names an unknown method or model.
     """
-    from safetensors.numpy import load_file
-
-    from merkit.training.methods import method_from_card
-
     path = Path(path)
     card_path, weights = path / CARD, path / WEIGHTS
     for needed in (card_path, weights):

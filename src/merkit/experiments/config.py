@@ -21,8 +21,8 @@ to the raw file content before validation, so they are checked the same way.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +31,11 @@ from typing import Any
 import yaml
 
 from merkit._io import plain_data
+from merkit._options import build, choice, did_you_mean, parse_value, positive
 from merkit.errors import ConfigError
+from merkit.inputs.config import FeatureConfig
+from merkit.synth.config import get_preset
+from merkit.training.settings import GridConfig, TrainConfig
 
 __all__ = [
     "DataConfig",
@@ -60,23 +64,13 @@ _REMOVED_SECTIONS = {
 }
 
 
-def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{key} must be one of {sorted(choices)!r}; got {value!r}.")
-
-
-def _positive(key: str, value: float, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{key} must be {'>= 0' if allow_zero else '> 0'}; got {value!r}.")
-
-
 @dataclass(frozen=True)
 class DataConfig:
     """Where the sample table comes from.
 
     Attributes:
         source: ``"synth"`` (a SynthME tree, generated if missing), ``"datasets"`` (licensed roots) or
-            ``"npz"`` (precomputed features, see :func:`merkit.training.experiment.load_feature_file`).
+            ``"npz"`` (precomputed features, see :func:`merkit.experiments.sources.load_feature_file`).
         synth_root: SynthME output folder (``source="synth"``).
         synth_preset: SynthME preset used when the tree must be generated (``tiny``, ``small``, ``full``).
         synth_seed: SynthME generator seed.
@@ -109,7 +103,7 @@ class DataConfig:
     shuffle_labels: bool = False
 
     def __post_init__(self) -> None:
-        _choice("data.source", self.source, ("synth", "datasets", "npz"))
+        choice("data.source", self.source, ("synth", "datasets", "npz"))
         if self.source == "npz" and not self.features_file:
             raise ConfigError("data.features_file is empty but data.source is 'npz'; give the .npz path.")
         if self.source == "datasets" and not self.roots:
@@ -119,52 +113,10 @@ class DataConfig:
 
     def synth_config(self):
         """The :class:`~merkit.synth.SynthConfig` of ``synth_preset`` with ``synth_overrides``."""
-        from merkit.synth.config import get_preset
-
         try:
             return get_preset(self.synth_preset).replace(**dict(self.synth_overrides))
         except ConfigError as exc:
             raise ConfigError(f"data.synth_overrides: {exc}") from None
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    """How per-sample model inputs are computed (see :mod:`merkit.training.features`).
-
-    Attributes:
-        flow: registered flow method (``merkit.motion.flow``): ``"dis"`` (default, docs/motion.md),
-            ``"tvl1"`` (the references), ``"tvl1_fast"``, ``"farneback"``.
-        face_size: side of the aligned face crop the flow and descriptors are computed on, pixels.
-        size: side of the square flow/strain maps fed to flow models (28 for STSTNet).
-        rgb_size: side of the square apex image fed to RGB models.
-        align: align faces with dlib landmarks before computing flow (False: use frames as they are).
-        strain_scheme: derivative scheme of the optical strain.
-        global_motion: global (head) motion taken out of the onset -> apex flow before the flow kinds
-            are built (:mod:`merkit.motion.global_motion`; the references ran on per-frame registered
-            crops, merkit aligns on the onset only): ``"affine"``, ``"median"``, ``"none"``, or
-            ``"auto"`` (default): ``"affine"`` for Bi-WOOF, whose orientation histograms a moving
-            head swamps, ``"none"`` for the min-max scaled CNN inputs, which are translation-invariant
-            already (docs/training.md has the measurements). Strain is recomputed from the compensated flow.
-        cache_dir: feature cache root ("" -> ``$MERKIT_CACHE_DIR`` or ``~/.cache/merkit``).
-        workers: processes computing features (1: in this process).
-    """
-
-    flow: str = "dis"
-    face_size: int = 128
-    size: int = 28
-    rgb_size: int = 112
-    align: bool = True
-    strain_scheme: str = "central"
-    global_motion: str = "auto"
-    cache_dir: str = ""
-    workers: int = 1
-
-    def __post_init__(self) -> None:
-        _positive("features.face_size", self.face_size)
-        _positive("features.workers", self.workers)
-        _positive("features.size", self.size)
-        _positive("features.rgb_size", self.rgb_size)
-        _choice("features.global_motion", self.global_motion, ("auto", "none", "median", "affine"))
 
 
 @dataclass(frozen=True)
@@ -182,87 +134,6 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Training of torch models (ignored by SVM baselines except ``progress``).
-
-    Attributes:
-        epochs: epochs of the fixed schedule, or the most epochs with early stopping.
-        batch_size: samples per step.
-        lr: AdamW learning rate.
-        weight_decay: AdamW weight decay.
-        schedule: ``"fixed"`` (train ``epochs`` on all training subjects, take the last epoch) or
-            ``"early_stopping"`` (train on the fit subjects, keep the epoch with the best validation
-            UF1; validation subjects are training subjects, never the test subject, unless the
-            run is ``select_on_test``).
-        patience: early stopping: epochs without improvement before stopping.
-        steps: optimiser steps (0: ``epochs`` passes over the training items; MOL counts steps).
-        eval_every: with ``steps``, evaluate validation every this many steps (0: after every pass).
-        optimizer: ``"adamw"`` (decoupled weight decay), ``"adam"`` or ``"sgd"``.
-        momentum: SGD momentum.
-        lr_schedule: ``"constant"`` or ``"plateau"`` (halve the lr when the epoch's training loss has
-            not improved for ``plateau_patience`` epochs).
-        plateau_patience: see ``lr_schedule``.
-        imbalance: ``"weighted_loss"`` (cross-entropy weighted by inverse class frequency),
-            ``"balanced_sampler"`` (sample each class equally often, with replacement),
-            ``"equal_per_class"`` (each epoch takes the smallest class count from every class, no
-            repeats) or ``"none"``.
-        augment: flow-aware augmentation on training batches.
-        flip_p: probability of a horizontal flip (u is negated, see ``augment.py``).
-        max_shift: largest random translation, as a fraction of the side.
-        max_rotation: largest random rotation, degrees.
-        precise_bn: after training (and before each validation), re-estimate every trainable
-            BatchNorm layer's running mean and variance as the plain average over one pass of the
-            training batches with the final weights (:func:`~merkit.training.loop.recalibrate_batchnorm`,
-            "precise BN"). The usual running averages (momentum 0.1) lag weights that moved in the
-            last steps; after short schedules eval-mode outputs can collapse to one class even on the
-            training set (docs/training.md, "Precise BatchNorm"). Off by default, as in the papers.
-        device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
-        amp: mixed precision and channels-last on CUDA (no effect on CPU).
-        threads: torch CPU threads per process (default 1: float sums, hence results, depend on the
-            thread count, so one thread per fold makes a run reproducible on any machine; parallelism
-            comes from ``run.executor = "process"``; 0: torch's default, all cores).
-        progress: show tqdm progress bars.
-    """
-
-    epochs: int = 40
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    schedule: str = "fixed"
-    patience: int = 10
-    steps: int = 0
-    eval_every: int = 0
-    optimizer: str = "adamw"
-    momentum: float = 0.9
-    lr_schedule: str = "constant"
-    plateau_patience: int = 5
-    imbalance: str = "weighted_loss"
-    augment: bool = True
-    flip_p: float = 0.5
-    max_shift: float = 0.06
-    max_rotation: float = 8.0
-    precise_bn: bool = False
-    device: str = "auto"
-    amp: bool = True
-    threads: int = 1
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        for key in ("epochs", "batch_size", "lr", "patience"):
-            _positive(f"train.{key}", getattr(self, key))
-        for key in ("weight_decay", "max_shift", "max_rotation", "threads", "steps", "eval_every", "momentum"):
-            _positive(f"train.{key}", getattr(self, key), allow_zero=True)
-        _positive("train.plateau_patience", self.plateau_patience)
-        _choice("train.optimizer", self.optimizer, ("adamw", "adam", "sgd"))
-        _choice("train.lr_schedule", self.lr_schedule, ("constant", "plateau"))
-        if not 0.0 <= self.flip_p <= 1.0:
-            raise ConfigError(f"train.flip_p must be in [0, 1]; got {self.flip_p!r}.")
-        _choice("train.schedule", self.schedule, ("fixed", "early_stopping"))
-        _choice("train.imbalance", self.imbalance, ("weighted_loss", "balanced_sampler", "equal_per_class", "none"))
-        _choice("train.device", self.device, ("auto", "cpu", "cuda"))
-
-
-@dataclass(frozen=True)
 class MethodConfig:
     """How the model is trained (``merkit.training.methods``; docs/training.md lists each method's options).
 
@@ -274,37 +145,6 @@ class MethodConfig:
 
     name: str = ""
     options: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class GridConfig:
-    """Nested grid search over ``[train]`` batch size, learning rate and epochs (merkit.training.grid_search).
-
-    For every outer fold the candidates are compared on inner folds made of that fold's training
-    subjects only; the best is retrained on all training subjects. Works with every torch method.
-
-    Attributes:
-        enabled: run the search (False: use ``[train]`` as it is).
-        batch_size, lr, epochs: candidate values.
-        inner_folds: subject groups of the inner split.
-    """
-
-    enabled: bool = False
-    batch_size: tuple = (32, 64)
-    lr: tuple = (0.001, 0.007)
-    epochs: tuple = (10, 30)
-    inner_folds: int = 3
-
-    def spec(self):
-        """The :class:`~merkit.training.grid_search.GridSpec` of these settings."""
-        from merkit.training.grid_search import GridSpec
-
-        return GridSpec(batch_size=tuple(self.batch_size), lr=tuple(self.lr), epochs=tuple(self.epochs),
-                        inner_folds=self.inner_folds)
-
-    def __post_init__(self) -> None:
-        if self.enabled:
-            self.spec()  # validates the candidates
 
 
 @dataclass(frozen=True)
@@ -357,9 +197,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds):
             raise ConfigError(f"run.seeds must be a non-empty list of integers; got {list(self.seeds)!r}.")
-        _choice("run.executor", self.executor, ("inprocess", "process", "ray"))
-        _positive("run.workers", self.workers)
-        _positive("run.bootstrap", self.bootstrap, allow_zero=True)
+        choice("run.executor", self.executor, ("inprocess", "process", "ray"))
+        positive("run.workers", self.workers)
+        positive("run.bootstrap", self.bootstrap, allow_zero=True)
 
 
 @dataclass(frozen=True)
@@ -381,39 +221,10 @@ class ExperimentConfig:
 
 
 
-_SECTIONS = {f.name: f.type for f in dataclasses.fields(ExperimentConfig)}
-
-
-def _section_class(name: str) -> type:
-    return {
-        "data": DataConfig, "features": FeatureConfig, "model": ModelConfig, "method": MethodConfig,
-        "train": TrainConfig, "grid": GridConfig, "protocol": ProtocolConfig, "run": RunConfig,
-    }[name]
-
-
-def _unknown(kind: str, key: str, valid: list[str]) -> ConfigError:
-    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], valid, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return ConfigError(f"unknown {kind} {key!r}; valid: {sorted(valid)!r}.{hint}")
-
-
-def _check_type(key: str, value: Any, annotation: Any) -> Any:
-    """Return ``value`` converted to the annotated type, or raise ConfigError naming ``key``."""
-    hints = {"int": int, "float": float, "bool": bool, "str": str, "dict": dict, "tuple": tuple}
-    expected = hints.get(annotation, annotation) if isinstance(annotation, str) else annotation
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if expected is tuple and isinstance(value, list):
-        return tuple(value)
-    if expected is int and isinstance(value, bool):
-        ok = False
-    else:
-        ok = isinstance(value, expected)
-    if not ok:
-        raise ConfigError(
-            f"config key {key!r} must be of type {expected.__name__}; got {type(value).__name__} {value!r}."
-        )
-    return value
+_SECTIONS: dict[str, type] = {
+    "data": DataConfig, "features": FeatureConfig, "model": ModelConfig, "method": MethodConfig,
+    "train": TrainConfig, "grid": GridConfig, "protocol": ProtocolConfig, "run": RunConfig,
+}
 
 
 def config_from_dict(raw: dict, source: str = "config") -> ExperimentConfig:
@@ -434,29 +245,12 @@ def config_from_dict(raw: dict, source: str = "config") -> ExperimentConfig:
                           f"Rewrite it as a `merkit train` file: {steps}. See configs/mobilevit_transfer_synthme.toml.")
     for name, content in raw.items():
         if name not in _SECTIONS:
-            raise _unknown(f"section in {source}:", name, list(_SECTIONS))
+            raise ConfigError(f"unknown section in {source}: {name!r}; valid: {sorted(_SECTIONS)!r}."
+                              f"{did_you_mean(name, _SECTIONS)}")
         if not isinstance(content, dict):
             raise ConfigError(f"{source}: section {name!r} must be a table of keys; got {type(content).__name__}.")
-        cls = _section_class(name)
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        kwargs = {}
-        for key, value in content.items():
-            if key not in fields:
-                raise _unknown(f"key in {source}:", f"{name}.{key}", list(fields))
-            kwargs[key] = _check_type(f"{name}.{key}", value, fields[key].type)
-        sections[name] = cls(**kwargs)
+        sections[name] = build(_SECTIONS[name], content, name, source)
     return ExperimentConfig(**sections)
-
-
-def _parse_value(text: str) -> Any:
-    """Parse a ``--set`` value: YAML scalars/lists (``1e-4`` as a float, ``[0, 1]`` as a list)."""
-    value = yaml.safe_load(text) if text.strip() else ""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
 
 
 def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
@@ -469,8 +263,6 @@ def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
         ConfigError: for an override without ``=``, a name shorter than ``section.key``, or a name that
             goes through a value that is not a table.
     """
-    import copy
-
     out = copy.deepcopy(dict(raw or {}))
     for item in overrides:
         if "=" not in item:
@@ -487,7 +279,7 @@ def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
                 raise ConfigError(f"override {item!r}: {'.'.join(parts[:depth + 1])!r} is not a table, so it has "
                                   f"no key {parts[depth + 1]!r}.")
             node = node[part]
-        node[parts[-1]] = _parse_value(text)
+        node[parts[-1]] = parse_value(text)
     return out
 
 

@@ -27,7 +27,7 @@ scaling would need an inner cross-validation per fold.
 
 API for other methods (issue 11 reuses this module)::
 
-    from merkit.training.svm_heads import head_loss, l2_penalty, extract_embeddings, EmbeddingSVC
+    from merkit.training.heads import head_loss, l2_penalty, extract_embeddings, EmbeddingSVC
     loss = head_loss("hinge", logits, y) + l2_penalty(model, 0.2)       # per batch
     emb = extract_embeddings(model, x_train)                             # (N, num_features) float32
     svc = EmbeddingSVC(C=(0.1, 1, 10)).fit(emb, y_train, emb_val, y_val) # C chosen on validation only
@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from merkit._names import unknown_name
+from merkit._options import unknown_name
 from merkit.errors import ConfigError, ShapeError
 
 __all__ = [

@@ -28,7 +28,8 @@ import pandas as pd
 
 from merkit.cache import FeatureCache, memoise
 from merkit.errors import ConfigError, FaceNotFoundError
-from merkit.training.features import FeatureSet
+from merkit.inputs.feature_set import FeatureSet
+from merkit.inputs.registry import register_inputs
 
 __all__ = ["GrayApexConfig", "gray_masked_face", "GrayApexProvider", "KIND"]
 
@@ -154,3 +155,10 @@ class GrayApexProvider:
         kept = table[keep].reset_index(drop=True)
         arrays = np.stack([v for v in values if not isinstance(v, str)]).astype(np.float32)
         return FeatureSet(kept["image_key"].tolist(), arrays, KIND), kept
+
+
+@register_inputs("gray_apex_masked", settings=GrayApexConfig)
+def prepare_gray_apex(table: pd.DataFrame, settings: GrayApexConfig, *, kind: str = "gray_apex_masked",
+                      progress: bool = False) -> FeatureSet:
+    """The registered preparer of ``gray_apex_masked``: :meth:`GrayApexProvider.for_samples`."""
+    return GrayApexProvider(settings, progress=progress).for_samples(table)

@@ -52,7 +52,9 @@ import pandas as pd
 
 from merkit.cache import FeatureCache, memoise
 from merkit.errors import ConfigError, ShapeError
-from merkit.training.config import FeatureConfig
+from merkit.inputs.config import FeatureConfig
+from merkit.inputs.feature_set import FeatureSet
+from merkit.inputs.registry import register_inputs
 
 __all__ = ["FEATURE_KINDS", "FLOW_KINDS", "FeatureSet", "FeatureProvider", "SampleFeatureProvider", "prepare_config"]
 
@@ -61,51 +63,6 @@ log = logging.getLogger(__name__)
 #: Flow + strain at k uniformly sampled frames (seed 000, Table 5): kind -> k.
 UNIFORM_KINDS = {"flow_uv_strain_uniform2": 2, "flow_uv_strain_uniform4": 4}
 FEATURE_KINDS = ("flow_uv_strain", "flow_uv", "rgb_apex", "biwoof", "lbptop", *UNIFORM_KINDS)
-
-
-class FeatureSet:
-    """Arrays keyed by sample key.
-
-    Args:
-        keys: ``(N,)`` sample keys, unique.
-        values: ``(N, ...)`` array; ``values[i]`` belongs to ``keys[i]``.
-        kind: the feature kind (for messages).
-    """
-
-    def __init__(self, keys: Sequence[str], values: np.ndarray, kind: str = "") -> None:
-        keys = np.asarray(keys, dtype=object)
-        if len(keys) != len(values):
-            raise ShapeError(f"FeatureSet {kind!r}: {len(keys)} keys but {len(values)} rows; they must match.")
-        self.keys = keys
-        self.values = values
-        self.kind = kind
-        self._index = {k: i for i, k in enumerate(keys.tolist())}
-        if len(self._index) != len(keys):
-            raise ShapeError(f"FeatureSet {kind!r}: sample keys are not unique.")
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def take(self, sample_keys: Sequence[str]) -> np.ndarray:
-        """Rows for ``sample_keys`` in that order.
-
-        Raises:
-            ConfigError: naming the first sample key that has no features.
-        """
-        try:
-            rows = [self._index[k] for k in sample_keys]
-        except KeyError as exc:
-            raise ConfigError(
-                f"no {self.kind or 'feature'} values for sample {exc.args[0]!r}; "
-                f"the features were computed for another table."
-            ) from None
-        return self.values[rows]
-
-
-class FeatureProvider(Protocol):
-    """Anything that turns table rows into a :class:`FeatureSet` of one kind."""
-
-    def __call__(self, table: pd.DataFrame, kind: str) -> FeatureSet: ...
 
 
 def _resize_flow(flow: np.ndarray, size: int) -> np.ndarray:
@@ -296,3 +253,9 @@ class SampleFeatureProvider:
 
     def __call__(self, table: pd.DataFrame, kind: str) -> FeatureSet:
         return self.many(table, [kind])[kind]
+
+
+@register_inputs(*FEATURE_KINDS, settings=FeatureConfig)
+def prepare_flow_maps(table: pd.DataFrame, settings: FeatureConfig, *, kind: str, progress: bool = False) -> FeatureSet:
+    """The registered preparer of the flow, RGB and descriptor kinds (module docstring)."""
+    return SampleFeatureProvider(settings, progress=progress)(table, kind)

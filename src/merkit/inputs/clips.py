@@ -35,6 +35,7 @@ import pandas as pd
 
 from merkit.cache import FeatureCache, memoise
 from merkit.errors import ConfigError
+from merkit.inputs.registry import register_inputs
 
 __all__ = ["MOLDataConfig", "MOLVideo", "MOLVideoSet", "clip_offsets", "prepare_video", "prepare_videos",
            "MIRROR_68", "inter_ocular"]
@@ -73,6 +74,7 @@ class MOLDataConfig:
             both included; with T = 2 exactly the onset and the apex, the paper's 2-frame row of
             Table XIII; ``max_clips`` does not apply).
         cache_dir: feature cache root ("" -> default).
+        workers: processes preparing clips (1: in this process; not part of the cache key).
     """
 
     num_frames: int = 8
@@ -83,6 +85,7 @@ class MOLDataConfig:
     max_clips: int = 0
     frames: str = "video"
     cache_dir: str = ""
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.num_frames < 2:
@@ -96,7 +99,7 @@ class MOLDataConfig:
 
     def settings(self) -> dict:
         """Settings that shape the prepared data (cache key)."""
-        return {k: v for k, v in asdict(self).items() if k != "cache_dir"}
+        return {k: v for k, v in asdict(self).items() if k not in ("cache_dir", "workers")}
 
 
 def clip_offsets(n_frames: int, num_frames: int, max_clips: int = 0) -> np.ndarray:
@@ -243,3 +246,10 @@ def prepare_videos(table: pd.DataFrame, cfg: MOLDataConfig, workers: int = 1, pr
                           progress=progress, desc="MOL clips")
     log.info("MOL: %d videos, %d clips", len(videos), sum(len(v.clips) for v in videos))
     return MOLVideoSet(videos, cfg)
+
+
+@register_inputs("gray_clip", settings=MOLDataConfig)
+def prepare_clips(table: pd.DataFrame, settings: MOLDataConfig, *, kind: str = "gray_clip",
+                  progress: bool = False) -> MOLVideoSet:
+    """The registered preparer of ``gray_clip``: :func:`prepare_videos` in ``settings.workers`` processes."""
+    return prepare_videos(table, settings, workers=settings.workers, progress=progress)

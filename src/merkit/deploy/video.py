@@ -44,7 +44,7 @@ def predict_video(
     """Spot and classify (module docstring).
 
     Args:
-        model: a :class:`~merkit.training.bundle.LoadedModel`.
+        model: a :class:`~merkit.deploy.bundle.LoadedModel`.
         source: a video file or a folder of frames.
         spot_config: :class:`merkit.motion.spotting.SpotConfig` (default options).
         fps: frame rate (needed for frame folders; overrides a video's own rate).

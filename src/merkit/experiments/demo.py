@@ -28,8 +28,8 @@ from pathlib import Path
 
 from merkit._io import write_text
 from merkit.evaluation.bootstrap import compare_runs
-from merkit.training.config import config_from_dict
-from merkit.training.experiment import run_experiment
+from merkit.experiments.config import config_from_dict
+from merkit.experiments.run import run_experiment
 
 __all__ = ["DemoResult", "run_demo", "demo_configs"]
 

@@ -21,21 +21,46 @@ precision, recall and F1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from merkit._io import plain_data, write_json, write_text
-from merkit.errors import ConfigError
-from merkit.training.config import ExperimentConfig
+import yaml
 
-__all__ = ["SPOTTING_PROTOCOL", "run_spotting_experiment"]
+from merkit._io import plain_data, write_json, write_text
+from merkit._options import build
+from merkit._version import __version__
+from merkit.data.longvideo import list_long_datasets, load_long_videos
+from merkit.errors import ConfigError
+from merkit.evaluation.spotting_run import spot_long_videos, write_spotting_run
+from merkit.experiments.config import ExperimentConfig, config_from_dict
+from merkit.experiments.result import SpottingResult
+from merkit.motion.spotting import SpotConfig
+
+__all__ = ["SPOTTING_PROTOCOL", "run_spotting_experiment", "spotting_config"]
 
 SPOTTING_PROTOCOL = "megc_spotting"
 
 
-def _load_videos(cfg: ExperimentConfig) -> list:
-    from merkit.data.longvideo import list_long_datasets, load_long_videos
+def spotting_config(dataset: str, root: str, out_dir: str, options: dict | None = None,
+                    loader_options: dict | None = None) -> ExperimentConfig:
+    """The one-dataset experiment that ``merkit spot ROOT --dataset NAME`` runs.
 
+    Args:
+        dataset: a long-video dataset name (``casme_sq``, ``samm_lv``, ``casme3_long``).
+        root: its root folder.
+        out_dir: the run directory.
+        options: :class:`~merkit.motion.spotting.SpotConfig` options (``[protocol] options``).
+        loader_options: further options of the loader (e.g. ``{"fps": 30}``).
+    """
+    return config_from_dict({
+        "data": {"source": "datasets", "roots": {dataset: {"root": str(root), **(loader_options or {})}}},
+        "protocol": {"name": SPOTTING_PROTOCOL, "options": dict(options or {})},
+        "run": {"out_dir": str(out_dir)},
+    }, source=f"merkit spot --dataset {dataset}")
+
+
+def _load_videos(cfg: ExperimentConfig) -> list:
     if cfg.data.source != "datasets" or not cfg.data.roots:
         raise ConfigError(f"protocol {SPOTTING_PROTOCOL!r} reads long-video datasets: set data.source = 'datasets' "
                           f"and data.roots to some of {list_long_datasets()!r}.")
@@ -56,23 +81,15 @@ def _load_videos(cfg: ExperimentConfig) -> list:
     return videos
 
 
-def run_spotting_experiment(cfg: ExperimentConfig) -> Any:
-    """Spot and score (module docstring); returns an :class:`~merkit.training.experiment.ExperimentResult`."""
-    import yaml
-
-    from merkit import __version__
-    from merkit.evaluation.spotting_run import spot_long_videos, write_spotting_run
-    from merkit.motion.spotting import SpotConfig
-    from merkit.training.experiment import ExperimentResult
-    from merkit.training.methods.base import build_options
-
-    spot_config = build_options(SpotConfig, cfg.protocol.options, "protocol.options")
+def run_spotting_experiment(cfg: ExperimentConfig, on_video: Callable[[Any], None] | None = None) -> SpottingResult:
+    """Spot and score (module docstring); ``on_video(video)`` is called after each video (progress)."""
+    spot_config = build(SpotConfig, cfg.protocol.options, "protocol.options")
     videos = _load_videos(cfg)
     out = Path(cfg.run.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "config.yaml", yaml.safe_dump(plain_data({"experiment": cfg.to_dict(),
                                                                "merkit_version": __version__}), sort_keys=True))
-    run = spot_long_videos(videos, spot_config)
+    run = spot_long_videos(videos, spot_config, on_video=on_video)
     write_spotting_run(run, out, ",".join(sorted(cfg.data.roots)))
     metrics = {
         "protocol": SPOTTING_PROTOCOL,
@@ -86,7 +103,7 @@ def run_spotting_experiment(cfg: ExperimentConfig) -> Any:
         "select_on_test": False,
     }
     write_json(out / "metrics.json", metrics)
-    return ExperimentResult(out, metrics, None)
+    return SpottingResult(out, metrics, None)
 
 
 def _scores(counts: Any) -> dict:
