@@ -8,14 +8,25 @@ from merkit.experiments.config import load_config
 from merkit.training.methods import create_method
 from merkit.training.methods.descriptor_svm import DESCRIPTOR_BASELINES
 
-CONFIGS = sorted(p for p in (Path(__file__).parents[1] / "configs").rglob("*") if p.suffix in (".toml", ".yaml", ".yml"))
+CONFIG_DIR = Path(__file__).parents[1] / "configs"
+CONFIGS = sorted(p for p in CONFIG_DIR.rglob("*") if p.suffix in (".toml", ".yaml", ".yml"))
 
 
 def test_there_are_configs():
     assert len(CONFIGS) >= 20
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(p.parents[1] if p.parent.name != "configs" else p.parent)))
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.relative_to(CONFIG_DIR).as_posix())
+def test_config_sits_in_its_model_family_folder(path):
+    # configs/<family>/<experiment>.toml, and its run directory mirrors the file: runs/<family>/<experiment>
+    rel = path.relative_to(CONFIG_DIR)
+    assert len(rel.parts) == 2, f"{rel}: put it in a model-family folder, configs/<family>/{rel.name}"
+    family, name = rel.parent.as_posix(), rel.stem
+    assert not name.startswith(family + "_"), f"{rel}: the folder already says {family!r}"
+    assert load_config(path).run.out_dir == f"runs/{family}/{name}"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.relative_to(CONFIG_DIR).as_posix())
 def test_config_validates(path):
     cfg = load_config(path)
     method = create_method(cfg, progress=False)  # validates [method] options and misplaced model options
