@@ -5,6 +5,11 @@ from merkit.errors import ConfigError
 from merkit.models import create_model, model_info
 from merkit.models.mier_cvt import STAGE_PRESETS, IdentityHead, MiERCvT, SeqSoftmaxPool, dann_coefficient
 
+#: Table 4 row -> the stage preset it is (the paper's row numbers stay in config file names and docs).
+TABLE4_PRESETS = {1: "cvt3_d123", 2: "cvt3_d124", 3: "cvt3_d125", 4: "cvt3_d133", 5: "cvt3_d134", 6: "cvt3_d223",
+                  7: "cvt3_d123_w64_192_768", 8: "cvt3_d123_w64_384_768", 9: "cvt3_d123_k7_3_3", 10: "cvt2_d12",
+                  11: "cvt1_d1"}
+
 
 def n_params(model):
     return sum(p.numel() for p in model.parameters())
@@ -46,10 +51,10 @@ def test_mac_convention_reproduces_table3_reference_rows():
 
 
 @pytest.mark.parametrize(
-    "row, params_m", [("row7", 24.1), ("row9", 7.10), ("row10", 1.46), ("row11", 0.25)]
+    "row, params_m", [(7, 24.1), (9, 7.10), (10, 1.46), (11, 0.25)]
 )
 def test_table4_rows_have_the_reconstructed_sizes(row, params_m):
-    model = MiERCvT(stages=row, classifier_input="cls_token")
+    model = MiERCvT(stages=TABLE4_PRESETS[row], classifier_input="cls_token")
     assert n_params(model) / 1e6 == pytest.approx(params_m, rel=0.02)
     assert model(torch.randn(2, 3, 224, 224)).shape == (2, 3)
 
@@ -71,7 +76,24 @@ def test_ablations_forward_and_backward(projection, classifier_input):
 
 def test_two_channel_flow_and_all_presets_build():
     assert create_model("mier_cvt", in_chans=2, inputs="flow_uv")(torch.randn(2, 2, 224, 224)).shape == (2, 3)
-    assert len(STAGE_PRESETS) == 11
+    assert len(STAGE_PRESETS) == 11 and sorted(TABLE4_PRESETS.values()) == sorted(STAGE_PRESETS)
+
+
+def test_preset_names_say_stage_count_and_depths():
+    # cvt{S}_d{depths}: the name is checked against the specs it names
+    for name, specs in STAGE_PRESETS.items():
+        count, depths = name.split("_")[:2]
+        assert count == f"cvt{len(specs)}" and depths == "d" + "".join(str(s.depth) for s in specs)
+
+
+@pytest.mark.parametrize("row", sorted(TABLE4_PRESETS))
+def test_old_row_keys_still_build_the_same_model(row):
+    # run directories and bundle cards (model_options) written before the rename store "rowN"
+    old = MiERCvT(stages=f"row{row}", classifier_input="cls_token", img_size=32)
+    new = MiERCvT(stages=TABLE4_PRESETS[row], classifier_input="cls_token", img_size=32)
+    assert old.stage_specs == new.stage_specs == STAGE_PRESETS[TABLE4_PRESETS[row]]
+    assert [(k, v.shape) for k, v in old.state_dict().items()] == [(k, v.shape) for k, v in new.state_dict().items()]
+    assert create_model("mier_cvt", stages=f"row{row}").stage_specs == STAGE_PRESETS[TABLE4_PRESETS[row]]
 
 
 def test_seqsoftmax_is_a_convex_combination_of_tokens():
@@ -109,6 +131,12 @@ def test_bad_options_are_named():
         MiERCvT(classifier_input="gap")
     with pytest.raises(ConfigError, match="stages must be one of"):
         MiERCvT(stages="row12")
+    with pytest.raises(ConfigError, match="stages must be one of") as err:
+        MiERCvT(stages="cvt4_d1234")
+    # the presets are listed by name, in an order that reads (cvt1_d1, cvt2_d12, cvt3_d123, ...);
+    # the old "rowN" aliases are never suggested
+    assert str(sorted(STAGE_PRESETS)) in str(err.value) and "row" not in str(err.value)
+    assert sorted(STAGE_PRESETS)[:3] == ["cvt1_d1", "cvt2_d12", "cvt3_d123"]
 
 
 @pytest.mark.parametrize("inputs, chans", [("flow_uv", 2), ("rgb_apex", 3), ("flow_uv_strain_uniform4", 12)])

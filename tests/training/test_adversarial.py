@@ -15,8 +15,8 @@ from merkit.training.methods.supervised import fit_supervised as fit_model
 from tests.training.conftest import labelled_table
 from tests.training.test_methods import _task
 
-# one stage (Table 4 row 11) on 32x32 inputs: 2x2 tokens, fast enough for CPU tests
-TINY = {"stages": "row11", "img_size": 32, "drop_path_rate": 0.0}
+# one stage (preset cvt1_d1, Table 4 row 11) on 32x32 inputs: 2x2 tokens, fast enough for CPU tests
+TINY = {"stages": "cvt1_d1", "img_size": 32, "drop_path_rate": 0.0}
 
 
 def tiny(name="mier_cvt_id", **options):

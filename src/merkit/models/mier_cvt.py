@@ -20,6 +20,33 @@ pooling over the last stage's token sequence (CCT's SeqPool), see
 :class:`SeqSoftmaxPool`. The identity-adversarial head (gradient reversal +
 subject classifier, DANN schedule) is :class:`IdentityHead`; it is used only
 in training and is not part of the counted model.
+
+Stage presets (:data:`STAGE_PRESETS`, the ``stages`` option) are named
+``cvt{S}_d{D}[_w{W}][_k{K}]``: ``S`` stages with depths ``D`` (one digit per
+stage), the paper's token embedding (kernels 32/5/3, strides 16/3/1, padding
+8/0/0) and widths 64/192/384 with one head per 64 channels. A ``_w`` suffix
+lists the stage widths where they differ (heads stay width / 64); a ``_k``
+suffix lists the embedding kernels where they differ (``_k7_3_3``: CvT-13's
+embedding, strides 4/2/2, padding 2/1/1). Beside the paper's Table 4 rows:
+
+=========================  =========  ==========================================
+preset                     Table 4    stages
+=========================  =========  ==========================================
+``cvt3_d123`` (default)    row 1      depths 1/2/3 (the released model)
+``cvt3_d124``              row 2      depths 1/2/4
+``cvt3_d125``              row 3      depths 1/2/5
+``cvt3_d133``              row 4      depths 1/3/3
+``cvt3_d134``              row 5      depths 1/3/4
+``cvt3_d223``              row 6      depths 2/2/3
+``cvt3_d123_w64_192_768``  row 7      widths 64/192/768, heads 1/3/12
+``cvt3_d123_w64_384_768``  row 8      widths 64/384/768, heads 1/6/12
+``cvt3_d123_k7_3_3``       row 9      embedding kernels 7/3/3, strides 4/2/2
+``cvt2_d12``               row 10     two stages (64/192), depths 1/2
+``cvt1_d1``                row 11     one stage (64), depth 1
+=========================  =========  ==========================================
+
+The former keys ``"row1"`` .. ``"row11"`` are still read as aliases (older run
+directories and bundles store them), but are never suggested.
 """
 
 from __future__ import annotations
@@ -70,19 +97,29 @@ def _stages(k, s, p, c, h, d) -> tuple[StageSpec, ...]:
     return tuple(StageSpec(*row) for row in zip(k, s, p, c, h, d))
 
 
-#: Stage configurations of the paper's Table 4 (row 1 is the released model).
+#: Stage configurations of the paper's Table 4, named by what they are (scheme in the module docstring).
+#: The comment beside each gives its Table 4 row; ``cvt3_d123`` (row 1) is the released model.
 STAGE_PRESETS: dict[str, tuple[StageSpec, ...]] = {
-    "row1": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 192, 384), (1, 3, 6), (1, 2, 3)),
-    "row2": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 192, 384), (1, 3, 6), (1, 2, 4)),
-    "row3": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 192, 384), (1, 3, 6), (1, 2, 5)),
-    "row4": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 192, 384), (1, 3, 6), (1, 3, 3)),
-    "row5": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 192, 384), (1, 3, 6), (1, 3, 4)),
-    "row6": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 192, 384), (1, 3, 6), (2, 2, 3)),
-    "row7": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 192, 768), (1, 3, 12), (1, 2, 3)),
-    "row8": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 384, 768), (1, 6, 12), (1, 2, 3)),
-    "row9": _stages((7, 3, 3), (4, 2, 2), (2, 1, 1), (64, 192, 384), (1, 3, 6), (1, 2, 3)),
-    "row10": _stages((32, 5), (16, 3), (8, 0), (64, 192), (1, 3), (1, 2)),
-    "row11": _stages((32,), (16,), (8,), (64,), (1,), (1,)),
+    "cvt3_d123": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 192, 384), (1, 3, 6), (1, 2, 3)),  # row 1
+    "cvt3_d124": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 192, 384), (1, 3, 6), (1, 2, 4)),  # row 2
+    "cvt3_d125": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 192, 384), (1, 3, 6), (1, 2, 5)),  # row 3
+    "cvt3_d133": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 192, 384), (1, 3, 6), (1, 3, 3)),  # row 4
+    "cvt3_d134": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 192, 384), (1, 3, 6), (1, 3, 4)),  # row 5
+    "cvt3_d223": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 192, 384), (1, 3, 6), (2, 2, 3)),  # row 6
+    "cvt3_d123_w64_192_768": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 192, 768), (1, 3, 12), (1, 2, 3)),  # row 7
+    "cvt3_d123_w64_384_768": _stages((32, 5, 3), (16, 3, 1), (8, 0, 0), (64, 384, 768), (1, 6, 12), (1, 2, 3)),  # row 8
+    "cvt3_d123_k7_3_3": _stages((7, 3, 3), (4, 2, 2), (2, 1, 1), (64, 192, 384), (1, 3, 6), (1, 2, 3)),  # row 9
+    "cvt2_d12": _stages((32, 5), (16, 3), (8, 0), (64, 192), (1, 3), (1, 2)),  # row 10
+    "cvt1_d1": _stages((32,), (16,), (8,), (64,), (1,), (1,)),  # row 11
+}
+
+#: The Table 4 row numbers the presets were keyed by before they were named ("row1".."row11"), still
+#: read so that older run directories, config files and bundle cards (``model_options``) load; not
+#: listed in messages.
+_ROW_ALIASES: dict[str, str] = {
+    "row1": "cvt3_d123", "row2": "cvt3_d124", "row3": "cvt3_d125", "row4": "cvt3_d133", "row5": "cvt3_d134",
+    "row6": "cvt3_d223", "row7": "cvt3_d123_w64_192_768", "row8": "cvt3_d123_w64_384_768",
+    "row9": "cvt3_d123_k7_3_3", "row10": "cvt2_d12", "row11": "cvt1_d1",
 }
 
 
@@ -264,7 +301,8 @@ class MiERCvT(nn.Module):
         in_chans: input channels; None (default) takes them from ``inputs`` (:data:`INPUT_CHANNELS`:
             3 for (u, v, strain) or RGB apex, 2 for (u, v), 6 or 12 for 2 or 4 stacked uniform frames).
         img_size: input side in pixels (224 as reconstructed).
-        stages: a key of :data:`STAGE_PRESETS` (Table 4 rows) or a sequence of :class:`StageSpec`.
+        stages: a key of :data:`STAGE_PRESETS` (the Table 4 stage configurations, e.g. ``"cvt3_d123"``)
+            or a sequence of :class:`StageSpec`.
         projection: ``"dw_bn"`` (InnerBN_DWConv, default), ``"conv_bn"`` or ``"linear"`` (Table 6).
         classifier_input: ``"seqsoftmax_x"`` (default), ``"seqsoftmax_g"`` or ``"cls_token"`` (Table 6).
         drop_rate: dropout before the emotion classifier.
@@ -292,7 +330,7 @@ class MiERCvT(nn.Module):
         num_classes: int = 3,
         in_chans: int | None = None,
         img_size: int = 224,
-        stages: str | Sequence[StageSpec] = "row1",
+        stages: str | Sequence[StageSpec] = "cvt3_d123",
         projection: str = "dw_bn",
         classifier_input: str = "seqsoftmax_x",
         drop_rate: float = 0.0,
@@ -312,6 +350,7 @@ class MiERCvT(nn.Module):
             raise ConfigError(f"inputs must be one of {sorted(INPUT_CHANNELS)!r}; got {inputs!r}.")
         in_chans = INPUT_CHANNELS[inputs] if in_chans is None else int(in_chans)
         if isinstance(stages, str):
+            stages = _ROW_ALIASES.get(stages, stages)
             if stages not in STAGE_PRESETS:
                 raise ConfigError(f"stages must be one of {sorted(STAGE_PRESETS)!r} or a list of StageSpec; got {stages!r}.")
             stages = STAGE_PRESETS[stages]
@@ -370,7 +409,7 @@ def _init_weights(m: nn.Module) -> None:
 
 @register_model
 def mier_cvt(**overrides: Any) -> MiERCvT:
-    """MiER-CvT, Table 4 row 1 with dw_bn projection and SeqSoftmax-x, (u, v, strain) at 224."""
+    """MiER-CvT, stages ``cvt3_d123`` (Table 4 row 1) with dw_bn projection and SeqSoftmax-x, (u, v, strain) at 224."""
     return MiERCvT(**overrides)
 
 
