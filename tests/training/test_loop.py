@@ -20,7 +20,7 @@ from merkit.training.loop import (
 )
 from merkit.training.methods.supervised import fit_supervised
 
-from tests.training.conftest import CLASSES, learnable_features
+from tests._helpers.tables import CLASSES, learnable_features
 
 FAST = TrainConfig(epochs=4, batch_size=16, lr=3e-3, progress=False)
 
@@ -88,6 +88,46 @@ def test_equal_per_class_draws_the_smallest_count_of_each_class():
     order = balanced_epoch_order(y, torch.Generator().manual_seed(0)).numpy()
     assert len(order) == 9 and len(set(order.tolist())) == 9
     assert np.bincount(y[order]).tolist() == [3, 3, 3]
+
+
+def _drawn_rows(labels, imbalance, epochs, seed=0):
+    """Per epoch, the item positions ``train_loop`` hands to ``make_batch`` (a linear model on 4 features)."""
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(len(labels), 4)).astype(np.float32))
+    y = torch.from_numpy(labels)
+    drawn = []
+
+    def make_batch(rows, gen):
+        drawn.append(rows.clone())
+        return x[rows], y[rows]
+
+    cfg = TrainConfig(epochs=epochs, batch_size=16, lr=0.01, imbalance=imbalance, progress=False, augment=False)
+    history = train_loop(_Linear(), labels, make_batch, lambda net, b, ctx: F.cross_entropy(net(b[0]), b[1]), cfg,
+                         seed=seed)
+    steps = len(history.step_loss) // epochs  # the same number of batches every epoch here
+    assert steps * epochs == len(drawn)  # every batch built was a training step (no other pass)
+    return [torch.cat(drawn[e * steps : (e + 1) * steps]).numpy() for e in range(epochs)]
+
+
+def test_samplers_draw_the_classes_they_promise():
+    # 10:1 imbalance: 100 items of class 0, 10 of class 1
+    labels = np.array([0] * 100 + [1] * 10, dtype=np.int64)
+    epochs = 40
+    balanced = _drawn_rows(labels, "balanced_sampler", epochs)
+    # N draws per epoch, with replacement, each class equally likely: about half are the 10 minority items
+    assert all(len(e) == len(labels) for e in balanced)
+    counts = np.bincount(labels[np.concatenate(balanced)], minlength=2)
+    assert abs(counts[1] / counts.sum() - 0.5) < 0.03, counts  # 4,400 draws: 3 % is > 4 standard deviations
+    minority = np.bincount(np.concatenate(balanced), minlength=len(labels))[100:]
+    assert minority.min() > 5 * epochs / 2  # every minority item is drawn ~5.5 times an epoch, not once
+    # none: each epoch is a permutation of the items, so the classes come in their own proportion
+    for order in _drawn_rows(labels, "none", 3):
+        assert sorted(order.tolist()) == list(range(len(labels)))
+    # equal_per_class: the smallest class count (10) from every class, no repeats, other majority items each epoch
+    equal = _drawn_rows(labels, "equal_per_class", epochs)
+    for order in equal:
+        assert len(order) == 20 and len(set(order.tolist())) == 20
+        assert np.bincount(labels[order], minlength=2).tolist() == [10, 10]
+    assert len(set(np.concatenate(equal).tolist())) > 90  # the majority items kept change from epoch to epoch
 
 
 class _Linear(torch.nn.Module):
