@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 
 from merkit.errors import ConfigError
@@ -40,7 +41,17 @@ def test_generates_with_overrides_and_refuses_another_tree(tmp_path):
         assert detail in str(err.value) and "point data.synth_root to another folder" in str(err.value)
 
 
-def test_default_tree_is_still_reused(tmp_path):
-    generate(tmp_path / "t", "tiny", seed=0)
-    table, _ = load_table(DataConfig(synth_root=str(tmp_path / "t"), synth_preset="tiny"))
-    assert len(table) > 0
+def test_default_tree_is_still_reused(tmp_path, monkeypatch):
+    from merkit.experiments import sources
+
+    root = tmp_path / "t"
+    generate(root, "tiny", seed=0)
+    manifest = root / "manifest.json"
+    written = manifest.stat().st_mtime_ns
+    sentinel = root / "CASME2" / "left_by_the_test.txt"  # a regenerated tree would not hold it
+    sentinel.write_text("x")
+    monkeypatch.setattr(sources, "generate", lambda *a, **k: pytest.fail("the tree was generated again"))
+    table, _ = load_table(DataConfig(synth_root=str(root), synth_preset="tiny"))
+    assert manifest.stat().st_mtime_ns == written and sentinel.read_text() == "x"
+    assert len(table) == len(pd.read_csv(root / "combined_3class_gt.csv", header=None))  # one row per GT line
+    assert all(str(p).startswith(str(root)) for paths in table["frame_paths"] for p in paths)
