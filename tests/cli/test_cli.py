@@ -3,7 +3,7 @@ import sys
 
 from merkit.cli import main
 from merkit.evaluation import create_protocol, run_protocol
-from tests.evaluation.test_runner import NearestCentroid, with_feature
+from tests._helpers.evaluation import NearestCentroid, with_feature
 
 
 def test_help_lists_commands(capsys):

@@ -8,7 +8,7 @@ import pytest
 
 from merkit.errors import ConfigError, ShapeError
 from merkit.face import AlignConfig, compute_alignment, detect_face, eye_line_angle, transform_points
-from tests.face.conftest import rotate_translate
+from tests._helpers.images import rotate_translate
 
 
 @pytest.mark.parametrize("mode", ["eye_line", "mol"])

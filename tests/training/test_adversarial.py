@@ -12,8 +12,8 @@ from merkit.training.loop import predict_proba
 from merkit.training.methods import get_method
 from merkit.training.methods.supervised import fit_supervised as fit_model
 
-from tests.training.conftest import labelled_table
-from tests.training.test_methods import _task
+from tests._helpers.folds import fold_task
+from tests._helpers.tables import labelled_table
 
 # one stage (preset cvt1_d1, Table 4 row 11) on 32x32 inputs: 2x2 tokens, fast enough for CPU tests
 TINY = {"stages": "cvt1_d1", "img_size": 32, "drop_path_rate": 0.0}
@@ -114,7 +114,7 @@ def test_identity_classes_are_the_folds_training_subjects_never_the_test_subject
 
     fp = get_method("supervised")("mier_cvt_id", TINY, NoOptions(), cfg, FeatureConfig(), progress=False)
     fp.inputs = features
-    task = _task(table, "casme2/sub01")
+    task = fold_task(table, "casme2/sub01", val_subjects=2)
     probs = fp(table, task)
     assert probs.shape == (len(task.test_idx), 3)
     history = fp.histories[-1][2]

@@ -1,4 +1,8 @@
-"""flow_pretrain_finetune (seed 002): balancing, flips, encodings, options, honest fit, state round trip."""
+"""flow_pretrain_finetune (seed 002): flip balancing, options, the pre-training and fine-tuning phases, SVC honesty.
+
+Its inputs (masked faces and flows) are tested in tests/inputs/test_masked_face_flow.py; prepare, honesty and the
+state round trip of every method in tests/training/test_method_contract.py.
+"""
 
 import re
 
@@ -8,18 +12,13 @@ import torch
 
 from merkit.errors import ConfigError, UnknownNameError
 from merkit.experiments.config import config_from_dict
-from merkit.inputs.config import FeatureConfig
-from merkit.training.settings import TrainConfig
-from merkit.training.loop import balanced_epoch_order
-from merkit.inputs.masked_face_flow import (
-    MaskedFaceFlows, encode_face, encode_flow, face_frame_indices, flip_raw,
-)
-from merkit.training.methods import create_method, get_method
+from merkit.inputs.masked_face_flow import MaskedFaceFlows, face_frame_indices
+from merkit.training.methods import create_method
 from merkit.training.methods.base import build_options
 from merkit.training.methods.flow_pretrain import FlowPretrainOptions, expand_by_flipping
-from tests.training.conftest import CLASSES, fit_predict_ignoring_test_labels, fold_task, labelled_table
-
-SIZE = 32
+from tests._helpers.folds import fit_predict_ignoring_test_labels, fold_task
+from tests._helpers.methods import FLOW_PRETRAIN_SIZE as SIZE, tiny_flow_pretrain
+from tests._helpers.tables import CLASSES, labelled_table
 
 
 def test_flipping_fills_minority_classes_once_each():
@@ -28,33 +27,6 @@ def test_flipping_fills_minority_classes_once_each():
     assert len(set(flip.tolist())) == len(flip)  # a sample is flipped at most once
     counts = np.bincount(np.concatenate([y, y[flip]]))
     assert counts.tolist() == [10, 8, 10]  # class 1 doubles (4 -> 8), class 2 tops up to 10
-
-
-def test_epoch_draws_equal_counts_without_repeats():
-    y = np.array([0] * 9 + [1] * 3 + [2] * 5)
-    order = balanced_epoch_order(y, torch.Generator().manual_seed(0)).numpy()
-    assert len(set(order.tolist())) == len(order)
-    assert np.bincount(y[order]).tolist() == [3, 3, 3]
-
-
-def test_flip_raw_mirrors_and_negates_u():
-    faces = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    flows = np.random.default_rng(0).normal(size=(2, 3, 4, 2)).astype(np.float32)
-    f_faces, f_flows = flip_raw(faces, flows)
-    assert np.array_equal(f_faces, faces[:, :, ::-1])
-    assert np.allclose(f_flows[..., 0], -flows[:, :, ::-1, 0]) and np.allclose(f_flows[..., 1], flows[:, :, ::-1, 1])
-
-
-def test_flow_images_are_three_channels_in_unit_range():
-    flows = np.zeros((2, 8, 8, 2), np.float32)
-    flows[0, 2:4, 2:4, 0] = 1.5
-    for kind in ("hsv", "uv_mag"):
-        img = encode_flow(flows, kind)
-        assert img.shape == (2, 3, 8, 8) and img.min() >= 0 and img.max() <= 1
-    hsv = encode_flow(flows, "hsv")
-    assert hsv[1].max() == 0 and hsv[0, :, 2, 2].max() == 1  # zero flow is black; the peak is bright
-    with pytest.raises(UnknownNameError, match="flow_image"):
-        encode_flow(flows, "rgb")
 
 
 def _cfg(model="shufflenet_v2_me", model_options=None, options=None):
@@ -78,32 +50,8 @@ def test_options_live_in_the_method_section_and_constructor_options_in_the_model
         create_method(_cfg(model_options={"in_chans": 3}))
 
 
-def _inputs(table, seed=0):
-    """Faces with a bright class quadrant and flows moving in a class direction, plus noise."""
-    rng = np.random.default_rng(seed)
-    n = len(table)
-    faces = rng.integers(0, 120, size=(n, SIZE, SIZE)).astype(np.uint8)
-    flows = rng.normal(0, 0.1, size=(n, SIZE, SIZE, 2)).astype(np.float32)
-    h = SIZE // 2
-    for i, label in enumerate(table["label"]):
-        k = CLASSES.index(label)
-        faces[i, h * (k // 2) : h * (k // 2) + h, h * (k % 2) : h * (k % 2) + h] += 120
-        flows[i, ..., k % 2] += 1.0 if k < 2 else -1.0
-    return MaskedFaceFlows(table["sample_key"].to_numpy(object), faces, flows)
-
-
 def _task(table, test_subject, select_on_test=False):
     return fold_task(table, test_subject, select_on_test, val_subjects=1)
-
-
-def _method(table, head, pretrain, epochs=2):
-    options = FlowPretrainOptions(size=SIZE, head=head, pretrain=pretrain, pretrain_epochs=1, svc_C=(0.1, 1.0))
-    train = TrainConfig(epochs=epochs, batch_size=16, schedule="early_stopping", patience=5, progress=False,
-                        device="cpu", threads=1, optimizer="adam", weight_decay=0.0, lr_schedule="plateau")
-    method = get_method("flow_pretrain_finetune")("shufflenet_v2_me", {}, options, train, FeatureConfig(),
-                                                  progress=False)
-    method.inputs = _inputs(table)
-    return method
 
 
 @pytest.fixture
@@ -123,7 +71,7 @@ def one_torch_thread():
 def test_fit_predict_never_reads_test_labels(head, one_torch_thread):
     table = labelled_table(3, 5)
     # the full path (pre-training + transfer) once; the other heads only differ after it
-    method = _method(table, head, pretrain=head == "hinge")
+    method = tiny_flow_pretrain(table, head, pretrain=head == "hinge")
     task = _task(table, "casme2/sub01")
     fit_predict_ignoring_test_labels(method, table, task)
     record = method.histories[0][2]
@@ -133,24 +81,9 @@ def test_fit_predict_never_reads_test_labels(head, one_torch_thread):
         assert record["pretrain"].best_epoch == 1 and record["pretrain"].frozen_groups == [0]
 
 
-@pytest.mark.parametrize("head", ["hinge", "svc"])
-def test_fitted_model_restores_from_its_arrays_and_info(head, one_torch_thread):
-    table = labelled_table(3, 5)
-    method = _method(table, head, pretrain=False, epochs=1)
-    task = _task(table, "casme2/sub01")
-    fitted = method.fit(table, task)
-    x_test = method.inputs.take(table["sample_key"].to_numpy()[task.test_idx])
-    assert x_test.shape == (len(task.test_idx), 1, SIZE, SIZE)
-    arrays = fitted.state_arrays()
-    assert all(isinstance(v, np.ndarray) and v.dtype != object for v in arrays.values())
-    assert ("svc_x" in arrays) == (head == "svc")
-    restored = method.restore(arrays, {**fitted.state_info(), "classes": list(task.classes)})
-    np.testing.assert_allclose(restored.predict_proba(x_test), fitted.predict_proba(x_test), atol=1e-6)
-
-
 def test_svc_head_never_trains_on_the_test_subject_in_select_on_test_mode(one_torch_thread):
     table = labelled_table(3, 5)
-    method = _method(table, "svc", pretrain=False, epochs=1)
+    method = tiny_flow_pretrain(table, "svc", pretrain=False, epochs=1)
     expected = {}
     for select_on_test in (False, True):
         task = _task(table, "casme2/sub01", select_on_test)
@@ -162,37 +95,6 @@ def test_svc_head_never_trains_on_the_test_subject_in_select_on_test_mode(one_to
     assert rows == expanded  # the validation rows are the test subject: never in the SVC's fit
     rows, expanded, n_val = expected[False]
     assert rows == expanded + n_val  # honest: C chosen on validation subjects, then refitted with them
-
-
-def test_prepare_masks_faces_and_flows_caches_them_and_take_encodes_faces(tmp_path, monkeypatch):
-    from merkit.inputs import masked_face_flow as masked_face_flow_inputs
-    from merkit.experiments.config import DataConfig
-    from merkit.experiments.sources import load_table
-
-    table, _ = load_table(DataConfig(source="synth", synth_root=str(tmp_path / "tiny"), synth_preset="tiny"))
-    table = table.iloc[:2].reset_index(drop=True)
-    method = create_method(config_from_dict({
-        "model": {"name": "shufflenet_v2_me"}, "method": {"options": {"size": SIZE}},
-        "features": {"flow": "farneback", "cache_dir": str(tmp_path / "cache")}}), progress=False)
-    inputs = method.prepare(table)
-    assert inputs.faces.shape == (2, SIZE, SIZE) and inputs.faces.dtype == np.uint8
-    assert inputs.flows.shape == (2, SIZE, SIZE, 2) and inputs.flows.dtype == np.float32
-    masked = inputs.faces == 0  # mask "mer": the eyes and everything outside the face hull
-    assert 0.05 < masked.mean() < 0.95 and np.all(inputs.flows[masked] == 0)
-    keys = table["sample_key"].to_numpy()[::-1]
-    x = inputs.take(keys)
-    assert x.shape == (2, 1, SIZE, SIZE) and x.dtype == np.float32
-    np.testing.assert_array_equal(x[:, 0], inputs.faces[::-1] / np.float32(255))
-    monkeypatch.setattr(masked_face_flow_inputs, "_compute", lambda *a: pytest.fail("not read from the cache"))
-    again = method.prepare(table)
-    np.testing.assert_array_equal(again.faces, inputs.faces)
-    np.testing.assert_array_equal(again.flows, inputs.flows)
-    with pytest.raises(ConfigError, match="no masked face/flow inputs for sample 'nope'"):
-        inputs.take(["nope"])
-
-
-def test_encode_face_scale():
-    assert encode_face(np.full((1, 2, 2), 255, np.uint8)).tolist() == [[[[1.0, 1.0], [1.0, 1.0]]]]
 
 
 def test_numeric_options_accept_yaml_exponent_strings_and_name_bad_values():
@@ -221,7 +123,7 @@ def test_augment_moves_only_the_fine_tuning_faces(augment, monkeypatch, one_torc
 
     monkeypatch.setattr(module, "train_loop", spying_loop)
     table = labelled_table(3, 5)
-    method = _method(table, "softmax", pretrain=True, epochs=1)
+    method = tiny_flow_pretrain(table, "softmax", pretrain=True, epochs=1)
     method.options = FlowPretrainOptions(size=SIZE, head="softmax", pretrain_epochs=1, augment=augment)
     method.fit(table, _task(table, "casme2/sub01"))
     assert set(seen) == {"pre-train", "fine-tune"}
@@ -241,36 +143,9 @@ def test_face_frames_read_the_onset_then_evenly_spaced_frames_ending_at_the_apex
         FlowPretrainOptions(face_frames=0)
 
 
-def test_flip_raw_mirrors_every_face_of_a_sequence():
-    faces = np.arange(2 * 3 * 4 * 5, dtype=np.uint8).reshape(2, 3, 4, 5)
-    f_faces, _ = flip_raw(faces, np.zeros((2, 4, 5, 2), np.float32))
-    assert np.array_equal(f_faces, faces[..., ::-1])
-    assert encode_face(faces).shape == (2, 3, 1, 4, 5)
-
-
-def test_prepare_with_face_frames_keeps_the_apex_face_and_flow_of_the_apex_reading(tmp_path):
-    from merkit.experiments.config import DataConfig
-    from merkit.experiments.sources import load_table
-
-    table, _ = load_table(DataConfig(source="synth", synth_root=str(tmp_path / "tiny"), synth_preset="tiny"))
-    table = table.iloc[:2].reset_index(drop=True)
-    prepared = {}
-    for frames in (1, 3):
-        method = create_method(config_from_dict({
-            "model": {"name": "shufflenet_v2_me"}, "method": {"options": {"size": SIZE, "face_frames": frames}},
-            "features": {"flow": "farneback", "cache_dir": str(tmp_path / "cache")}}), progress=False)
-        prepared[frames] = method.prepare(table)
-    apex, sequence = prepared[1], prepared[3]
-    assert sequence.faces.shape == (2, 3, SIZE, SIZE)
-    np.testing.assert_array_equal(sequence.faces[:, -1], apex.faces)  # one onset transform for every frame
-    np.testing.assert_array_equal(sequence.flows, apex.flows)
-    assert not np.array_equal(sequence.faces[:, 0], sequence.faces[:, -1])
-    assert sequence.take(table["sample_key"]).shape == (2, 3, 1, SIZE, SIZE)
-
-
 def test_face_frames_train_on_every_face_and_predict_the_mean_over_a_clip(one_torch_thread):
     table = labelled_table(3, 5)
-    method = _method(table, "svc", pretrain=False, epochs=1)
+    method = tiny_flow_pretrain(table, "svc", pretrain=False, epochs=1)
     single = method.inputs
     rng = np.random.default_rng(1)
     faces = np.stack([single.faces, np.clip(single.faces + rng.integers(0, 30, single.faces.shape), 0, 255)],

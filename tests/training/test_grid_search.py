@@ -1,5 +1,7 @@
 """Nested grid search: candidates, inner subject split, never the test subject."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -9,9 +11,8 @@ from merkit.evaluation.runner import FoldTask
 from merkit.experiments.executors import ProcessPoolFoldExecutor
 from merkit.training.grid_search import GridSearchFitPredict, inner_subject_folds
 from merkit.training.settings import GridConfig
-from tests.training.conftest import labelled_table
-
-CLASSES = ("negative", "positive", "surprise")
+from tests._helpers.methods import MACRO_FAST, tiny_macro_transfer
+from tests._helpers.tables import CLASSES, labelled_table
 
 
 class Oracle:
@@ -96,13 +97,11 @@ def test_a_method_without_with_train_is_refused():
 
 
 def test_search_runs_the_macro_transfer_method_inside_training_subjects():
-    from tests.training.test_macro_transfer import FAST, _method
-
     table = labelled_table(n_subjects=4, clips=3)
     task = _outer(table, table["subject_key"].iloc[0])
     blind = table.copy()
     blind.loc[task.test_idx, "label"] = "HIDDEN"  # scoring or training on a test row would raise
-    method = _method(table, train=FAST, head="softmax")
+    method = tiny_macro_transfer(table, train=MACRO_FAST, head="softmax")
     search = GridSearchFitPredict(method, GridConfig(batch_size=(8,), lr=(0.001, 0.01), epochs=(1,), inner_folds=2))
     probs = search(blind, task)
     assert probs.shape == (len(task.test_idx), 3) and np.allclose(probs.sum(1), 1.0)
@@ -110,9 +109,7 @@ def test_search_runs_the_macro_transfer_method_inside_training_subjects():
 
 
 def test_a_grid_over_an_early_stopping_method_is_refused():
-    from tests.training.test_macro_transfer import FAST, _method
-
     table = labelled_table(n_subjects=3, clips=3)
-    early = _method(table, train=FAST.__class__(**{**FAST.__dict__, "schedule": "early_stopping"}))
+    early = tiny_macro_transfer(table, train=dataclasses.replace(MACRO_FAST, schedule="early_stopping"))
     with pytest.raises(ConfigError, match="train.schedule must be 'fixed'"):
         GridSearchFitPredict(early, GridConfig())

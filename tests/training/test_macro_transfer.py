@@ -1,4 +1,7 @@
-"""macro_transfer (seed 003): unfreezing schedule, phases, transfer weights, fold honesty, state round trip."""
+"""macro_transfer (seed 003): unfreezing schedule, phases, transfer weights, fold honesty, prepare versus pretrain.
+
+The state round trip of every method is in tests/training/test_method_contract.py.
+"""
 
 import dataclasses
 
@@ -7,13 +10,8 @@ import pytest
 import torch
 
 from merkit.errors import ConfigError, UnknownNameError
-from merkit.evaluation.protocols import Fold
-from merkit.evaluation.runner import FoldTask
 from merkit.models import create_model
 from merkit.experiments.config import config_from_dict
-from merkit.inputs.config import FeatureConfig
-from merkit.training.settings import TrainConfig
-from merkit.inputs.feature_set import FeatureSet
 from merkit.training.methods import create_method
 from merkit.training.methods.macro_transfer import (
     MacroTransferMethod,
@@ -22,21 +20,9 @@ from merkit.training.methods.macro_transfer import (
     train_phase,
     unfreeze_plan,
 )
-from tests.training.conftest import labelled_table
-
-CLASSES = ("negative", "positive", "surprise")
-FAST = TrainConfig(epochs=2, batch_size=8, lr=0.005, optimizer="adam", imbalance="balanced_sampler",
-                   max_rotation=0.0, threads=1, device="cpu", progress=False)
-
-
-def _images(labels, seed=0, size=32):
-    """(N, 1, size, size) faces-like inputs whose class shows as a bright band, in [0, 1]."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0.2, 0.6, size=(len(labels), 1, size, size)).astype(np.float32)
-    for i, label in enumerate(labels):
-        k = CLASSES.index(label)
-        x[i, :, k * size // 3 : (k + 1) * size // 3] += 0.35
-    return np.clip(x, 0, 1)
+from tests._helpers.folds import fold_task
+from tests._helpers.methods import MACRO_FAST, macro_images, tiny_macro_transfer
+from tests._helpers.tables import CLASSES, labelled_table
 
 
 def test_progressive_unfreezing_goes_deepest_first():
@@ -64,7 +50,7 @@ def test_frozen_groups_keep_weights_and_batchnorm_statistics():
     stem_w = model.stem.conv.weight.detach().clone()
     stem_mean = model.stem.bn.running_mean.clone()
     head_w = model.head.fc.weight.detach().clone()
-    history = train_phase(model, _images(labels), np.array([CLASSES.index(c) for c in labels]), FAST,
+    history = train_phase(model, macro_images(labels), np.array([CLASSES.index(c) for c in labels]), MACRO_FAST,
                           MacroTransferOptions(), seed=0, freeze_plan=plan)
     assert history.frozen_groups == [8, 8]
     assert torch.equal(model.stem.conv.weight, stem_w) and torch.equal(model.stem.bn.running_mean, stem_mean)
@@ -74,8 +60,8 @@ def test_frozen_groups_keep_weights_and_batchnorm_statistics():
 
 def test_l2_penalty_shrinks_kernels():
     labels = list(CLASSES) * 4
-    x, y = _images(labels), np.array([CLASSES.index(c) for c in labels])
-    cfg = dataclasses.replace(FAST, batch_size=12, lr=0.01, optimizer="sgd", weight_decay=0.0, augment=False)
+    x, y = macro_images(labels), np.array([CLASSES.index(c) for c in labels])
+    cfg = dataclasses.replace(MACRO_FAST, batch_size=12, lr=0.01, optimizer="sgd", weight_decay=0.0, augment=False)
     norms = []
     for l2 in (0.0, 0.05):
         torch.manual_seed(0)
@@ -91,69 +77,36 @@ def test_pretrain_keeps_scope_weights_on_a_macro_subject_split():
     options = MacroTransferOptions(macro={"epochs": 2, "batch_size": 8, "threads": 1, "device": "cpu",
                                           "progress": False})
     assert options.macro.optimizer == "sgd" and options.macro.schedule == "early_stopping"  # paper defaults kept
-    state, history = pretrain_macro(_images(labels), labels, subjects, options, seed=0, model="mobilevit_xxs_me")
+    state, history = pretrain_macro(macro_images(labels), labels, subjects, options, seed=0, model="mobilevit_xxs_me")
     assert set(state) == set(create_model("mobilevit_xxs_me").transfer_state_dict("mv2"))
     assert 1 <= history.best_epoch <= 2 and len(history.val_score) >= 1
     with pytest.raises(ConfigError, match="not macro3 classes"):
-        pretrain_macro(_images(labels), ["fear"] * len(labels), subjects, options, seed=0, model="mobilevit_xxs_me")
-
-
-def _task(table, test_subject, select_on_test=False):
-    subjects = table["subject_key"].to_numpy()
-    test = np.flatnonzero(subjects == test_subject)
-    train = np.flatnonzero(subjects != test_subject)
-    val = np.flatnonzero(subjects == sorted(set(subjects[train]))[0])
-    fit = np.setdiff1d(train, val)
-    if select_on_test:
-        fit, val = train, test
-    return FoldTask(Fold(test_subject, train, test), seed=0, fit_idx=fit, val_idx=val, classes=CLASSES,
-                    select_on_test=select_on_test)
-
-
-def _method(table, train=FAST, **options):
-    method = MacroTransferMethod("mobilevit_xxs_me", {}, MacroTransferOptions(unfreeze_every=1, **options), train,
-                                 FeatureConfig(), progress=False)
-    method.inputs = FeatureSet(table["sample_key"], _images(table["label"].tolist()), "gray_apex_masked")
-    method.transfer_states = {0: create_model("mobilevit_xxs_me").transfer_state_dict("mv2")}  # a donor
-    return method
+        pretrain_macro(macro_images(labels), ["fear"] * len(labels), subjects, options, seed=0, model="mobilevit_xxs_me")
 
 
 @pytest.mark.parametrize("head", ["softmax", "hinge", "svc"])
 def test_fold_fit_predict_never_reads_test_labels(head):
     table = labelled_table(n_subjects=4, clips=6, seed=1)
-    task = _task(table, table["subject_key"].iloc[0])
+    task = fold_task(table, table["subject_key"].iloc[0], val_subjects=1)
     blind = table.copy()
     blind.loc[task.test_idx, "label"] = "HIDDEN"  # any read of a test label would raise in encode_labels
-    probs = _method(table, head=head)(blind, task)
+    probs = tiny_macro_transfer(table, head=head)(blind, task)
     assert probs.shape == (len(task.test_idx), 3)
     assert np.allclose(probs.sum(1), 1.0)
 
 
 def test_select_on_test_never_refits_the_svc_on_the_test_subject():
     table = labelled_table(n_subjects=4, clips=6, seed=1)
-    task = _task(table, table["subject_key"].iloc[0], select_on_test=True)
-    fitted = _method(table, head="svc").fit(table, task)
+    task = fold_task(table, table["subject_key"].iloc[0], select_on_test=True, val_subjects=1)
+    fitted = tiny_macro_transfer(table, head="svc").fit(table, task)
     assert fitted.svc is not None and len(fitted.state_arrays()["svc_y"]) == len(task.fit_idx)
-
-
-@pytest.mark.parametrize("head", ["softmax", "svc"])
-def test_fitted_model_restores_from_its_arrays_and_info(head):
-    table = labelled_table(n_subjects=4, clips=6, seed=1)
-    method = _method(table, head=head)
-    task = _task(table, table["subject_key"].iloc[0])
-    fitted = method.fit(table, task)
-    x_test = method.inputs.take(table["sample_key"].to_numpy()[task.test_idx])
-    arrays = fitted.state_arrays()
-    assert all(isinstance(v, np.ndarray) and v.dtype != object for v in arrays.values())
-    restored = method.restore(arrays, {**fitted.state_info(), "classes": list(task.classes)})
-    np.testing.assert_allclose(restored.predict_proba(x_test), fitted.predict_proba(x_test), atol=1e-6)
 
 
 def test_prepare_builds_inputs_only_and_pretrain_runs_phase_one(monkeypatch):
     from merkit.training.methods import base
 
     table = labelled_table(n_subjects=3, clips=3)
-    method = _method(table)
+    method = tiny_macro_transfer(table)
     method.transfer_states.clear()
     images, trained = method.inputs, []
     monkeypatch.setattr(MacroTransferMethod, "_phase1", lambda self, seed: trained.append(seed) or {})
@@ -166,7 +119,7 @@ def test_prepare_builds_inputs_only_and_pretrain_runs_phase_one(monkeypatch):
 
 def test_grid_candidates_share_the_phase_one_weights():
     table = labelled_table(n_subjects=3, clips=3)
-    method = _method(table)
+    method = tiny_macro_transfer(table)
     clone = method.with_train(lr=0.001, epochs=1)
     assert clone.transfer_states is method.transfer_states and clone.inputs is method.inputs
     assert clone.train.lr == 0.001 and clone.options == method.options

@@ -1,18 +1,16 @@
+"""The method registry: defaults per model, option validation, and what misplaced options are told.
+
+The contract every method keeps (prepare, fit honestly, restore) is tests/training/test_method_contract.py.
+"""
+
 import numpy as np
 import pytest
 
 from merkit.errors import ConfigError, UnknownNameError
 from merkit.models import list_models, model_defaults
 from merkit.experiments.config import config_from_dict
-from merkit.inputs.config import FeatureConfig
-from merkit.training.settings import TrainConfig
-from merkit.inputs.feature_set import FeatureSet
 from merkit.training.methods import create_method, get_method, list_methods, method_name_for
-from merkit.training.methods.base import NoOptions
-from merkit.training.methods.descriptor_svm import DescriptorSVMOptions
 from merkit.training.heads import EmbeddingSVC
-
-from tests.training.conftest import fit_predict_ignoring_test_labels, fold_task, labelled_table, learnable_features
 
 
 def test_every_model_names_a_registered_default_method_without_being_built():
@@ -44,44 +42,6 @@ def test_create_method_validates_options_and_points_misplaced_ones_to_the_method
 def test_removed_transfer_sections_say_how_to_rewrite_the_file():
     with pytest.raises(ConfigError, match=r"removed `merkit transfer`.*\[micro\] \(phase 2\) -> \[train\]"):
         config_from_dict({"transfer": {"model": "mobilevit_s_me"}, "micro": {"lr": 0.007}})
-
-
-def _task(table, test_subject, select_on_test=False):
-    return fold_task(table, test_subject, select_on_test, val_subjects=2)
-
-
-def _method(kind, table):
-    x = learnable_features(table)
-    if kind == "svm":
-        method = get_method("descriptor_svm")("biwoof_svm", {}, DescriptorSVMOptions(), TrainConfig(progress=False),
-                                              FeatureConfig())
-        method.inputs = FeatureSet(table["sample_key"], x.reshape(len(table), -1)[:, ::7], "biwoof")
-    else:
-        method = get_method("supervised")("ststnet", {}, NoOptions(), TrainConfig(epochs=3, schedule="early_stopping",
-                                                                                   progress=False), FeatureConfig())
-        method.inputs = FeatureSet(table["sample_key"], x, "flow_uv_strain")
-    return method
-
-
-@pytest.mark.parametrize("kind", ["torch_early", "svm"])
-def test_honest_methods_never_read_test_labels(kind):
-    table = labelled_table(4, 6)
-    method = _method(kind, table)
-    task = _task(table, "casme2/sub01")
-    fit_predict_ignoring_test_labels(method, table, task)
-
-
-@pytest.mark.parametrize("kind", ["torch_early", "svm"])
-def test_fitted_model_restores_from_its_arrays_and_info(kind):
-    table = labelled_table(4, 6)
-    method = _method(kind, table)
-    task = _task(table, "casme2/sub01")
-    fitted = method.fit(table, task)
-    x_test = method.inputs.take(table["sample_key"].to_numpy()[task.test_idx])
-    arrays = fitted.state_arrays()
-    assert all(isinstance(v, np.ndarray) and v.dtype != object for v in arrays.values())
-    restored = method.restore(arrays, {**fitted.state_info(), "classes": list(task.classes)})
-    np.testing.assert_allclose(restored.predict_proba(x_test), fitted.predict_proba(x_test), atol=1e-6)
 
 
 def test_svc_never_refits_on_the_test_subject_in_select_on_test_mode():
