@@ -5,7 +5,7 @@ The public API in five names (each is a thin door into its layer; ``import merki
     import merkit
     table = merkit.load_dataset("casme2", "/data/CASME2")          # sample table (pandas)
     model = merkit.create_model("mier_cvt", num_classes=3)          # a registered torch model
-    result = merkit.run_experiment("configs/ststnet_synthme.toml")  # LOSO, honest, resumable
+    result = merkit.run_experiment("configs/ststnet/synthme.toml")  # LOSO, honest, resumable
     df = result.to_frame()                                          # one row per sample x seed
     clf = merkit.load_model("bundles/ststnet")                      # a saved model bundle
     clf.predict("path/to/frames")                                   # class probabilities
