@@ -8,8 +8,6 @@ from merkit.cli import main
 from merkit.synth.longvideo import LongVideoConfig, generate_long_videos
 from merkit.deploy.bundle import load_model
 
-from tests.training.test_bundle import fitted_bundle  # noqa: F401  (fixture: STSTNet fitted on SynthME tiny)
-
 
 @pytest.fixture(scope="module")
 def long_video(tmp_path_factory):
@@ -18,7 +16,7 @@ def long_video(tmp_path_factory):
     return m.root / "rawpic" / "s15" / "15_0101disgustingteeth"
 
 
-def test_predict_video_gives_one_classified_row_per_spotted_interval(fitted_bundle, long_video):  # noqa: F811
+def test_predict_video_gives_one_classified_row_per_spotted_interval(fitted_bundle, long_video):
     from merkit.data.frames import open_frames
     from merkit.motion.spotting import SpotConfig
     from merkit.deploy.video import predict_video
@@ -43,7 +41,7 @@ def test_predict_video_gives_one_classified_row_per_spotted_interval(fitted_bund
     pd.testing.assert_frame_equal(same, table)  # the method is the function's table, deterministic
 
 
-def test_merkit_predict_writes_a_table_and_a_plot(fitted_bundle, long_video, tmp_path, capsys):  # noqa: F811
+def test_merkit_predict_writes_a_table_and_a_plot(fitted_bundle, long_video, tmp_path, capsys):
     out = tmp_path / "pred"
     assert main(["predict", str(long_video), "--model", str(fitted_bundle[0]), "--out", str(out), "--fps", "30",
                  "--vid", "s15_0101"]) == 0

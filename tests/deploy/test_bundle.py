@@ -1,4 +1,7 @@
-"""Model bundles: `merkit fit` / `train --save-model` write weights + card; `merkit.load_model` predicts a clip."""
+"""Model bundles: `merkit fit` / `train --save-model` write weights + card; `merkit.load_model` predicts a clip.
+
+The `fitted_bundle` fixture is in tests/deploy/conftest.py.
+"""
 
 import json
 from pathlib import Path
@@ -7,30 +10,9 @@ import numpy as np
 import pytest
 
 import merkit
-from merkit.cli import main
 from merkit.errors import ConfigError, DatasetNotFoundError, FrameReadError, ShapeError
 from merkit.experiments.config import config_from_dict
 from merkit.experiments.run import run_experiment
-
-
-@pytest.fixture(scope="module")
-def fitted_bundle(tmp_path_factory):
-    """STSTNet fitted on every sample of SynthME tiny through `merkit fit`, with its table."""
-    from merkit.experiments.config import DataConfig
-    from merkit.experiments.sources import load_table
-
-    base = tmp_path_factory.mktemp("bundle")
-    cfg = base / "fit.toml"
-    cfg.write_text("\n".join([
-        "[data]", 'source = "synth"', f'synth_root = "{base / "tiny"}"', 'synth_preset = "tiny"',
-        "[features]", f'cache_dir = "{base / "cache"}"', 'flow = "dis"',
-        "[model]", 'name = "ststnet"',
-        "[train]", "epochs = 3", "batch_size = 4", "progress = false", "threads = 1",
-    ]) + "\n")
-    out = base / "model"
-    assert main(["fit", str(cfg), "--out", str(out)]) == 0
-    table, _ = load_table(DataConfig(source="synth", synth_root=str(base / "tiny"), synth_preset="tiny"))
-    return out, table, base
 
 
 def test_bundle_holds_a_card_and_safetensors_only(fitted_bundle):
@@ -113,7 +95,6 @@ def _npz_config(feature_file, out_dir, model="ststnet", **method):
 
 @pytest.mark.parametrize("model", ["ststnet", "biwoof_svm"])
 def test_train_save_model_records_metrics_and_restores_exactly(tmp_path, feature_file, model):
-    from merkit.experiments.run import fit_experiment  # noqa: F401  (the same writer as `merkit fit`)
     from merkit.inputs.feature_set import FeatureSet
 
     result = run_experiment(_npz_config(feature_file, tmp_path / "run", model), save_model=tmp_path / "bundle")
