@@ -1,16 +1,12 @@
-"""Same config and seed, same numbers: on any x86-64 vector ISA, with any number of workers."""
+"""Portable CPU numerics (merkit._numerics): the same training on any x86-64 vector ISA, pinned at import."""
 
 import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-import pandas as pd
 
 from merkit._numerics import PORTABLE_CPU_NUMERICS
-from merkit.experiments.config import config_from_dict
-from merkit.experiments.run import run_experiment
 
 _TRAIN = """
 import numpy as np, merkit
@@ -63,19 +59,3 @@ def test_import_pins_portable_numerics_unless_asked_not_to():
     native = subprocess.run([sys.executable, "-c", code], env={**env, "MERKIT_CPU_NUMERICS": "native"},
                             capture_output=True, text=True, timeout=120)
     assert native.stdout.split()[:3] == ["None", "None", "None"]
-
-
-def test_torch_predictions_do_not_depend_on_the_executor_or_worker_count(tmp_path, feature_file):
-    frames = {}
-    for executor, workers in (("inprocess", 1), ("process", 1), ("process", 2)):
-        out = tmp_path / f"{executor}{workers}"
-        raw = {"data": {"source": "npz", "features_file": str(feature_file)}, "model": {"name": "ststnet"},
-               "train": {"epochs": 3, "batch_size": 16, "progress": False},
-               "run": {"seeds": [0], "bootstrap": 0, "executor": executor, "workers": workers, "out_dir": str(out)}}
-        run_experiment(config_from_dict(raw))
-        files = sorted((out / "predictions" / "seed0").glob("*.csv"))
-        frames[(executor, workers)] = pd.concat([pd.read_csv(f) for f in files]).reset_index(drop=True)
-    first = frames[("inprocess", 1)]
-    for key, frame in frames.items():
-        pd.testing.assert_frame_equal(frame, first, check_exact=True, obj=str(key))
-    assert np.isfinite(first.filter(like="prob_").to_numpy()).all()

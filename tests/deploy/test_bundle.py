@@ -126,22 +126,3 @@ def test_shuffled_label_models_are_not_saved(tmp_path, feature_file):
     with pytest.raises(ConfigError, match="shuffle"):
         run_experiment(config_from_dict(raw), save_model=tmp_path / "b")
     assert not (tmp_path / "b").exists()
-
-
-def test_public_api_runs_an_experiment_and_gives_tidy_frames(tmp_path, feature_file):
-    result = merkit.run_experiment({"data": {"source": "npz", "features_file": str(feature_file)},
-                                    "model": {"name": "biwoof_svm"},
-                                    "run": {"out_dir": str(tmp_path / "api"), "seeds": [0, 1], "bootstrap": 0}})
-    df = result.to_frame()
-    n = result.metrics["n_predictions_per_seed"]["0"]
-    assert len(df) == 2 * n and df.groupby("seed").size().tolist() == [n, n]
-    assert {"sample_key", "true_label", "pred_label", "prob_negative", "fold", "seed"} <= set(df.columns)
-    folds = result.metrics_frame("fold")
-    assert set(folds["seed"]) == {0, 1} and {"fold", "uf1", "uar", "n"} <= set(folds.columns)
-    assert folds.groupby("seed")["n"].sum().tolist() == [n, n]
-    per_dataset = result.metrics_frame("dataset")
-    assert set(per_dataset["dataset"]) == set(df["dataset"])
-    assert len(result.metrics_frame("seed")) == 2
-    with pytest.raises(ConfigError):
-        result.metrics_frame("subject")
-    assert merkit.create_model("ststnet", num_classes=5).num_classes == 5

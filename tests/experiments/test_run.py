@@ -1,15 +1,14 @@
+"""run_experiment and `merkit train` end to end: npz features, dataset roots, shuffled labels, the public API."""
+
 import json
 
-import numpy as np
-import pandas as pd
 import pytest
 
+import merkit
 from merkit.cli import main
-from merkit.evaluation.bootstrap import bootstrap_ci, compare_runs
-from merkit.evaluation.runner import InProcessExecutor
+from merkit.errors import ConfigError
 from merkit.experiments.config import config_from_dict
-from merkit.experiments.executors import ProcessPoolFoldExecutor
-from merkit.experiments.run import run_experiment
+from merkit.experiments.run import feature_kind, run_experiment
 
 
 def _write_config(path, features, out_dir, **sections):
@@ -52,56 +51,6 @@ def test_shuffled_labels_score_near_chance(tmp_path, feature_file):
     assert honest.metrics["summary"]["full"]["uf1"]["mean"] < 0.55
 
 
-def test_process_pool_gives_the_same_predictions(tmp_path, feature_file):
-    raw = {"data": {"source": "npz", "features_file": str(feature_file)},
-           "model": {"name": "biwoof_svm"}, "run": {"seeds": [0], "bootstrap": 0}}
-    paths = {}
-    for executor in ("inprocess", "process"):
-        raw["run"] = {**raw["run"], "executor": executor, "out_dir": str(tmp_path / executor)}
-        run_experiment(config_from_dict(raw))
-        files = sorted((tmp_path / executor / "predictions" / "seed0").glob("*.csv"))
-        paths[executor] = pd.concat([pd.read_csv(f) for f in files])
-    pd.testing.assert_frame_equal(paths["inprocess"], paths["process"])
-    assert isinstance(InProcessExecutor(), object)
-    with pytest.raises(ValueError, match="workers and threads"):
-        ProcessPoolFoldExecutor(0)
-
-
-def _predictions(correct_fraction, n_subjects=10, per=10, seeds=(0,), rng=0):
-    rng = np.random.default_rng(rng)
-    classes = ["a", "b", "c"]
-    rows = []
-    for seed in seeds:
-        for s in range(n_subjects):
-            for i in range(per):
-                t = classes[i % 3]
-                p = t if rng.random() < correct_fraction else classes[(i + 1) % 3]
-                rows.append({"subject_key": f"d/s{s}", "sample_key": f"d/s{s}/{i}", "seed": seed,
-                             "true_label": t, "pred_label": p})
-    return pd.DataFrame(rows), classes
-
-
-def test_bootstrap_interval():
-    perfect, classes = _predictions(1.0)
-    ci = bootstrap_ci(perfect, classes, n_boot=200)
-    assert ci["uf1"] == {"point": 1.0, "low": 1.0, "high": 1.0}
-    noisy, classes = _predictions(0.6, seeds=(0, 1))
-    ci = bootstrap_ci(noisy, classes, n_boot=500)
-    for score in ("uf1", "uar"):
-        assert ci[score]["low"] < ci[score]["point"] < ci[score]["high"]
-    assert 0.4 < ci["uar"]["point"] < 0.8
-    with pytest.raises(ValueError, match="bootstrap unit"):
-        bootstrap_ci(noisy, classes, unit="fold")
-
-
-def test_compare_runs_table(tmp_path, feature_file):
-    raw = {"data": {"source": "npz", "features_file": str(feature_file)}, "model": {"name": "biwoof_svm"},
-           "run": {"seeds": [0], "bootstrap": 100, "out_dir": str(tmp_path / "a")}}
-    run_experiment(config_from_dict(raw))
-    table = compare_runs({"svm": tmp_path / "a"})
-    assert "| svm |" in table and "[" in table
-
-
 def test_composite_loso_from_dataset_roots_with_a_raw_layout_smic_root(tmp_path):
     """Issue 20: `roots.smic_hs` at a SMIC copy's raw `SMIC_all_raw/HS` folder, loader options as tables."""
     from merkit.synth import generate
@@ -123,3 +72,29 @@ def test_composite_loso_from_dataset_roots_with_a_raw_layout_smic_root(tmp_path)
     bad = cfg.read_text().replace('apex_policy = "midpoint"', 'apex_polcy = "midpoint"')
     cfg.write_text(bad)
     assert main(["train", "--config", str(cfg), "--no-progress"]) == 1  # unknown loader option, named
+
+
+def test_public_api_runs_an_experiment_and_gives_tidy_frames(tmp_path, feature_file):
+    result = merkit.run_experiment({"data": {"source": "npz", "features_file": str(feature_file)},
+                                    "model": {"name": "biwoof_svm"},
+                                    "run": {"out_dir": str(tmp_path / "api"), "seeds": [0, 1], "bootstrap": 0}})
+    df = result.to_frame()
+    n = result.metrics["n_predictions_per_seed"]["0"]
+    assert len(df) == 2 * n and df.groupby("seed").size().tolist() == [n, n]
+    assert {"sample_key", "true_label", "pred_label", "prob_negative", "fold", "seed"} <= set(df.columns)
+    folds = result.metrics_frame("fold")
+    assert set(folds["seed"]) == {0, 1} and {"fold", "uf1", "uar", "n"} <= set(folds.columns)
+    assert folds.groupby("seed")["n"].sum().tolist() == [n, n]
+    per_dataset = result.metrics_frame("dataset")
+    assert set(per_dataset["dataset"]) == set(df["dataset"])
+    assert len(result.metrics_frame("seed")) == 2
+    with pytest.raises(ConfigError):
+        result.metrics_frame("subject")
+    assert merkit.create_model("ststnet", num_classes=5).num_classes == 5
+
+
+def test_model_option_inputs_selects_the_feature_kind():
+    cfg = config_from_dict({"model": {"name": "mier_cvt", "options": {"inputs": "flow_uv_strain_uniform2"}}})
+    assert feature_kind(cfg.model.name, cfg.model.options) == "flow_uv_strain_uniform2"
+    assert feature_kind("mier_cvt") == "flow_uv_strain"
+    assert feature_kind("biwoof_svm", {"inputs": "x"}) == "biwoof"

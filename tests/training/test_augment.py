@@ -61,3 +61,13 @@ def test_augment_is_seeded():
 def test_unknown_kind():
     with pytest.raises(Exception, match="no augmentation rule"):
         input_channels("depth")
+
+
+def test_flip_negates_every_stacked_u_channel():
+    x = torch.rand(2, 12, 8, 8)
+    u_channels, encoding = input_channels("flow_uv_strain_uniform4")
+    assert u_channels == (0, 3, 6, 9) and encoding == "minmax"
+    out = flip_horizontal(x, u_channels, encoding)
+    for c in range(12):
+        expected = 1.0 - x[:, c].flip(-1) if c in u_channels else x[:, c].flip(-1)
+        assert torch.allclose(out[:, c], expected), c

@@ -1,4 +1,4 @@
-"""The classic baselines learn what their descriptor can see, end to end through the engine.
+"""descriptor_svm (Bi-WOOF / LBP-TOP + SVM) learns what its descriptor can see, end to end through the engine.
 
 Bi-WOOF + SVM scored at chance on SynthME ``small`` (BENCHMARKS.md, issue 7): sub-pixel
 action-unit motion under a head that moves by pixels between onset and apex. These tests
@@ -7,7 +7,6 @@ global-motion step shows as a score far from what the data allows.
 """
 
 import numpy as np
-import pytest
 
 from merkit.motion.descriptors import lbp_top
 from merkit.motion.strain import optical_strain
@@ -103,16 +102,3 @@ def test_lbptop_svm_separates_motion_directions(tmp_path):
             textures[s] = cv2.GaussianBlur(noise, (0, 0), 1.5) * 3 - 255
     feats = [lbp_top(_texture_clip(c, textures[s], rng), length=None, grid=(2, 2), overlap=0.0) for s, c, _ in rows]
     assert _uf1(tmp_path, _write(tmp_path / "lbp.npz", rows, "lbptop", feats), "lbptop_svm", "lbp") > 0.8
-
-
-def test_auto_global_motion_is_affine_for_biwoof_only():
-    from merkit.errors import ConfigError
-    from merkit.inputs.config import FeatureConfig
-    from merkit.inputs.flow_maps import global_motion_for
-
-    assert FeatureConfig().global_motion == "auto"
-    assert global_motion_for("biwoof", "auto") == "affine"
-    assert {global_motion_for(k, "auto") for k in ("flow_uv_strain", "flow_uv")} == {"none"}
-    assert global_motion_for("flow_uv", "median") == "median" and global_motion_for("biwoof", "none") == "none"
-    with pytest.raises(ConfigError, match=r"features.global_motion must be one of \['affine', 'auto', 'median', 'none'\]"):
-        FeatureConfig(global_motion="rigid")
