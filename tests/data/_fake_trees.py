@@ -1,4 +1,4 @@
-"""Fake dataset trees following datasets.md section 12: real column names, header positions and traps.
+"""Fake dataset trees following docs/datasets.md, "Dataset layouts": real column names, header positions and traps.
 
 Frames are tiny images whose pixel value is ``frame number % 251`` so a test can
 check that the right file was picked. Nothing here is committed as binary data.
@@ -37,7 +37,7 @@ def write_xlsx(path: Path, sheets: dict[str, list[list]]) -> Path:
     return path
 
 
-# ---- CASME II (section 12.1) ---------------------------------------------------------------
+# ---- CASME II (docs/datasets.md, "CASME II") -----------------------------------------------
 
 CASME2_HEADER = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units", "Estimated Emotion"]
 CASME2_ROWS = [
@@ -79,7 +79,7 @@ def make_casme2(root: Path, rows=None, header=None, subject_as_int=False) -> Pat
     return root
 
 
-# ---- SAMM (section 12.2) -------------------------------------------------------------------
+# ---- SAMM (docs/datasets.md, "SAMM") ---------------------------------------------------------
 
 SAMM_PREAMBLE = [
     ["SAMM Dataset - Master FACS Codes"],
@@ -119,7 +119,7 @@ def make_samm(root: Path, preamble=True, rows=None) -> Path:
     return root
 
 
-# ---- SMIC (section 12.3) -------------------------------------------------------------------
+# ---- SMIC (docs/datasets.md, "SMIC") ---------------------------------------------------------
 
 SMIC_HS_CLIPS = {
     ("s1", "negative", "s1_ne_01"): [*range(36230, 36235)],
@@ -167,7 +167,7 @@ samm,11,011_4_2,0
 
 
 def make_megc_root(root: Path) -> Path:
-    """CASME2/, SAMM/, SMIC/ side by side plus the mini GT (12 rows) of section 12.4."""
+    """CASME2/, SAMM/, SMIC/ side by side plus the mini GT (12 rows; spellings as in docs/datasets.md, "MEGC2019 composite")."""
     make_casme2(root)
     make_samm(root)
     make_smic(root)

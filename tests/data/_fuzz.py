@@ -5,7 +5,7 @@ Shared by ``tests/data/test_fuzz_annotations.py`` (a fast, derandomised slice in
 and ``benchmarks/bench_fuzz_annotations.py`` (10,000+ cases with counts).
 
 A *target* is one reader: a fake dataset tree built once (frames on disk,
-following datasets.md section 12), a valid base annotation (header + rows), and
+following docs/datasets.md, "Dataset layouts"), a valid base annotation (header + rows), and
 a function that reads a (mutated) annotation file through the public loader.
 A *case* is a list of mutations of the base table (cells replaced by values of
 any type, columns dropped or renamed, rows duplicated, emptied, dropped,

@@ -1,6 +1,6 @@
 """The fuzzed readers: for each annotation reader a fake tree, a valid base table and how to read it.
 
-Targets follow datasets.md section 12 (tests/data/_fake_trees.py); the long-video sheets are built on
+Targets follow docs/datasets.md, "Dataset layouts" (tests/data/_fake_trees.py); the long-video sheets are built on
 SynthME long-video trees. The strategies and the case runner are in ``tests/data/_fuzz.py``.
 """
 

@@ -1,4 +1,4 @@
-"""CASME II loader on the datasets.md 12.1 fake tree: exact tables and every quirk."""
+"""CASME II loader on the fake tree of docs/datasets.md, "CASME II": exact tables and every quirk."""
 
 import re
 

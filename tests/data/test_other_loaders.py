@@ -1,4 +1,7 @@
-"""CASME, CAS(ME)^3 Part A, MMEW and 4DME loaders on small fake trees (datasets.md sections 5, 7, 8, 9)."""
+"""CASME, CAS(ME)^3 Part A, MMEW and 4DME loaders on small fake trees.
+
+The layouts: docs/datasets.md, "CASME", "CAS(ME)^3", "MMEW" and "4DME".
+"""
 
 import pytest
 

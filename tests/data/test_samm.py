@@ -1,4 +1,4 @@
-"""SAMM loader on the datasets.md 12.2 fake tree: header by content, greyscale frames, apex out of range."""
+"""SAMM loader on the fake tree of docs/datasets.md, "SAMM": header by content, greyscale frames, apex out of range."""
 
 import pandas as pd
 import pytest

@@ -1,4 +1,4 @@
-"""SMIC loaders on the datasets.md 12.3 fake tree: labels from folders, non_micro ignored, SMIC-E sheets."""
+"""SMIC loaders on the fake tree of docs/datasets.md, "SMIC": labels from folders, non_micro ignored, SMIC-E sheets."""
 
 import pandas as pd
 import pytest

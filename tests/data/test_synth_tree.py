@@ -1,4 +1,7 @@
-"""The loaders read a SynthME `tiny` tree (written in the datasets.md layouts) without a single problem."""
+"""The loaders read a SynthME `tiny` tree without a single problem.
+
+The tree is written in the layouts of docs/datasets.md, "Dataset layouts".
+"""
 
 import pytest
 

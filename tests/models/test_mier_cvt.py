@@ -17,7 +17,7 @@ def n_params(model):
 
 @pytest.mark.parametrize("classifier_input", ["seqsoftmax_x", "seqsoftmax_g", "cls_token"])
 def test_size_matches_the_paper(classifier_input):
-    # paper: 7.5 M parameters (Tables 1 and 3); reconstruction: 7.487 M (architectures.md 2.2)
+    # paper: 7.5 M parameters (Tables 1 and 3); reconstruction: 7.487 M (docs/models/mier_cvt.md, "Network")
     model = MiERCvT(classifier_input=classifier_input)
     assert n_params(model) == pytest.approx(7.49e6, rel=0.02)
 

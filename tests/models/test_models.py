@@ -8,7 +8,7 @@ import torch
 from merkit.errors import ConfigError, UnknownNameError
 from merkit.models import INPUT_KINDS, create_model, list_models, model_info, register_model
 
-# Parameter counts reported in architectures.md section 6 (3 classes).
+# Parameter counts reported in docs/training.md, "Models" (3 classes).
 REPORTED_PARAMS = {"ststnet": (1_600, 1_800), "off_apexnet": (2_600_000, 2_700_000)}
 
 

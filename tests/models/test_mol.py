@@ -27,7 +27,7 @@ def n_params(module):
     return sum(p.numel() for p in module.parameters())
 
 
-# --- parameter counts (architectures.md 3.2, measured on the public code) ---------------------
+# --- parameter counts (docs/models/mol.md, "Network": measured on the public code) -------------
 
 def test_recognition_path_is_about_1_06_m():
     model = create_model("mol")

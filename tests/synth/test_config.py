@@ -15,7 +15,7 @@ def test_presets_listed():
 def test_full_preset_matches_megc2019_composite():
     cfg = get_preset("full")
     counts = {s: cfg.sources[s].class_counts for s in SOURCES}
-    # datasets.md section 10.2: SMIC 70/51/43, CASME II 88/32/25, SAMM 92/26/15; 442 over 68 subjects.
+    # docs/datasets.md, "MEGC2019 composite": SMIC 70/51/43, CASME II 88/32/25, SAMM 92/26/15; 442 over 68 subjects.
     assert counts == {"casme2": (88, 32, 25), "samm": (92, 26, 15), "smic_hs": (70, 51, 43)}
     assert sum(sum(c) for c in counts.values()) == 442
     assert {s: cfg.sources[s].n_subjects for s in SOURCES} == {"casme2": 24, "samm": 28, "smic_hs": 16}

@@ -1,4 +1,4 @@
-"""SynthME trees: determinism, the datasets.md format facts, and exact ground truth."""
+"""SynthME trees: determinism, the format facts of docs/datasets.md, and exact ground truth."""
 
 import hashlib
 import json
