@@ -1,10 +1,10 @@
-"""SynthME generation time per preset, against the issue's budget and an encode-and-write floor.
+"""SynthME generation time per preset, against its time budget and an encode-and-write floor.
 
 Usage:
-    .venv/bin/python benchmarks/bench_synth.py --preset full --workers 2
+    .venv/bin/python -m benchmarks.perf.synth --preset full --workers 2
 
-Prints wall time, frames written, ms per frame, the ratio to the 5-minute budget of issue 3
-(``full`` must generate in under 300 s on 2 cores) and the ratio to a floor: encoding and
+Prints wall time, frames written, ms per frame, the ratio to the preset's budget (``full`` must
+generate in under 300 s on 2 cores, ``small``, the demo's, in 60 s) and the ratio to a floor: encoding and
 atomically writing the same number of frames (same sizes and formats) without rendering.
 """
 

@@ -21,8 +21,8 @@ Two checks that the test subject is never used in selection:
 Phase 1 (macro pre-training) runs once per seed before the folds, in the
 method's ``prepare`` (as ``merkit train`` does).
 
-    .venv/bin/python benchmarks/bench_grid_search.py --folds 4 --size 64 --batch-size 16 32 \\
-        --lr 0.001 0.007 --epochs 10 --out runs/issue11/grid.json
+    .venv/bin/python -m benchmarks.studies.grid_search --folds 4 --size 64 --batch-size 16 32 \\
+        --lr 0.001 0.007 --epochs 10 --out runs/grid_search/grid.json
 """
 
 from __future__ import annotations

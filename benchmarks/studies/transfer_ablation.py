@@ -10,13 +10,13 @@ scoring. Metrics are pooled over folds per seed (MEGC2019 definition); the
 table shows mean +- std over seeds and the difference of each row to the
 reference row (no transfer, softmax).
 
-CPU scale (stated in BENCHMARKS.md): the apex crop side (``--size``) and the
+CPU scale (docs/models/mobilevit_me.md states the one run): the apex crop side (``--size``) and the
 epochs are reduced from the paper's 256 px / 100 epochs so three seeds fit
 in a shared 2-core machine.
 
-    .venv/bin/python benchmarks/bench_transfer_ablation.py --model mobilevit_xxs_me --size 64 --seeds 0 1 2 \\
+    .venv/bin/python -m benchmarks.studies.transfer_ablation --model mobilevit_xxs_me --size 64 --seeds 0 1 2 \\
         --macro-epochs 20 --micro-epochs 20 --macro-optimizer adam --macro-lr 0.001 --threads 1 --workers 1 \\
-        --out runs/bench_transfer_ablation.json
+        --out runs/transfer_ablation.json
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--macro-lr", type=float, default=0.01, help="paper: 0.01")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="processes for face detection")
-    parser.add_argument("--out", default="runs/bench_transfer_ablation.json")
+    parser.add_argument("--out", default="runs/transfer_ablation.json")
     parser.add_argument("--combine", nargs="+", default=[],
                         help="only print the table of earlier --out files (one seed each, run in parallel)")
     args = parser.parse_args()

@@ -1,6 +1,8 @@
 """Fuzz every annotation reader with generated cases and count the outcomes.
 
-    .venv/bin/python benchmarks/bench_fuzz_annotations.py --cases 10000
+    .venv/bin/python -m benchmarks.perf.fuzz_annotations --cases 10000
+
+Run it from the repository root as a module: it imports the strategies of the ``tests`` package.
 
 Cases come from the hypothesis strategies of ``tests/data/_fuzz.py`` (mutated
 tables of CASME II, SAMM, SMIC-E, CASME, CAS(ME)^3, MMEW, 4DME, the MEGC2019
@@ -18,18 +20,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import warnings
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import hypothesis
+from hypothesis import HealthCheck, Phase, given, settings
 
-import hypothesis  # noqa: E402
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-
-from tests.data._fuzz import Counts, Workspace, cases, run_case  # noqa: E402
-from tests.data._fuzz_targets import TARGETS, long_targets  # noqa: E402
+from tests.data._fuzz import Counts, Workspace, cases, run_case
+from tests.data._fuzz_targets import TARGETS, long_targets
 
 ALL = {**TARGETS, **long_targets()}
 

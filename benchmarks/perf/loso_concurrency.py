@@ -5,7 +5,7 @@ composite LOSO on SynthME ``small``, honest, seed 0) with ``run.executor = "inpr
 ``"process"`` (``--workers``), each fold on one torch thread, and prints wall time, the speed-up and
 both Full UF1 values (they must be equal: folds are seeded from (seed, fold name)).
 
-    .venv/bin/python benchmarks/bench_loso_concurrency.py --method MiER-CvT --synth /tmp/synth --cache /tmp/cache
+    .venv/bin/python -m benchmarks.perf.loso_concurrency --method MiER-CvT --synth /tmp/synth --cache /tmp/cache
 """
 
 from __future__ import annotations

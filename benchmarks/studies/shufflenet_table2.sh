@@ -7,13 +7,13 @@
 #   TV-L1 (paper's flow), mask "mer", HSV flow images, sklearn SVC row with C = 1 (no validation set
 #   to choose C under the fixed schedule). One in-process worker, one torch thread.
 # L2 (third argument, default the paper's 0.2): at this scale 0.2 makes every row's output constant within
-#   a fold (BENCHMARKS.md, "Seed 002"), so the directions were measured with 0 as well.
+#   a fold (docs/models/shufflenet_me.md, "Findings on SynthME"), so the directions were measured with 0 as well.
 #
 # Method options go to [method] options (method flow_pretrain_finetune); the configs' [train] section supplies
 #   Adam (no weight decay), the plateau lr schedule and equal-per-class epochs.
-# Usage: benchmarks/shufflenet_table2_synthme.sh OUT_DIR [SYNTHME_ROOT] [L2]
-#   EPOCHS=1 SIZE=32 SEEDS=0 benchmarks/shufflenet_table2_synthme.sh ...   (a smoke run; defaults 10, 64, "0, 1, 2")
-# then:  .venv/bin/python benchmarks/bench_mier_cvt.py compare "ROW=OUT_DIR/ROW" ...   (printed at the end)
+# Usage: benchmarks/studies/shufflenet_table2.sh OUT_DIR [SYNTHME_ROOT] [L2]
+#   EPOCHS=1 SIZE=32 SEEDS=0 benchmarks/studies/shufflenet_table2.sh ...   (a smoke run; defaults 10, 64, "0, 1, 2")
+# then:  .venv/bin/python -m benchmarks.studies.compare_runs "ROW=OUT_DIR/ROW" ...   (from the repository root)
 set -euo pipefail
 out=${1:?usage: $0 OUT_DIR [SYNTHME_ROOT] [L2]}
 synth=${2:-data/synthme_small}
@@ -21,7 +21,7 @@ l2=${3:-0.2}
 epochs=${EPOCHS:-10}
 size=${SIZE:-64}
 seeds=${SEEDS:-0, 1, 2}
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 merkit="$here/.venv/bin/merkit"
 common=(--no-progress
   --set data.source=synth --set "data.synth_root=$synth"
@@ -31,12 +31,12 @@ common=(--no-progress
 opts="size: $size, mask: mer, flow_image: hsv, pretrain_epochs: $epochs, pretrain_lr: 0.001, l2: $l2"
 # row name | config | method.options (the cbam row's cbam_position = conv5 is its config's [model] options)
 rows=(
-  "hinge|seed002_shufflenet|{pretrain: true, head: hinge, $opts}"
-  "nopretrain|seed002_shufflenet_nopretrain|{pretrain: false, head: hinge, $opts}"
-  "nosvm|seed002_shufflenet_nosvm|{pretrain: true, head: softmax, $opts}"
-  "cbam|seed002_shufflenet_cbam|{pretrain: true, head: hinge, $opts}"
-  "vit|seed002_shufflenet_vit|{pretrain: true, head: hinge, $opts}"
-  "vit_svc|seed002_shufflenet_vit_svc|{pretrain: true, head: svc, svc_C: [1.0], $opts}"
+  "hinge|shufflenet_me/table2_shufflenet|{pretrain: true, head: hinge, $opts}"
+  "nopretrain|shufflenet_me/table2_no_pretrain|{pretrain: false, head: hinge, $opts}"
+  "nosvm|shufflenet_me/table2_no_svm|{pretrain: true, head: softmax, $opts}"
+  "cbam|shufflenet_me/table2_cbam|{pretrain: true, head: hinge, $opts}"
+  "vit|shufflenet_me/table2_vit|{pretrain: true, head: hinge, $opts}"
+  "vit_svc|shufflenet_me/vit_svc|{pretrain: true, head: svc, svc_C: [1.0], $opts}"
 )
 mkdir -p "$out"
 for row in "${rows[@]}"; do

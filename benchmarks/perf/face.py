@@ -1,6 +1,6 @@
 """Face pipeline speed on 2 CPU cores: detection, 68 landmarks, alignment, whole clips.
 
-Run:  .venv/bin/python benchmarks/bench_face.py [--repeats 20]
+Run:  .venv/bin/python -m benchmarks.perf.face [--repeats 20]
 
 Frames: skimage's astronaut (512x512, 88 px face) and the same photo placed on a
 640x480 canvas (the CASME II / SAMM frame size). Reference for each step is the

@@ -13,9 +13,9 @@ predictions with :func:`merkit.evaluation.spotting.evaluate_spotting`. Reference
 
 Usage::
 
-    python benchmarks/bench_spotting.py                      # 4 subjects x 1 video x 60 s at 30 fps
-    python benchmarks/bench_spotting.py --subjects 2 --videos 1 --frames 600 --set extent=height
-    python benchmarks/bench_spotting.py --layout samm_lv --subjects 2 --frames 6000 --set max_fps=50
+    python -m benchmarks.perf.spotting                      # 4 subjects x 1 video x 60 s at 30 fps
+    python -m benchmarks.perf.spotting --subjects 2 --videos 1 --frames 600 --set extent=height
+    python -m benchmarks.perf.spotting --layout samm_lv --subjects 2 --frames 6000 --set max_fps=50
 """
 
 from __future__ import annotations

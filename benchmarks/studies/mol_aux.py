@@ -1,6 +1,6 @@
 """Do MOL's auxiliary heads really learn? Flow EPE and landmark NME against SynthME's truth.
 
-The check of issue 9 in the direction of seed 001's Tables XIV (optical-flow EPE) and XV
+A check in the direction of seed 001's Tables XIV (optical-flow EPE) and XV
 (landmark NME): train (a) MOL joint (CE + flow + landmark losses) and (b) MOL without the
 recognition loss (``lambda_ce = 0``, the paper's "w/o MER"), and optionally the tables' other
 rows (``VARIANTS``: without the landmark or the flow head, with or without MER), same seed,
@@ -25,8 +25,8 @@ part; pixels whose source lies outside the frame are left out. True landmarks ar
 ``M``. NME is the mean point error over the ground truth's inter-ocular distance (eye-centre
 distance, as MOL's loss), in percent; failure = NME > 10 %.
 
-    python benchmarks/bench_mol_aux.py --root /tmp/mol9/synth-small --cache /tmp/mol9/cache \\
-        --steps 240 --batch 4 --frames 4 --size 64 --lr 1e-3 --threads 1 --out runs/bench_mol_aux.json
+    python -m benchmarks.studies.mol_aux --root /tmp/mol9/synth-small --cache /tmp/mol9/cache \\
+        --steps 240 --batch 4 --frames 4 --size 64 --lr 1e-3 --threads 1 --out runs/mol_aux.json
 
 ``--eval-every N`` adds a learning curve (held-out EPE and NME every N steps; scoring time is
 not counted in ``train_seconds``). It is recorded, never used to choose a step: the reported row
@@ -57,7 +57,7 @@ from merkit.training.methods.clip_training import clip_batch, train_clips
 from merkit.training.methods.multitask_clips import MultitaskClipsOptions, arch_options
 from merkit.training.mol_data import MOLDataConfig, MOLVideo, clip_offsets, inter_ocular, prepare_videos
 
-log = logging.getLogger("bench_mol_aux")
+log = logging.getLogger("benchmarks.studies.mol_aux")
 CLASSES = ("negative", "positive", "surprise")
 
 
@@ -208,7 +208,7 @@ def main() -> None:
     ap.add_argument("--score-train", action="store_true",
                     help="also score the trained heads on the training videos (seen identities): tells a head "
                          "that did not learn from one that does not carry over to new subjects")
-    ap.add_argument("--out", default="runs/bench_mol_aux.json")
+    ap.add_argument("--out", default="runs/mol_aux.json")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Issue 9's two MOL checks at a scale where MOL trains, for a machine with a GPU (device tool).
-# On the 2-core CPU one joint step costs ~8 CPU-s (BENCHMARKS.md, "MOL"), so these runs were cut
-# to 8-2000 steps there; here they run at the config's / paper's step counts.
+# MOL's two checks (auxiliary heads against SynthME truth, composite LOSO) at a scale where MOL trains,
+# for a machine with a GPU (device tool). On the 2-core CPU a joint step cost seconds (docs/models/mol.md,
+# "What was measured"), so these runs were cut to 8-2000 steps there; here they run at the config's /
+# paper's step counts.
 #
-#   DEVICE=cuda bash benchmarks/mol_gpu_checks.sh            # everything (never timed on a GPU yet)
-#   DEVICE=cuda STAGE=aux bash benchmarks/mol_gpu_checks.sh  # only the auxiliary-head check
-#   DEVICE=cuda STAGE=loso bash benchmarks/mol_gpu_checks.sh # only the LOSO; re-running resumes it (finished
-#                                                            # fold runs are kept), so it can be split over
-#                                                            # several 10-minute device calls
+#   DEVICE=cuda bash benchmarks/studies/mol_gpu_checks.sh            # everything (never timed on a GPU yet)
+#   DEVICE=cuda STAGE=aux bash benchmarks/studies/mol_gpu_checks.sh  # only the auxiliary-head check
+#   DEVICE=cuda STAGE=loso bash benchmarks/studies/mol_gpu_checks.sh # only the LOSO; re-running resumes it
+#                                                    # (finished fold runs are kept), so it can be split over
+#                                                    # several 10-minute device calls
 #   DEVICE=cpu LOSO_STEPS=1 AUX_STEPS=2 SEEDS='[0]' AUX_SCALE='--align 72 --size 64 --frames 2 --batch 2' \
-#       bash benchmarks/mol_gpu_checks.sh                    # smoke test of the commands on a CPU
+#       bash benchmarks/studies/mol_gpu_checks.sh                    # smoke test of the commands on a CPU
 #
 # Writes under $OUT (default runs/mol_gpu): synthme_small/ (generated if absent; or SYNTH=an existing
 # SynthME small seed-0 tree; a tiny tree is enough for the smoke test), cache/ (or CACHE=...), aux.json,
@@ -17,7 +18,7 @@
 # RUNS_STSTNET name them; otherwise MOL alone). Nothing here chooses anything on a test subject:
 # fixed step counts, last step kept; the aux curve is recorded, never used to pick a step.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 MERKIT=${MERKIT:-.venv/bin/merkit}
 DEVICE=${DEVICE:-cuda}
@@ -36,13 +37,13 @@ CACHE=${CACHE:-$OUT/cache}
 # 1. Auxiliary heads against SynthME truth at the paper's scale (Tables XIV / XV rows).
 if [ "$STAGE" = all ] || [ "$STAGE" = aux ]; then
 # shellcheck disable=SC2086  # AUX_SCALE is a list of options
-"$PY" benchmarks/bench_mol_aux.py --root "$SYNTH" --cache "$CACHE" $AUX_SCALE --steps "$AUX_STEPS" \
+"$PY" -m benchmarks.studies.mol_aux --root "$SYNTH" --cache "$CACHE" $AUX_SCALE --steps "$AUX_STEPS" \
     --lr 1e-4 --threads 4 --device "$DEVICE" --eval-every 100 --variants "$AUX_VARIANTS" --out "$OUT/aux.json"
 fi
 [ "$STAGE" = aux ] && exit 0
 
 # 2. Composite LOSO, joint loss, the config's 64 px clips, $LOSO_STEPS fixed steps per fold, 3 seeds.
-"$MERKIT" -v train --config configs/mol/mol_synthme_small.toml \
+"$MERKIT" -v train --config configs/mol/synthme_small.toml \
     --set data.synth_root="$SYNTH" --set features.cache_dir="$CACHE" \
     --set run.out_dir="$OUT/runs/mol_s$LOSO_STEPS" --set "run.seeds=$SEEDS" --set train.device="$DEVICE" \
     --set train.steps="$LOSO_STEPS" \
@@ -51,4 +52,4 @@ fi
 RUNS=("MOL ($LOSO_STEPS steps)=$OUT/runs/mol_s$LOSO_STEPS")
 [ -n "${RUNS_MIER:-}" ] && RUNS+=("MiER-CvT=$RUNS_MIER")
 [ -n "${RUNS_STSTNET:-}" ] && RUNS+=("STSTNet=$RUNS_STSTNET")
-"$PY" benchmarks/bench_mier_cvt.py compare "${RUNS[@]}" | tee "$OUT/compare.txt"
+"$PY" -m benchmarks.studies.compare_runs "${RUNS[@]}" | tee "$OUT/compare.txt"

@@ -19,9 +19,9 @@ default settings, the reference row):
 
 Usage::
 
-    python benchmarks/bench_flow.py warp
+    python -m benchmarks.perf.flow warp
     merkit synth --preset full --seed 0 --out /tmp/synth-full --workers 2
-    python benchmarks/bench_flow.py synth apex prepare --synth /tmp/synth-full
+    python -m benchmarks.perf.flow synth apex prepare --synth /tmp/synth-full [--flows tvl1_fast dis]
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Speed and cost of merkit's stages (face, flow, SynthME, training, latency, LOSO, spotting, readers)."""
