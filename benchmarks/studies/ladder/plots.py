@@ -1,4 +1,4 @@
-"""Figures of the SynthME amplitude ladder (``bench_amplitude_ladder.py report``): matplotlib only, no state.
+"""Figures of the SynthME amplitude ladder (:mod:`.report`): matplotlib only, no state.
 
 ``stats`` is the ladder's cell table (one row per entry x rung: ``entry``, ``rung``, ``seeds``,
 ``uf1_mean``, ``uf1_std``); chance is drawn as a grey band up to the permutation 95th percentile.

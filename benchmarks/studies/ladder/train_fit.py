@@ -1,14 +1,14 @@
 """Can an amplitude-ladder entry fit its own training set? Training data only, one fold.
 
-Trains one entry of ``bench_amplitude_ladder.py`` (optionally with config changes, ``--set``) on the
+Trains one entry of :mod:`.run` (optionally with config changes, ``--set``) on the
 training subjects of the first composite LOSO fold of a rung, then scores the fitted model on those
 same training videos (UF1 and accuracy, next to the majority-class share). No test subject is
 scored, so a schedule chosen with this script is chosen on training data only: a method that cannot
 fit its training set within its ladder schedule is under-trained (or broken), whatever its test
 score says.
 
-    python benchmarks/bench_ladder_train_fit.py --out /tmp/ladder --entry "ResNet-18 (RGB apex)" --rung 8 \\
-        [--set train.epochs=40 features.rgb_size=64 ...]
+    python -m benchmarks.studies.ladder.train_fit --out /tmp/ladder --entry "ResNet-18 (RGB apex)" --rung 8 \\
+        [--set train.epochs=40 features.rgb_size=64 ...] [--curve 100]
 
 ``--set`` takes dotted config keys with JSON values (``method.options.head="softmax"``); ``--out`` is
 the ladder's output folder (its trees and cache are reused).
@@ -18,21 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-import bench_amplitude_ladder as ladder  # noqa: E402
+from . import run as ladder
 
-from merkit.evaluation.metrics import compute_metrics  # noqa: E402
-from merkit.evaluation.protocols import Fold  # noqa: E402
-from merkit.evaluation.runner import FoldTask, fold_seed, seed_everything  # noqa: E402
-from merkit.training.config import config_from_dict  # noqa: E402
-from merkit.training.experiment import load_table  # noqa: E402
-from merkit.training.methods import create_method  # noqa: E402
 
 CLASSES = ("negative", "positive", "surprise")
 
@@ -55,7 +47,7 @@ def entry_parser(description: str) -> argparse.ArgumentParser:
     """The arguments shared by the scripts that run one ladder entry with changes: --out, --entry, --rung, --set."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--entry", required=True, help="an entry or ablation name of bench_amplitude_ladder.py")
+    parser.add_argument("--entry", required=True, help="an entry or ablation name of benchmarks.studies.ladder.run")
     parser.add_argument("--rung", type=float, default=8.0)
     parser.add_argument("--set", nargs="*", default=[], dest="settings")
     return parser
@@ -76,6 +68,13 @@ def first_fold_fit(raw: dict, seed: int = 0, fit: bool = True):
         ``(method, table, y, train, fitted, seconds)``: ``y`` the class index of every row, ``train`` the
         training rows; ``fitted`` is None (and ``seconds`` 0) when ``fit`` is False.
     """
+    # merkit's methods import torch: loaded here, so dev/repeat/device import the shared helpers without it
+    from merkit.evaluation.protocols import Fold
+    from merkit.evaluation.runner import FoldTask, fold_seed, seed_everything
+    from merkit.training.config import config_from_dict
+    from merkit.training.experiment import load_table
+    from merkit.training.methods import create_method
+
     cfg = config_from_dict(raw, source="train fit")
     table, _ = load_table(cfg.data)
     table = table[table["label"].isin(CLASSES)].reset_index(drop=True)
@@ -126,6 +125,8 @@ def main() -> None:
     parser.add_argument("--curve", type=int, default=0, metavar="N",
                         help="also print the training-loss parts averaged over every N steps (MOL)")
     args = parser.parse_args()
+    from merkit.evaluation.metrics import compute_metrics
+
     extra = settings_config(args.settings)
     raw = ladder.build(args.out, args.rung, args.entry, [args.seed], 1, extra=extra)  # a changed tree: its own root
     method, table, y, train, fitted, seconds = first_fold_fit(raw, args.seed)

@@ -1,13 +1,13 @@
 """Try a change of an amplitude-ladder entry on a development tree whose subjects the ladder never scores.
 
-The ladder (``bench_amplitude_ladder.py``) scores every entry on SynthME trees of generator seed 0.
+The ladder (:mod:`.run`) scores every entry on SynthME trees of generator seed 0.
 A schedule or option chosen by looking at those LOSO scores is chosen on the test subjects. This
 script runs the same composite LOSO (same entry config, ``--set`` changes merged over it) on a tree
 of another generator seed (``--synth-seed``, default 1: other identities, clips, labels and
 nuisance motion, same preset and amplitude), so changes can be compared there and only the chosen
 one is then run on the ladder's own trees.
 
-    python benchmarks/bench_ladder_dev.py --out /tmp/ladder_dev --entry "MOL (onset + apex, landmark head)" \\
+    python -m benchmarks.studies.ladder.dev --out /tmp/ladder_dev --entry "MOL (onset + apex, landmark head)" \\
         --rung 8 [--set train.steps=300 ...] [--seeds 0 1]
 
 Each run appends one row per seed to ``OUT/dev.csv`` (entry, the changes, rung, seed, UF1, UAR, CPU
@@ -17,18 +17,14 @@ seconds) and prints the mean next to the development tree's own permutation chan
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).parent))
-import bench_amplitude_ladder as ladder  # noqa: E402
-from bench_ladder_train_fit import entry_parser, settings_config  # noqa: E402
-
-from merkit.training.config import config_from_dict  # noqa: E402
-from merkit.training.experiment import run_experiment  # noqa: E402
+from . import report
+from . import run as ladder
+from .train_fit import entry_parser, settings_config
 
 
 def dev_config(out: Path, rung: float, entry: str, seeds: list[int], workers: int, settings: list[str],
@@ -53,6 +49,10 @@ def main() -> None:
         parser.error("--synth-seed 0 is the ladder's own tree; a development tree needs another seed")
     if (args.out / "ladder.csv").exists():
         parser.error(f"{args.out} holds a ladder table; give the development runs their own folder")
+    # merkit's experiment runner imports torch: loaded once the arguments are checked (device.py imports dev_config)
+    from merkit.training.config import config_from_dict
+    from merkit.training.experiment import run_experiment
+
     changes = " ".join(args.settings) or "(ladder schedule)"
     raw = dev_config(args.out, args.rung, args.entry, args.seeds, args.workers, args.settings, args.synth_seed)
     start, cpu_start = time.perf_counter(), ladder.cpu_seconds()
@@ -67,11 +67,11 @@ def main() -> None:
     tmp = table.with_suffix(".tmp.csv")
     pd.concat([done, rows], ignore_index=True).to_csv(tmp, index=False)
     tmp.replace(table)
-    _, p95 = ladder.chance_uf1(str(result.run_dir))
+    _, p95 = report.chance_uf1(str(result.run_dir))
     print(f"{args.entry} {args.rung:g}x {changes} (tree seed {args.synth_seed}): UF1 "
           + " ".join(f"{u:.3f}" for u in frame["uf1"]) + f", mean {frame['uf1'].mean():.3f}; chance p95 {p95:.3f} "
           f"({cpu:.0f} CPU-s)", flush=True)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the fold workers are spawned processes: they must not run main() again
     main()

@@ -20,27 +20,25 @@ Nothing is trained on a test subject; every probe is fixed before it is scored. 
 come from the ladder's feature pipeline (``rgb_apex``: eye-line alignment on the onset, one
 transform for onset and apex) at each ``--size``.
 
-    python benchmarks/bench_ladder_probe.py --out /tmp/ladder --rungs 1 4 8 --sizes 32 64 128 [--creases 0.1] \\
+    python -m benchmarks.studies.ladder.probe --out /tmp/ladder --rungs 1 4 8 --sizes 32 64 128 [--creases 0.1] \\
         [--seed002-mask eyes]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-import bench_amplitude_ladder as ladder  # noqa: E402
-from bench_ladder_train_fit import CLASSES  # noqa: E402
+from merkit.evaluation.metrics import compute_metrics
+from merkit.training.apex_gray import GrayApexConfig, GrayApexProvider
+from merkit.training.config import config_from_dict
+from merkit.training.experiment import load_table
+from merkit.training.masked_face_flow_inputs import MaskedFaceFlowConfig, prepare_masked_face_flows
 
-from merkit.evaluation.metrics import compute_metrics  # noqa: E402
-from merkit.training.apex_gray import GrayApexConfig, GrayApexProvider  # noqa: E402
-from merkit.training.config import config_from_dict  # noqa: E402
-from merkit.training.experiment import load_table  # noqa: E402
-from merkit.training.masked_face_flow_inputs import MaskedFaceFlowConfig, prepare_masked_face_flows  # noqa: E402
+from . import run as ladder
+from .train_fit import CLASSES
 
 ENTRY = "ResNet-18 (RGB apex)"
 

@@ -1,28 +1,22 @@
 """Does a ladder entry repeat exactly when run twice on this machine, in this environment?
 
-Runs one entry of ``bench_amplitude_ladder.py`` at one rung twice through the same composite LOSO,
+Runs one entry of :mod:`.run` at one rung twice through the same composite LOSO,
 each time into a fresh run directory under ``--out/repeat`` (the tree and feature cache of ``--out`` are
 reused), with ``--set`` changes (a short schedule: ``train.steps=100 train.eval_every=100`` or
-``train.epochs=2``; the same syntax as ``bench_ladder_train_fit.py``), and prints both runs' UF1 per seed and whether every prediction is identical. A gap between two sessions'
+``train.epochs=2``; the same syntax as :mod:`.train_fit`), and prints both runs' UF1 per seed and whether every prediction is identical. A gap between two sessions'
 rows of the same entry is then either this machine's non-determinism (if the two runs here differ) or
 the environment's (if they do not; ``environment.json`` of each run directory records it).
 
-    python benchmarks/bench_ladder_repeat.py --out /tmp/ladder --rung 8 --entry "MOL (onset + apex), 1000 steps, creases 0.8" \
-        --set train.steps=100 train.eval_every=100
+    python -m benchmarks.studies.ladder.repeat --out /tmp/ladder --rung 8 \
+        --entry "MOL (onset + apex), 1000 steps, creases 0.8" --set train.steps=100 train.eval_every=100
 """
 
 from __future__ import annotations
 
 import shutil
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-import bench_amplitude_ladder as ladder  # noqa: E402
-from bench_ladder_train_fit import entry_parser, settings_config  # noqa: E402
-
-from merkit.training.config import config_from_dict  # noqa: E402
-from merkit.training.experiment import run_experiment  # noqa: E402
+from . import run as ladder
+from .train_fit import entry_parser, settings_config
 
 
 def main() -> None:
@@ -32,6 +26,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.entry not in ladder.ENTRIES and args.entry not in ladder.ABLATIONS:
         parser.error(f"unknown entry {args.entry!r}; known: {[*ladder.ENTRIES, *ladder.ABLATIONS]}")
+    # merkit's experiment runner imports torch: loaded once the arguments are checked
+    from merkit.training.config import config_from_dict
+    from merkit.training.experiment import run_experiment
+
     predictions, scores = [], []
     for attempt in (1, 2):
         out_dir = args.out / "repeat" / f"{ladder.slug(args.entry)}_{ladder.rung_name(args.rung)}_{attempt}"

@@ -4,8 +4,8 @@ The accelerator machine (the ``device`` tool) has PyTorch and a GPU but neither 
 model nor OpenCV's contrib flows, and the SynthME trees are larger than what travels there. So the
 work is split at the method's inputs, the only place the face and motion layers are needed:
 
-1. ``pack`` (here, CPU): builds the entry's run config exactly as ``bench_amplitude_ladder.py`` (or,
-   with ``--synth-seed N``, as ``bench_ladder_dev.py`` on a development tree), loads the sample
+1. ``pack`` (here, CPU): builds the entry's run config exactly as :mod:`.run` (or, with
+   ``--synth-seed N``, as :mod:`.dev` on a development tree), loads the sample
    table, lets the method prepare its inputs (aligned faces, flow, ...; the feature cache is reused)
    and writes config, table and inputs to one compressed file (several ``--entry`` names may share
    it; entries that read the same inputs share one copy).
@@ -16,31 +16,28 @@ work is split at the method's inputs, the only place the face and motion layers 
    entries; ``--resume`` continues run directories an earlier call left unfinished; ``--set`` changes
    the config for a smoke test (the changes are written into the rows).
 3. ``merge`` (here): unpacks the run directory beside the CPU runs of the same rung and appends the rows
-   to ``OUT/ladder_device.csv`` (ladder tree; ``bench_amplitude_ladder.py report`` reads it and keeps
-   its cost apart from the 2-core cost) or ``OUT/dev.csv`` (development tree).
+   to ``OUT/ladder_device.csv`` (ladder tree; :mod:`.report` reads it and keeps its cost apart from
+   the 2-core cost) or ``OUT/dev.csv`` (development tree).
 
-    python benchmarks/bench_ladder_device.py pack --out /tmp/ladder --entry NAME --rung 8 --bundle .gpu/a.joblib
-    # on the device machine (PYTHONPATH=src python3 ...):
-    python benchmarks/bench_ladder_device.py run --bundle .gpu/a.joblib --results $OUT --device cuda --workers 8
-    python benchmarks/bench_ladder_device.py merge --out /tmp/ladder --results /work/.device/.../files
+    python -m benchmarks.studies.ladder.device pack --out /tmp/ladder --entry NAME --rung 8 --bundle .gpu/a.joblib
+    # on the device machine, from the repository root (PYTHONPATH=src python3 -m ...):
+    python -m benchmarks.studies.ladder.device run --bundle .gpu/a.joblib --results $OUT --device cuda --workers 8
+    python -m benchmarks.studies.ladder.device merge --out /tmp/ladder --results /work/.device/.../files
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tarfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).parent))
-import bench_amplitude_ladder as ladder  # noqa: E402
-from bench_ladder_dev import dev_config  # noqa: E402
-from bench_ladder_train_fit import settings_config  # noqa: E402
-
-from merkit.training.config import config_from_dict  # noqa: E402
+from . import report
+from . import run as ladder
+from .dev import dev_config
+from .train_fit import settings_config
 
 
 def same_inputs(a: object, b: object) -> bool:
@@ -69,11 +66,12 @@ def pack(args: argparse.Namespace) -> None:
     import joblib
 
     from merkit.evaluation.protocols import create_protocol
+    from merkit.training.config import config_from_dict
     from merkit.training.experiment import build_method, load_table
 
     if args.settings and not args.synth_seed:
         raise SystemExit("--set on the ladder's tree would be recorded under the entry's own name; try changes on a "
-                         "development tree (--synth-seed 1) or add them as an entry of bench_amplitude_ladder.py")
+                         "development tree (--synth-seed 1) or add them as an entry of benchmarks/studies/ladder/run.py")
     raws = [dev_config(args.out, args.rung, entry, args.seeds, args.workers, args.settings, args.synth_seed)
             if args.synth_seed else ladder.build(args.out, args.rung, entry, args.seeds, args.workers, args.preset)
             for entry in args.entry]
@@ -105,6 +103,7 @@ def run(args: argparse.Namespace) -> None:
     import joblib
     import torch
 
+    from merkit.training.config import config_from_dict
     from merkit.training.experiment import run_experiment
 
     bundle = joblib.load(args.bundle)
@@ -134,7 +133,7 @@ def run(args: argparse.Namespace) -> None:
         with tarfile.open(args.results / f"{stem}.tar.gz", "w:gz") as tar:
             tar.add(local, arcname=run_dir.name)
         rows.to_csv(args.results / f"{stem}.csv", index=False)  # last: a CSV means its run directory is complete
-        _, p95 = ladder.chance_uf1(str(local))
+        _, p95 = report.chance_uf1(str(local))
         print(f"{spec['entry']} {bundle['rung']:g}x tree {bundle['synth_seed']} {changes}: UF1 "
               + " ".join(f"{u:.3f}" for u in frame["uf1"]) + f", mean {frame['uf1'].mean():.3f} ± "
               f"{frame['uf1'].std(ddof=1):.3f}; chance p95 {p95:.3f} ({wall:.0f} s wall on {device})", flush=True)
@@ -172,6 +171,7 @@ def merge(args: argparse.Namespace) -> None:
         table = args.out / ("dev.csv" if dev else "ladder_device.csv")
         if not dev:
             rows = rows.drop(columns=["changes", "synth_seed"])
+            rows["commit"] = ladder.current_commit()  # the code here, which prepared the inputs and the config
         done = pd.read_csv(table) if table.exists() else pd.DataFrame()
         tmp = table.with_suffix(".tmp.csv")
         pd.concat([done, rows], ignore_index=True).to_csv(tmp, index=False)
@@ -183,7 +183,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["pack", "run", "merge"])
     parser.add_argument("--out", type=Path, help="pack/merge: the ladder's (or development runs') folder")
-    parser.add_argument("--entry", nargs="+", help="pack: entry or ablation names of bench_amplitude_ladder.py")
+    parser.add_argument("--entry", nargs="+", help="pack: entry or ablation names of benchmarks.studies.ladder.run")
     parser.add_argument("--rung", type=float, default=8.0)
     parser.add_argument("--set", nargs="*", default=[], dest="settings")
     parser.add_argument("--seeds", nargs="*", type=int, default=list(ladder.SEEDS))
@@ -207,5 +207,5 @@ def main() -> None:
     {"pack": pack, "run": run, "merge": merge}[args.command](args)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the fold workers are spawned processes: they must not run main() again
     main()
