@@ -2,7 +2,7 @@
 
 The readers themselves (base tables, fake trees) are in ``tests/data/_fuzz_targets.py``.
 Shared by ``tests/data/test_fuzz_annotations.py`` (a fast, derandomised slice in CI)
-and ``benchmarks/bench_fuzz_annotations.py`` (10,000+ cases with counts).
+and ``benchmarks/perf/fuzz_annotations.py`` (10,000+ cases with counts).
 
 A *target* is one reader: a fake dataset tree built once (frames on disk,
 following docs/datasets.md, "Dataset layouts"), a valid base annotation (header + rows), and

@@ -1,5 +1,5 @@
 """Property-based tests of every annotation reader (fast, derandomised slice; the 10,000-case run is
-benchmarks/bench_fuzz_annotations.py) and plain regression tests for the bugs the fuzzer found."""
+benchmarks/perf/fuzz_annotations.py) and plain regression tests for the bugs the fuzzer found."""
 
 from __future__ import annotations
 
