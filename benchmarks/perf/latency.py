@@ -5,7 +5,7 @@ count: parameters and GMACs (:func:`merkit.models.model_info`), and the median w
 forward pass (after warm-up) for
 
 * ``torch``: eager float32 under ``torch.inference_mode``;
-* ``ort``: the model exported by :func:`merkit.training.export.export_network` (checked against
+* ``ort``: the model exported by :func:`merkit.deploy.onnx.export_network` (checked against
   PyTorch within 1e-4 in probability) run by onnxruntime with every graph optimisation
   (``--no-onnx`` skips it);
 * ``ort int8``: the same graph after onnxruntime's dynamic int8 quantisation (weights of
@@ -18,7 +18,7 @@ not ours, so ``best / paper`` (the faster of torch and ort against the paper) is
 RGB 224): seed 002's Table 4 gives its times relative to MobileNetV2, so its models also get
 ``/ MobileNetV2`` beside the paper's own ratio. ``--with-face`` times the preparation of seed 003's
 input (dlib detection + 68 landmarks + eye-line alignment + eye mask of one SynthME macro image,
-``merkit.training.apex_gray.gray_masked_face`` without cache), which the model times exclude.
+``merkit.inputs.gray_apex.gray_masked_face`` without cache), which the model times exclude.
 The CPU numerics mode (``MERKIT_CPU_NUMERICS``, merkit/_numerics.py) is printed: run once as is and
 once with ``MERKIT_CPU_NUMERICS=native`` to see its cost.
 
@@ -43,7 +43,7 @@ import torch
 
 import merkit  # noqa: F401  (sets the CPU numerics before torch runs anything)
 from merkit.models import create_model, list_models, model_info
-from merkit.training.export import OnnxNetwork, export_network
+from merkit.deploy.onnx import OnnxNetwork, export_network
 from merkit.training.loop import softmax
 
 
@@ -106,7 +106,7 @@ def face_ms(repeats: int) -> float:
     """Median ms of preparing seed 003's input from one SynthME macro image (dlib models loaded first)."""
     from merkit.data.macro import load_macro
     from merkit.synth.macro import MacroConfig, generate_macro
-    from merkit.training.apex_gray import GrayApexConfig, gray_masked_face
+    from merkit.inputs.gray_apex import GrayApexConfig, gray_masked_face
 
     with tempfile.TemporaryDirectory() as tmp:
         generate_macro(tmp, MacroConfig(n_subjects=1, takes_per_class=1, frames_per_take=1), seed=0)

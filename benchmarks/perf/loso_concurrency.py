@@ -1,6 +1,6 @@
 """Composite LOSO wall time: one fold at a time in this process vs all folds through the 2-worker process pool.
 
-Runs the demo's configuration of a method (``merkit.training.demo.demo_configs``: MEGC2019-style
+Runs the demo's configuration of a method (``merkit.experiments.demo.demo_configs``: MEGC2019-style
 composite LOSO on SynthME ``small``, honest, seed 0) with ``run.executor = "inprocess"`` and then
 ``"process"`` (``--workers``), each fold on one torch thread, and prints wall time, the speed-up and
 both Full UF1 values (they must be equal: folds are seeded from (seed, fold name)).
@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from merkit.training.config import config_from_dict
-from merkit.training.demo import demo_configs
-from merkit.training.experiment import run_experiment
+from merkit.experiments.config import config_from_dict
+from merkit.experiments.demo import demo_configs
+from merkit.experiments.run import run_experiment
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 import merkit.models.mol_heads as heads
 from merkit.models import create_model
-from merkit.training.config import TrainConfig
+from merkit.training.settings import TrainConfig
 from merkit.training.methods.clip_training import mol_loss, random_pairs
 from merkit.training.methods.supervised import fit_supervised
 

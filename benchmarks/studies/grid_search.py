@@ -13,7 +13,7 @@ Two checks that the test subject is never used in selection:
   whose test-subject labels are replaced by ``"HIDDEN"``; any use of them
   (encoding, scoring) would raise;
 * the inner jobs go through the fold executor (a one-worker
-  :class:`~merkit.training.executor.ProcessPoolFoldExecutor` here) wrapped
+  :class:`~merkit.experiments.executors.ProcessPoolFoldExecutor` here) wrapped
   so that every task it is handed is recorded; the script asserts that no
   recorded task holds a test-subject row, and prints the subjects each
   inner fold trained and scored on.
@@ -37,10 +37,13 @@ from merkit._io import write_json
 from merkit.evaluation.metrics import compute_metrics
 from merkit.evaluation.protocols import create_protocol, inner_validation_split
 from merkit.evaluation.runner import FoldTask, fold_seed, seed_everything
-from merkit.training.config import DataConfig, FeatureConfig, TrainConfig
-from merkit.training.executor import ProcessPoolFoldExecutor
-from merkit.training.experiment import load_table
-from merkit.training.grid_search import GridSearchFitPredict, GridSpec
+from merkit.experiments.config import DataConfig
+from merkit.inputs.config import FeatureConfig
+from merkit.training.settings import TrainConfig
+from merkit.experiments.executors import ProcessPoolFoldExecutor
+from merkit.experiments.sources import load_table
+from merkit.training.grid_search import GridSearchFitPredict
+from merkit.training.settings import GridConfig
 from merkit.training.methods.macro_transfer import MacroTransferMethod, MacroTransferOptions
 
 
@@ -94,7 +97,7 @@ def main() -> None:
               "seconds": round(time.perf_counter() - t0, 1)}
     print(f"inputs + phase 1: macro val acc {phase1['val_accuracy']:.3f} ({phase1['seconds']:.0f} s)", flush=True)
 
-    grid = GridSpec(batch_size=tuple(args.batch_size), lr=tuple(args.lr), epochs=tuple(args.epochs),
+    grid = GridConfig(batch_size=tuple(args.batch_size), lr=tuple(args.lr), epochs=tuple(args.epochs),
                     inner_folds=args.inner_folds)
     subjects = prepared["subject_key"].astype(str).to_numpy()
     rows, truth, pred = [], [], []

@@ -9,7 +9,7 @@ generator's exact motion (:class:`merkit.synth.SynthTruth`) and true landmarks, 
 training (init) and after. References on the same pixels: the zero flow and the TV-L1 flow
 the head is trained on (EPE); the training set's mean landmark shape and dlib (NME).
 
-Data: the MOL preparation of :mod:`merkit.training.mol_data` (aligned 144x144 gray faces on
+Data: the MOL preparation of :mod:`merkit.inputs.clips` (aligned 144x144 gray faces on
 the onset transform, dlib landmarks on every frame), read from the feature cache, then
 for the CPU by default halved to 72x72 (area; ``--align 144`` keeps the paper's 144), landmarks
 and the alignment matrix scaled with them, ``frames`` T-frame clips (``clip_offsets``,
@@ -51,11 +51,11 @@ from merkit.models import create_model
 from merkit.motion import compute_flow, create_flow
 from merkit.synth import SynthTruth
 from merkit.synth.clip import pair_field
-from merkit.training.config import TrainConfig
+from merkit.training.settings import TrainConfig
 from merkit.training.methods import encode_labels
 from merkit.training.methods.clip_training import clip_batch, train_clips
 from merkit.training.methods.multitask_clips import MultitaskClipsOptions, arch_options
-from merkit.training.mol_data import MOLDataConfig, MOLVideo, clip_offsets, inter_ocular, prepare_videos
+from merkit.inputs.clips import MOLDataConfig, MOLVideo, clip_offsets, inter_ocular, prepare_videos
 
 log = logging.getLogger("benchmarks.studies.mol_aux")
 CLASSES = ("negative", "positive", "surprise")

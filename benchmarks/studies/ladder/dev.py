@@ -50,8 +50,8 @@ def main() -> None:
     if (args.out / "ladder.csv").exists():
         parser.error(f"{args.out} holds a ladder table; give the development runs their own folder")
     # merkit's experiment runner imports torch: loaded once the arguments are checked (device.py imports dev_config)
-    from merkit.training.config import config_from_dict
-    from merkit.training.experiment import run_experiment
+    from merkit.experiments.config import config_from_dict
+    from merkit.experiments.run import run_experiment
 
     changes = " ".join(args.settings) or "(ladder schedule)"
     raw = dev_config(args.out, args.rung, args.entry, args.seeds, args.workers, args.settings, args.synth_seed)

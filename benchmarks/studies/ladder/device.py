@@ -66,8 +66,9 @@ def pack(args: argparse.Namespace) -> None:
     import joblib
 
     from merkit.evaluation.protocols import create_protocol
-    from merkit.training.config import config_from_dict
-    from merkit.training.experiment import build_method, load_table
+    from merkit.experiments.config import config_from_dict
+    from merkit.experiments.run import build_method
+    from merkit.experiments.sources import load_table
 
     if args.settings and not args.synth_seed:
         raise SystemExit("--set on the ladder's tree would be recorded under the entry's own name; try changes on a "
@@ -103,8 +104,8 @@ def run(args: argparse.Namespace) -> None:
     import joblib
     import torch
 
-    from merkit.training.config import config_from_dict
-    from merkit.training.experiment import run_experiment
+    from merkit.experiments.config import config_from_dict
+    from merkit.experiments.run import run_experiment
 
     bundle = joblib.load(args.bundle)
     device = (torch.cuda.get_device_name() if args.device == "cuda" else "cpu") + f", {args.workers} workers"

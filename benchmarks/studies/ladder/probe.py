@@ -12,7 +12,7 @@ with fixed, untuned linear probes under the same composite leave-one-subject-out
   per-subject centring that uses no label (the test subject's own clips are centred on themselves);
 * ``hog_masked``: HOG of seed 003's own input, the eye-masked grey apex (``gray_apex_masked``);
 * ``hog_seed002``: HOG of seed 002's own fine-tuning input, the grey apex with its mask
-  (``--seed002-mask``, default ``"mer"``; :mod:`merkit.training.masked_face_flow_inputs`, the
+  (``--seed002-mask``, default ``"mer"``; :mod:`merkit.inputs.masked_face_flow`, the
   ladder's ``tvl1_fast`` flow settings, so its feature cache is reused); ``masked`` is the share
   of its pixels that are 0 (masked; a face pixel is almost never black).
 
@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from merkit.evaluation.metrics import compute_metrics
-from merkit.training.apex_gray import GrayApexConfig, GrayApexProvider
-from merkit.training.config import config_from_dict
-from merkit.training.experiment import load_table
-from merkit.training.masked_face_flow_inputs import MaskedFaceFlowConfig, prepare_masked_face_flows
+from merkit.inputs.gray_apex import GrayApexConfig, GrayApexProvider
+from merkit.experiments.config import config_from_dict
+from merkit.experiments.sources import load_table
+from merkit.inputs.masked_face_flow import MaskedFaceFlowConfig, prepare_masked_face_flows
 
 from . import run as ladder
 from .train_fit import CLASSES

@@ -27,8 +27,8 @@ def main() -> None:
     if args.entry not in ladder.ENTRIES and args.entry not in ladder.ABLATIONS:
         parser.error(f"unknown entry {args.entry!r}; known: {[*ladder.ENTRIES, *ladder.ABLATIONS]}")
     # merkit's experiment runner imports torch: loaded once the arguments are checked
-    from merkit.training.config import config_from_dict
-    from merkit.training.experiment import run_experiment
+    from merkit.experiments.config import config_from_dict
+    from merkit.experiments.run import run_experiment
 
     predictions, scores = [], []
     for attempt in (1, 2):

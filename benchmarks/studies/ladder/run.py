@@ -307,8 +307,8 @@ def run(out: Path, names: list[str], rungs: list[float], seeds: list[int], worke
         table_name: str = "ladder.csv") -> None:
     # merkit's experiment runner imports torch: loaded when a run starts, so that report, the other
     # ladder modules and benchmarks/tables.py read the entries without it
-    from merkit.training.config import config_from_dict
-    from merkit.training.experiment import run_experiment
+    from merkit.experiments.config import config_from_dict
+    from merkit.experiments.run import run_experiment
 
     out.mkdir(parents=True, exist_ok=True)
     commit = current_commit()

@@ -71,8 +71,8 @@ def first_fold_fit(raw: dict, seed: int = 0, fit: bool = True):
     # merkit's methods import torch: loaded here, so dev/repeat/device import the shared helpers without it
     from merkit.evaluation.protocols import Fold
     from merkit.evaluation.runner import FoldTask, fold_seed, seed_everything
-    from merkit.training.config import config_from_dict
-    from merkit.training.experiment import load_table
+    from merkit.experiments.config import config_from_dict
+    from merkit.experiments.sources import load_table
     from merkit.training.methods import create_method
 
     cfg = config_from_dict(raw, source="train fit")
