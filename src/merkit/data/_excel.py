@@ -164,7 +164,7 @@ def _read_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         text = read_text(path, "a CSV annotation file")
         return {"csv": [tuple(r) for r in parse_csv(text, str(path))]}
     if suffix in (".xlsx", ".xlsm"):
-        import openpyxl
+        import openpyxl  # deferred: openpyxl costs ~160 ms; only .xlsx annotation files need it
 
         try:
             # data_only: the cached result of formula cells (SAMM's Duration column is a formula)

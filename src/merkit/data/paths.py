@@ -23,6 +23,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 from merkit.errors import ConfigError, DatasetNotFoundError
 
 __all__ = ["resolve_root", "env_names", "read_paths_file", "DEFAULT_FOLDERS"]
@@ -98,14 +105,8 @@ def read_paths_file(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     try:
         text = path.read_text("utf-8")
         if path.suffix.casefold() == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib
             data = tomllib.loads(text)
         else:
-            import yaml
-
             data = yaml.safe_load(text)
     except (UnicodeDecodeError, ValueError, ImportError) as exc:  # TOMLDecodeError is a ValueError
         raise ConfigError(f"paths file {str(path)!r} cannot be parsed ({type(exc).__name__}: {exc}).") from None
