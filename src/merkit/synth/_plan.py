@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from merkit.errors import ConfigError
 from merkit.synth.actions import CLASS_AU_COMBOS, OTHER_AU_COMBOS
 from merkit.synth.config import SOURCES, SourceConfig, SynthConfig
 from merkit.synth.identity import Identity, sample_identity
@@ -207,8 +208,6 @@ def plan_dataset(cfg: SynthConfig, seed: int) -> list[SubjectPlan]:
         src = cfg.sources[source]
         ids = SUBJECT_IDS[source]
         if src.n_subjects > len(ids):
-            from merkit.errors import ConfigError
-
             raise ConfigError(f"{source}.n_subjects={src.n_subjects} exceeds the {len(ids)} subject ids of the "
                               f"real dataset layout; use at most {len(ids)}.")
         rng = np.random.default_rng([seed, s_idx, 0xA551])

@@ -121,7 +121,7 @@ def write_casme2_sheet(path: str | PathLike, rows: Sequence[dict[str, Any]]) -> 
         rows: dicts with ``subject`` (``'sub01'``), ``clip``, ``onset``, ``apex`` (int, or ``'/'``),
             ``offset``, ``action_units`` (str) and ``emotion`` (lowercase), in the sheet's order.
     """
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # deferred: openpyxl costs ~160 ms; only the .xlsx writers need it
 
     wb = Workbook()
     ws = wb.active
@@ -146,7 +146,7 @@ def write_samm_sheet(path: str | PathLike, rows: Sequence[dict[str, Any]]) -> Pa
             ``offset``, ``action_units`` (str), ``emotion`` (Title case), ``objective_class`` (1-7)
             and ``notes`` (str or None).
     """
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # deferred: openpyxl costs ~160 ms; only the .xlsx writers need it
 
     wb = Workbook()
     ws = wb.active

@@ -85,7 +85,7 @@ def write_casme_sq_sheet(path: str | PathLike, rows: Sequence[dict[str, Any]], s
             ``kind`` (``micro``/``macro``).
         subjects: sheet-0 subject indices present (1-based), for the subject sheet.
     """
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # deferred: openpyxl costs ~160 ms; only the .xlsx writers need it
 
     wb = Workbook()
     ws = wb.active
@@ -114,7 +114,7 @@ def write_samm_lv_sheet(path: str | PathLike, rows: Sequence[dict[str, Any]]) ->
             ``inducement``, ``onset``, ``apex``, ``offset``, ``kind`` (``micro``/``macro``),
             ``action_units`` and ``notes`` (str or None).
     """
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # deferred: openpyxl costs ~160 ms; only the .xlsx writers need it
 
     wb = Workbook()
     ws = wb.active

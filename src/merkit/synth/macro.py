@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -195,8 +196,6 @@ def generate_macro(
     Raises:
         ConfigError: ``out_dir`` holds other files.
     """
-    import shutil
-
     cfg = config or MacroConfig()
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
