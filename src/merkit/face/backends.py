@@ -229,14 +229,14 @@ class DlibBackend:
         }
 
     def _detector(self):
-        import dlib
+        import dlib  # deferred: dlib loads only when the dlib backend runs
 
         if "hog" not in _DLIB_MODELS:
             _DLIB_MODELS["hog"] = dlib.get_frontal_face_detector()
         return _DLIB_MODELS["hog"]
 
     def _predictor(self):
-        import dlib
+        import dlib  # deferred: dlib loads only when the dlib backend runs
 
         key = f"sp:{self.predictor_path}"
         if key not in _DLIB_MODELS:
@@ -258,7 +258,7 @@ class DlibBackend:
         return []
 
     def landmarks(self, image: np.ndarray, box: FaceBox) -> np.ndarray:
-        import dlib
+        import dlib  # deferred: dlib loads only when the dlib backend runs
 
         image = _as_dlib_image(image)
         rect = dlib.rectangle(

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from merkit._io import atomic_path, write_json
 from merkit.cache import FeatureCache
@@ -228,7 +229,7 @@ def extract_faces(
 
 def _extract_tracked_item(item: FaceItem, out_dir: Path, config: AlignConfig, backend: LandmarkBackend,
                           track_every: int) -> tuple[FaceItemResult, list[list[Any]]]:
-    from merkit.face.tracked import extract_tracked
+    from merkit.face.tracked import extract_tracked  # deferred: face.tracked imports cv2 (~90 ms on merkit.face)
 
     source = open_frames(item.source, color="rgb")
     n = len(source)
@@ -245,9 +246,7 @@ def _extract_tracked_item(item: FaceItem, out_dir: Path, config: AlignConfig, ba
 
 
 def _write_tables(out: Path, results: list[FaceItemResult], rows: list[list[Any]], tracked: bool = False) -> None:
-    import pandas as pd
-
-    from merkit.face.tracked import TRACK_COLUMNS
+    from merkit.face.tracked import TRACK_COLUMNS  # deferred: face.tracked imports cv2 (~90 ms on merkit.face)
 
     columns = ["clip", "frame_index", "frame", "n_faces"] + (list(TRACK_COLUMNS) if tracked else [])
     first_coord = len(columns)
