@@ -20,6 +20,8 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from merkit._io import atomic_path, write_json, write_text
 from merkit.motion.spotting.spot import SpotResult
 
@@ -34,11 +36,10 @@ def _csv(rows: list[list[object]]) -> str:
 
 def plot_scores(result: SpotResult, path: str | os.PathLike, first_frame: int = 1) -> Path:
     """PNG of the score curves with the spotted intervals shaded and no-face stretches greyed."""
-    import matplotlib
+    import matplotlib  # deferred: matplotlib costs ~180 ms; only the plot needs it
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    import matplotlib.pyplot as plt  # deferred: as above, once the Agg backend is chosen
 
     x = np.arange(result.n_frames) + first_frame
     fig, ax = plt.subplots(figsize=(12, 3.2), dpi=100)

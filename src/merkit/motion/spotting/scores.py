@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from skimage.feature import local_binary_pattern
 
 from merkit.errors import ConfigError
 from merkit.face import AlignConfig, compute_alignment, eye_mask
@@ -143,8 +144,6 @@ def flow_roi_curve(frames: Sequence[np.ndarray], track: FaceTrack, k: int, flow:
 
 def _lbp_blocks(crop: np.ndarray, grid: int) -> np.ndarray:
     """(grid * grid, 10) uniform-LBP histograms (P=8, R=1), each block normalised to sum 1."""
-    from skimage.feature import local_binary_pattern
-
     codes = local_binary_pattern(crop, 8, 1, method="uniform").astype(int)
     h, w = codes.shape
     ys = np.linspace(0, h, grid + 1).astype(int)

@@ -10,15 +10,19 @@ two curves' intervals (:func:`combine_scales`) and call each micro or macro by i
 from __future__ import annotations
 
 import logging
+import math
 import os
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import cv2
 import numpy as np
+import pandas as pd
 
-from merkit.data.frames import FrameSource, open_frames
-from merkit.errors import ConfigError, ShapeError
+from merkit.data.frames import FrameSource, VideoFile, open_frames
+from merkit.errors import ConfigError, FrameReadError, ShapeError
 from merkit.motion.flow import create_flow
 from merkit.motion.spotting.intervals import EXTENTS, THRESHOLDS, SpottedInterval, peak_intervals
 from merkit.motion.spotting.scores import (
@@ -149,8 +153,6 @@ class SpotResult:
 
     def per_frame(self) -> "Any":
         """DataFrame: frame, name, face_present, face_detected, face_confidence, score_<scale>, in_interval."""
-        import pandas as pd
-
         inside = np.zeros(self.n_frames, bool)
         for i in self.intervals:
             inside[i.onset:i.offset + 1] = True
@@ -209,8 +211,6 @@ def spot_frames(frames: Sequence[np.ndarray], fps: float, config: SpotConfig | N
         ShapeError: the video is shorter than the micro curve needs (``2k + 1`` frames).
         FaceNotFoundError: no face in the whole video.
     """
-    import math
-
     config = config or SpotConfig()
     if not fps > 0:
         raise ConfigError(f"fps must be positive; got {fps!r}. Pass --fps for a frame folder.")
@@ -239,8 +239,6 @@ class _Strided(Sequence[np.ndarray]):
 def _expand(sub: SpotResult, step: int, n: int, fps: float, name: str,
             frame_names: Sequence[str] | None) -> SpotResult:
     """Map a result computed on every ``step``-th frame back to all ``n`` frames."""
-    from dataclasses import replace as _replace
-
     def spread(a: np.ndarray) -> np.ndarray:
         return np.repeat(a, step, axis=0)[:n]
 
@@ -248,7 +246,7 @@ def _expand(sub: SpotResult, step: int, n: int, fps: float, name: str,
                       np.zeros(n, bool), spread(sub.track.confidence))
     track.detected[::step] = sub.track.detected
     track.checked[::step] = sub.track.checked
-    intervals = [_replace(i, onset=i.onset * step, apex=i.apex * step, offset=min(n - 1, i.offset * step + step - 1))
+    intervals = [replace(i, onset=i.onset * step, apex=i.apex * step, offset=min(n - 1, i.offset * step + step - 1))
                  for i in sub.intervals]
     names = list(frame_names) if frame_names is not None else [f"{name}#{i}" for i in range(n)]
     return SpotResult(name, float(fps), names, {s: spread(c) for s, c in sub.curves.items()},
@@ -259,8 +257,6 @@ def _expand(sub: SpotResult, step: int, n: int, fps: float, name: str,
 def _spot_all(frames: Sequence[np.ndarray], fps: float, config: SpotConfig, name: str,
               frame_names: Sequence[str] | None, progress: Callable[[str, int, int], None] | None) -> SpotResult:
     """:func:`spot_frames` on every frame given."""
-    import time
-
     start = time.perf_counter()
     n = len(frames)
     ks = {s: config.k(s, fps) for s in config.scales}
@@ -317,8 +313,6 @@ class WindowFrames(Sequence[np.ndarray]):
         return self.n
 
     def _load(self, i: int) -> np.ndarray:
-        import cv2
-
         frame = self.source[i]
         if self.scale < 1:
             h, w = frame.shape[:2]
@@ -345,9 +339,6 @@ class WindowFrames(Sequence[np.ndarray]):
 
 def _decodable_length(frames: FrameSource) -> int:
     """Frames that really decode: a video header may announce more than the stream holds."""
-    from merkit.data.frames import VideoFile
-    from merkit.errors import FrameReadError
-
     if not isinstance(frames, VideoFile):
         return len(frames)
     count = 0
