@@ -33,8 +33,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from merkit._parallel import parallel_map
 from merkit.cache import FeatureCache, memoise
+from merkit.data.frames import ImageFiles
+from merkit.data.sample import table_to_samples
 from merkit.errors import ConfigError
+from merkit.face import AlignConfig, align_clip
 from merkit.inputs.registry import register_inputs
 
 __all__ = ["MOLDataConfig", "MOLVideo", "MOLVideoSet", "clip_offsets", "prepare_video", "prepare_videos",
@@ -114,7 +118,7 @@ def clip_offsets(n_frames: int, num_frames: int, max_clips: int = 0) -> np.ndarr
         int64 ``(n_clips, T)``; row ``j`` is ``j, j + interval, ...`` with ``interval = n_frames // T``,
         or one stretched clip when ``n_frames < T``.
     """
-    from merkit.motion import uniform_indices
+    from merkit.motion import uniform_indices  # deferred: merkit.motion pulls cv2, scipy, skimage
 
     interval = n_frames // num_frames
     if interval == 0:
@@ -164,7 +168,7 @@ def prepare_video(sample, cfg: MOLDataConfig, cache: FeatureCache | None = None)
     Raises:
         FaceNotFoundError: no face on the onset frame (names the sample).
     """
-    from merkit.motion import create_flow
+    from merkit.motion import create_flow  # deferred: merkit.motion pulls cv2, scipy, skimage
 
     first, last = {"video": (0, len(sample.frame_paths) - 1), "onset_offset": (sample.onset_index, sample.offset_index),
                    "onset_apex": (sample.onset_index, sample.apex_index)}[cfg.frames]
@@ -181,9 +185,7 @@ def prepare_video(sample, cfg: MOLDataConfig, cache: FeatureCache | None = None)
 
 def _compute_video(sample, files: list[str], onset: int, cfg: MOLDataConfig, flow_method,
                    cache: FeatureCache | None) -> dict[str, np.ndarray]:
-    from merkit.data.frames import ImageFiles
-    from merkit.face import AlignConfig, align_clip
-    from merkit.motion import compute_flow, uniform_indices
+    from merkit.motion import compute_flow, uniform_indices  # deferred: merkit.motion pulls cv2, scipy, skimage
 
     align = AlignConfig(mode="mol", size=cfg.align_size, color="gray", box_enlarge=cfg.box_enlarge,
                         border_value=128, landmarks="every_frame")
@@ -239,9 +241,6 @@ class MOLVideoSet:
 
 def prepare_videos(table: pd.DataFrame, cfg: MOLDataConfig, workers: int = 1, progress: bool = False) -> MOLVideoSet:
     """Prepare every row of a sample table (through the cache, in ``workers`` processes)."""
-    from merkit._parallel import parallel_map
-    from merkit.data.sample import table_to_samples
-
     videos = parallel_map(_PrepareVideoJob(cfg), table_to_samples(table), workers=workers, chunk_size=4,
                           progress=progress, desc="MOL clips")
     log.info("MOL: %d videos, %d clips", len(videos), sum(len(v.clips) for v in videos))

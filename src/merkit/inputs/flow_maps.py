@@ -50,8 +50,12 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from merkit._parallel import parallel_map
 from merkit.cache import FeatureCache, memoise
+from merkit.data.frames import ImageFiles
+from merkit.data.sample import table_to_samples
 from merkit.errors import ConfigError, ShapeError
+from merkit.face import AlignConfig, align_clip
 from merkit.inputs.config import FeatureConfig
 from merkit.inputs.feature_set import FeatureSet
 from merkit.inputs.registry import register_inputs
@@ -66,7 +70,7 @@ FEATURE_KINDS = ("flow_uv_strain", "flow_uv", "rgb_apex", "biwoof", "lbptop", *U
 
 
 def _resize_flow(flow: np.ndarray, size: int) -> np.ndarray:
-    import cv2
+    import cv2  # deferred: cv2 adds ~90 ms to importing merkit.inputs
 
     h, w = flow.shape[:2]
     out = cv2.resize(flow, (size, size), interpolation=cv2.INTER_AREA)
@@ -87,7 +91,7 @@ def prepare_config(cfg: FeatureConfig, uniform_k: int | None = None):
     ``uniform_k``: the ``flow_uv_strain_uniform{k}`` kinds: ``k + 1`` evenly spaced frames from onset
     to offset, flows from the onset to each of the other ``k``.
     """
-    from merkit.motion.prepare import PrepareConfig
+    from merkit.motion.prepare import PrepareConfig  # deferred: merkit.motion pulls cv2, scipy, skimage
 
     frames = {"frames": "onset_apex"} if uniform_k is None else {"frames": "uniform", "k": int(uniform_k) + 1}
     return PrepareConfig(
@@ -115,6 +119,7 @@ def flow_kind_from_prepared(
     ``global_motion`` (:mod:`merkit.motion.global_motion`) is taken out of (u, v) first; the
     strain channel is then recomputed from the compensated flow with ``strain_scheme``.
     """
+    # deferred: cv2 and merkit.motion (cv2, scipy, skimage) would add ~60 % to importing merkit.inputs
     import cv2
 
     from merkit.motion.descriptors import biwoof
@@ -153,10 +158,9 @@ def compute_sample_features(sample, kinds: Sequence[str], cfg: FeatureConfig, ca
 
 
 def _frame_kind(sample, kind: str, files: list[str], cfg: FeatureConfig) -> np.ndarray:
+    # deferred: cv2 and merkit.motion (cv2, scipy, skimage) would add ~60 % to importing merkit.inputs
     import cv2
 
-    from merkit.data.frames import ImageFiles
-    from merkit.face import AlignConfig, align_clip
     from merkit.motion.descriptors import lbp_top
 
     color = "rgb" if kind == "rgb_apex" else "gray"
@@ -201,8 +205,6 @@ class SampleFeatureProvider:
         Raises:
             ConfigError: for an unknown kind, or when preparing failed for some samples (named with the reason).
         """
-        from merkit.data.sample import table_to_samples
-
         for kind in kinds:
             if kind not in FEATURE_KINDS:
                 raise ConfigError(f"unknown feature kind {kind!r}; valid: {sorted(FEATURE_KINDS)!r}.")
@@ -233,6 +235,7 @@ class SampleFeatureProvider:
 
     def _prepared(self, table, samples, pcfg, cache) -> list[np.ndarray]:
         """Raw prepared motion features of every sample under ``pcfg``, through the cache."""
+        # deferred: merkit.motion pulls cv2, scipy and skimage (~+60 % on importing merkit.inputs)
         from merkit.motion.prepare import load_features, prepare_features
 
         report = prepare_features(table, pcfg, cache=cache, workers=self.cfg.workers, progress=self.progress)
@@ -245,8 +248,6 @@ class SampleFeatureProvider:
         return [load_features(s, pcfg, cache) for s in samples]
 
     def _frame_kinds(self, samples, keys, kinds, cache) -> dict[str, FeatureSet]:
-        from merkit._parallel import parallel_map
-
         results = parallel_map(_FrameKindJob(kinds, self.cfg), samples, workers=self.cfg.workers,
                                progress=self.progress, desc="features")
         return {k: FeatureSet(keys, np.stack([r[k] for r in results]), k) for k in kinds}

@@ -26,8 +26,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from merkit._parallel import parallel_map
 from merkit.cache import FeatureCache, memoise
+from merkit.data.sample import table_to_samples
 from merkit.errors import ConfigError, FaceNotFoundError
+from merkit.face import AlignConfig, align_clip
 from merkit.inputs.feature_set import FeatureSet
 from merkit.inputs.registry import register_inputs
 
@@ -79,8 +82,6 @@ def gray_masked_face(path: str, cfg: GrayApexConfig, cache: FeatureCache | None 
 
 
 def _compute(path: str, cfg: GrayApexConfig) -> np.ndarray:
-    from merkit.face import AlignConfig, align_clip
-
     clip = align_clip([path], AlignConfig(mode="eye_line", size=cfg.size, color="gray", margin=cfg.margin))
     face = clip.frames[0].astype(np.float32) / 255.0
     face[clip.eye_mask(cfg.eye_margin)] = 0.0
@@ -116,8 +117,6 @@ class GrayApexProvider:
         self.progress = progress
 
     def _run(self, paths: Sequence[str], skip: bool) -> list[np.ndarray | str]:
-        from merkit._parallel import parallel_map
-
         return parallel_map(_GrayFaceJob(self.cfg, skip), list(paths), workers=self.cfg.workers,
                             progress=self.progress, desc=KIND)
 
@@ -127,8 +126,6 @@ class GrayApexProvider:
         Raises:
             FaceNotFoundError: naming the first apex frame without a face (every test sample needs an input).
         """
-        from merkit.data.sample import table_to_samples
-
         samples = table_to_samples(table)
         paths = [str(s.frame_paths[s.apex_index]) for s in samples]
         values = self._run(paths, skip=False)

@@ -9,11 +9,13 @@ generated there if missing). docs/models/mobilevit_me.md describes both.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from merkit.data.macro import load_macro
 from merkit.errors import ConfigError
 
 __all__ = ["MacroDataConfig", "load_macro_table"]
@@ -51,10 +53,9 @@ class MacroDataConfig:
 
 def load_macro_table(cfg: MacroDataConfig) -> pd.DataFrame:
     """All macro images of ``cfg`` with ``macro3`` labels (a SynthME macro set is generated if missing)."""
-    from merkit.data.macro import load_macro
-
     tables = []
     if cfg.synth_root:
+        # deferred: merkit.synth pulls cv2; only a missing SynthME macro set is generated
         from merkit.synth.macro import MacroConfig, generate_macro
 
         root = Path(cfg.synth_root)
@@ -77,8 +78,6 @@ def _check_macro_manifest(path: Path, wanted, seed: int) -> None:
     Without this, a set left from an earlier run would be used silently in place of the one the
     config asks for (seen in practice: a 12-identity set with the first, too subtle, defaults).
     """
-    import json
-
     saved = json.loads(path.read_text())
     expected = {**dataclasses.asdict(wanted), "seed": int(seed)}
     got = {**saved.get("config", {}), "seed": saved.get("seed")}

@@ -52,8 +52,12 @@ import numpy as np
 import pandas as pd
 
 from merkit._options import unknown_name
+from merkit._parallel import parallel_map
 from merkit.cache import FeatureCache, memoise
+from merkit.data.frames import ImageFiles
+from merkit.data.sample import table_to_samples
 from merkit.errors import ConfigError, ShapeError
+from merkit.face import AlignConfig, align_clip, eye_mask, mer_mask
 from merkit.inputs.registry import register_inputs
 
 __all__ = ["MASKS", "FLOW_IMAGES", "CACHE_NAMESPACE", "MaskedFaceFlowConfig", "MaskedFaceFlows",
@@ -145,7 +149,7 @@ class MaskedFaceFlows:
 def masked_face_flow(sample, cfg: MaskedFaceFlowConfig,
                      cache: FeatureCache | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The masked apex face ``(S, S)`` (``(T, S, S)`` faces) uint8 and masked flow ``(S, S, 2)`` float32, memoised."""
-    from merkit.motion.flow import create_flow
+    from merkit.motion.flow import create_flow  # deferred: merkit.motion pulls cv2, scipy, skimage
 
     files = [sample.frame_paths[i] for i in face_frame_indices(sample.onset_index, sample.apex_index, cfg.face_frames)]
     method = create_flow(cfg.flow)
@@ -164,9 +168,6 @@ def face_frame_indices(onset: int, apex: int, face_frames: int = 1) -> list[int]
 
 
 def _compute(sample, files: list, cfg: MaskedFaceFlowConfig, flow_method) -> dict[str, np.ndarray]:
-    from merkit.data.frames import ImageFiles
-    from merkit.face import AlignConfig, align_clip, eye_mask, mer_mask
-
     clip = align_clip(ImageFiles(files, fps=sample.fps, name=sample.key, color="rgb"),
                       AlignConfig(mode="eye_line", size=cfg.size, color="gray"))
     onset, apex = clip.frames[0], clip.frames[-1]
@@ -200,9 +201,6 @@ def prepare_masked_face_flows(table: pd.DataFrame, cfg: MaskedFaceFlowConfig,
     Raises:
         FaceNotFoundError, FrameReadError: from the face layer, naming the clip.
     """
-    from merkit._parallel import parallel_map
-    from merkit.data.sample import table_to_samples
-
     samples = table_to_samples(table)
     results = parallel_map(_MaskedFaceFlowJob(cfg), samples, workers=cfg.workers, chunk_size=8, progress=progress,
                            desc="masked faces and flows")
@@ -229,6 +227,7 @@ def encode_face(faces: np.ndarray) -> np.ndarray:
 
 def encode_flow(flows: np.ndarray, flow_image: str = "hsv") -> np.ndarray:
     """``(N, S, S, 2)`` raw flow -> ``(N, 3, S, S)`` float32 flow images in [0, 1] (module docstring)."""
+    # deferred: merkit.motion pulls cv2, scipy, skimage
     from merkit.motion.strain import normalize_channels
     from merkit.motion.viz import flow_to_color
 
