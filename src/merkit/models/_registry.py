@@ -18,11 +18,14 @@ Each architecture file defines a model class with the timm-like API
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from merkit._options import unknown_name
 from merkit.errors import ConfigError
@@ -101,8 +104,6 @@ def model_class(name: str) -> type[nn.Module]:
         UnknownNameError: for an unknown name.
         ConfigError: when the entry point has no class return annotation.
     """
-    import typing
-
     if name not in _MODELS:
         raise unknown_name("model", name, _MODELS, hint="See merkit.models.list_models() or `merkit models`.")
     cls = typing.get_type_hints(_MODELS[name]).get("return")
@@ -151,9 +152,7 @@ def count_macs(model: nn.Module, input_size: tuple[int, ...]) -> float:
     torchvision's ResNet-18 counts 1.81 and timm's ViT-B/16 17.56 GMACs at 224,
     the "FLOPs" seed 000's Table 3 reports for them (1.8 G and 17.6 G).
     """
-    import torch
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    from torch.utils.flop_counter import FlopCounterMode
+    from torch.utils.flop_counter import FlopCounterMode  # deferred: ~150 ms on top of torch; only MAC counts need it
 
     was_training = model.training
     model.eval()

@@ -107,7 +107,7 @@ class MobileViTME(nn.Module):
         variant: str = "mobilevit_s",
     ) -> None:
         super().__init__()
-        import timm
+        import timm  # deferred: timm takes seconds to import; only this model needs it
 
         if variant not in VARIANTS:
             raise unknown_name("MobileViT variant", variant, VARIANTS)
@@ -161,7 +161,7 @@ class MobileViTME(nn.Module):
 
     def mv2_blocks(self) -> Iterator[tuple[str, nn.Module]]:
         """``(qualified name, block)`` of every MobileNetV2 inverted-residual block, input first."""
-        from timm.models.byobnet import BottleneckBlock
+        from timm.models.byobnet import BottleneckBlock  # deferred: timm takes seconds to import
 
         for name, module in self.named_modules():
             if isinstance(module, BottleneckBlock):

@@ -53,7 +53,7 @@ class ApexResNet(nn.Module):
         drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
-        from torchvision.models import resnet18
+        from torchvision.models import resnet18  # deferred: torchvision adds ~1.7 s to importing merkit.models
 
         if stem not in STEMS:
             raise unknown_name("stem", stem, STEMS)

@@ -157,7 +157,7 @@ class ShuffleNetME(nn.Module):
         inputs: str = "flow_image_then_masked_face",
     ) -> None:
         super().__init__()
-        from torchvision.models import shufflenet_v2_x1_0
+        from torchvision.models import shufflenet_v2_x1_0  # deferred: torchvision adds ~1.7 s
 
         if act not in ACTS:
             raise unknown_name("act", act, ACTS)
@@ -261,7 +261,7 @@ class ShuffleNetME(nn.Module):
         Raises:
             ShapeError: a tensor other than the stem kernel does not match (another architecture).
         """
-        from timm.models._manipulate import adapt_input_conv
+        from timm.models._manipulate import adapt_input_conv  # deferred: timm takes seconds to import
 
         own = self.state_dict()
         state = dict(state)
