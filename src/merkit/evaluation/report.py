@@ -161,10 +161,10 @@ def _num(x: float | None) -> str:
 
 
 def _plot_confusion(run_dir: Path, scope: str, report: dict, select_on_test: bool) -> Path:
-    import matplotlib
+    import matplotlib  # deferred: matplotlib costs ~180 ms; only the confusion plots need it
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: as above, once the Agg backend is chosen
 
     cm = np.array(report["confusion"])
     classes = report["classes"]

@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from merkit._numerics import cpu_numerics_info
 from merkit._version import __version__
 from merkit._io import atomic_path, plain_data, write_json, write_text
 from merkit.errors import ConfigError, ProtocolError
@@ -41,8 +42,6 @@ _PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "torch", "torchvision",
 
 def environment_info() -> dict:
     """Python, platform, package versions, git commit, compute device and CPU numerics of this process."""
-    from merkit._numerics import cpu_numerics_info
-
     versions = {}
     for name in _PACKAGES:
         try:
@@ -72,7 +71,7 @@ def _git_commit() -> str | None:
 
 
 def _device() -> str:
-    import torch  # heavy; only imported when a run starts
+    import torch  # deferred: pulls torch, which merkit.evaluation must not import; only a run asks
 
     if torch.cuda.is_available():
         return f"cuda:{torch.cuda.get_device_name(0)}"

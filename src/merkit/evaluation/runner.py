@@ -25,13 +25,16 @@ import hashlib
 import logging
 import os
 import random
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol as TypingProtocol
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
+from merkit.data.labels import get_label_set
 from merkit.errors import ProtocolError, ShapeError
 from merkit.evaluation.protocols import Fold, Protocol, inner_validation_split
 from merkit.evaluation.report import score_predictions, write_report
@@ -103,8 +106,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     os.environ["PYTHONHASHSEED"] = str(seed)
-    import sys
-
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.manual_seed(seed)
@@ -241,8 +242,6 @@ def run_protocol(
         tables = {int(s): permute_labels(prepared, label_shuffle_seed, s) for s in seeds}
     job = _FoldJob(tables, fit_predict)
     executor = executor or InProcessExecutor()
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=len(pending), desc=method_name, unit="fold", disable=not progress or not pending)
     for rows in executor.map(job, pending):
         bar.update()
@@ -265,8 +264,6 @@ def rescore_run(run_dir: str | os.PathLike) -> dict:
     run = RunDirectory(run_dir)
     config = run.read_config()
     predictions = run.read_predictions()
-    from merkit.data.labels import get_label_set
-
     classes = list(get_label_set(config["protocol"]["label_set"]).classes)
     metrics = score_predictions(predictions, classes, select_on_test=bool(config.get("select_on_test")))
     run.write_metrics(metrics)
