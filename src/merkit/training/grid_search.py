@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import GroupKFold
 
 from merkit.errors import ConfigError
 from merkit.evaluation.protocols import Fold
@@ -52,8 +53,6 @@ def inner_subject_folds(table: pd.DataFrame, train_idx: np.ndarray, n_folds: int
     Raises:
         ConfigError: fewer than two training subjects.
     """
-    from sklearn.model_selection import GroupKFold
-
     train_idx = np.asarray(train_idx, dtype=np.int64)
     groups = table["subject_key"].astype(str).to_numpy()[train_idx]
     n_subjects = len(set(groups))

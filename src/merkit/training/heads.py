@@ -41,6 +41,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import f1_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 from torch import Tensor, nn
 
 from merkit._options import unknown_name
@@ -189,10 +193,6 @@ class EmbeddingSVC:
         self._x_fit = self._y_fit = None
 
     def _make(self, c: float):
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-        from sklearn.svm import SVC
-
         return make_pipeline(StandardScaler(), SVC(kernel=self.kernel, C=c, class_weight=self.class_weight,
                                                    random_state=self.seed))
 
@@ -217,8 +217,6 @@ class EmbeddingSVC:
             return self
         best = self.C[0]
         if len(self.C) > 1 and has_val and len(np.unique(y)) >= 2:
-            from sklearn.metrics import f1_score
-
             scores = [f1_score(y_val, self._make(c).fit(emb, y).predict(emb_val), average="macro") for c in self.C]
             best = self.C[int(np.argmax(scores))]  # first best: the smallest C among ties
         self.chosen_C = best

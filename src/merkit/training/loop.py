@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from merkit.errors import ConfigError, ShapeError
 from merkit.training.settings import TrainConfig
@@ -329,8 +330,6 @@ def train_loop(
     Raises:
         ShapeError: no training items, or early stopping without ``validate``.
     """
-    from tqdm.auto import tqdm
-
     labels = np.asarray(labels, dtype=np.int64)
     if len(labels) < 2:  # BatchNorm cannot train on one item, and no batch could be formed
         raise ShapeError(f"train_loop: {len(labels)} training item(s); at least 2 are needed.")

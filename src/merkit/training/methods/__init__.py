@@ -23,6 +23,7 @@ import dataclasses
 
 from merkit._options import unknown_name
 from merkit.errors import ConfigError
+from merkit.models import model_defaults
 from merkit.training.settings import TrainConfig
 
 __all__ = ["register_method", "list_methods", "get_method", "method_name_for", "create_method",
@@ -62,12 +63,8 @@ def method_name_for(model: str, method: str = "") -> str:
     """The method that trains ``model``: ``method`` if given, else the model's default."""
     if method:
         return method
-    from merkit.training.methods.descriptor_svm import DESCRIPTOR_BASELINES
-
-    if model in DESCRIPTOR_BASELINES:
+    if model in _descriptor_svm.DESCRIPTOR_BASELINES:  # the method modules are imported at the end of this file
         return "descriptor_svm"
-    from merkit.models import model_defaults
-
     return model_defaults(model)["method"]
 
 
@@ -97,7 +94,7 @@ def create_method(cfg: Any, progress: bool | None = None) -> Any:
 
 # Importing a method module registers it (one line per module).
 from merkit.training.methods import supervised as _supervised  # noqa: F401,E402
-from merkit.training.methods import descriptor_svm as _descriptor_svm  # noqa: F401,E402
+from merkit.training.methods import descriptor_svm as _descriptor_svm  # noqa: E402
 from merkit.training.methods import macro_transfer as _macro_transfer  # noqa: F401,E402
 from merkit.training.methods import multitask_clips as _multitask_clips  # noqa: F401,E402
 from merkit.training.methods import flow_pretrain as _flow_pretrain  # noqa: F401,E402

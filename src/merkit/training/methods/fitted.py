@@ -17,6 +17,7 @@ from torch import nn
 
 from merkit.training.loop import predict_scores, softmax
 from merkit.training.heads import EmbeddingSVC, extract_embeddings
+from merkit.models import create_model
 
 __all__ = ["TorchClassifier", "SVCClassifier", "torch_state_arrays", "build_torch_model", "mean_over_frames"]
 
@@ -29,8 +30,6 @@ def torch_state_arrays(model: nn.Module, prefix: str = "model.") -> dict[str, np
 def build_torch_model(name: str, options: dict, num_classes: int, arrays: dict[str, np.ndarray] | None = None,
                       prefix: str = "model.") -> nn.Module:
     """``create_model(name, num_classes=..., **options)`` with the ``prefix`` arrays loaded strictly, in eval mode."""
-    from merkit.models import create_model
-
     model = create_model(name, num_classes=num_classes, **options)
     if arrays is not None:
         state = {k[len(prefix):]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith(prefix)}

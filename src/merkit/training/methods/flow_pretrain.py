@@ -83,6 +83,8 @@ from merkit.training.methods import register_method
 from merkit.training.methods.base import Method, encode_labels
 from merkit.training.methods.fitted import TorchClassifier, mean_over_frames
 from merkit.training.heads import HEADS, EmbeddingSVC, extract_embeddings, head_loss, l2_penalty
+from merkit.models import create_model
+from merkit.training.augment import FlowAugment
 
 __all__ = ["FlowPretrainOptions", "FlowPretrainFinetune", "expand_by_flipping", "frames_as_images", "INPUT_KIND",
            "BALANCES"]
@@ -184,8 +186,6 @@ def _train_phase(model: nn.Module, x: np.ndarray, y: np.ndarray, head: str, opti
 
     ``augment``: move each batch of (face) images with ``cfg``'s flip, shift and rotation ranges.
     """
-    from merkit.training.augment import FlowAugment
-
     mover = FlowAugment(None, "signed", cfg.flip_p, cfg.max_shift, cfg.max_rotation) if augment else None
     x_all = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     y_all = torch.from_numpy(np.asarray(y, dtype=np.int64))
@@ -233,7 +233,6 @@ class FlowPretrainFinetune(Method):
         fixed = [k for k in _PHASE_KEYS if k in self.model_options]
         if fixed:
             raise ConfigError(f"model.options {fixed!r} are set per phase by flow_pretrain_finetune; remove them.")
-        from merkit.models import create_model
 
         with torch.device("meta"):  # names a bad constructor option now, without allocating weights
             create_model(self.model, **self.network_options(1))
@@ -261,8 +260,6 @@ class FlowPretrainFinetune(Method):
         return dataclasses.replace(self.train, **changes)
 
     def fit(self, table: pd.DataFrame, task: Any) -> TorchClassifier:
-        from merkit.models import create_model
-
         if self.inputs is None:
             raise ConfigError("flow_pretrain_finetune: call prepare(table) before fitting.")
         o = self.options

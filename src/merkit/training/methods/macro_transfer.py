@@ -61,11 +61,19 @@ from merkit._options import unknown_name
 from merkit.errors import ConfigError, ShapeError
 from merkit.evaluation.runner import fold_seed
 from merkit.training.settings import TrainConfig
-from merkit.training.loop import TrainHistory, fit_rows, predict_proba, train_loop, validation_scorer
+from merkit.training.loop import TrainHistory, fit_rows, predict_proba, resolve_device, train_loop, validation_scorer
 from merkit.training.methods import register_method
 from merkit.training.methods.base import Method, build_options, encode_labels
 from merkit.training.methods.fitted import TorchClassifier
 from merkit.inputs.macro_images import MacroDataConfig, load_macro_table
+from merkit.cache import FeatureCache, memoise
+from merkit.data.labels import get_label_set
+from merkit.evaluation.protocols import inner_validation_split
+from merkit.inputs.gray_apex import GrayApexConfig, GrayApexProvider
+from merkit.models import create_model
+from merkit.models.mobilevit_me import TRANSFER_SCOPES
+from merkit.training.augment import FlowAugment
+from merkit.training.heads import HEADS, EmbeddingSVC, extract_embeddings, head_loss, l2_penalty
 
 __all__ = ["MACRO_DEFAULTS", "UNFREEZE_MODES", "MacroTransferOptions", "MacroTransferMethod", "unfreeze_plan",
            "grey_jitter", "train_phase", "pretrain_macro", "fit_svc_head"]
@@ -119,9 +127,6 @@ class MacroTransferOptions:
     l2: float = 0.0
 
     def __post_init__(self) -> None:
-        from merkit.models.mobilevit_me import TRANSFER_SCOPES
-        from merkit.training.heads import HEADS
-
         # the nested tables arrive as dicts from a config file or a model card: validate them strictly
         if isinstance(self.macro, dict):
             raw = {**dataclasses.asdict(MACRO_DEFAULTS), **self.macro}
@@ -223,9 +228,6 @@ def train_phase(
         x_val, y_val: validation rows (needed by ``schedule="early_stopping"``).
         metric: validation score, ``"uf1"`` or ``"accuracy"`` (phase 1 keeps its best-accuracy epoch).
     """
-    from merkit.training.augment import FlowAugment
-    from merkit.training.heads import head_loss, l2_penalty
-
     if x.ndim != 4 or len(x) != len(y):
         raise ShapeError(f"train_phase needs x (N, C, H, W) and y (N,); got {x.shape} and {np.shape(y)}.")
     augment = FlowAugment(None, "signed", cfg.flip_p, cfg.max_shift, cfg.max_rotation) if cfg.augment else None
@@ -250,8 +252,6 @@ def train_phase(
 
 
 def _macro_classes() -> tuple[str, ...]:
-    from merkit.data.labels import get_label_set
-
     return tuple(get_label_set("macro3").classes)
 
 
@@ -272,9 +272,6 @@ def pretrain_macro(
     Returns:
         ``(transfer state dict of options.scope, phase history)``.
     """
-    from merkit.evaluation.protocols import inner_validation_split
-    from merkit.models import create_model
-
     classes = _macro_classes()
     index = {c: i for i, c in enumerate(classes)}
     unknown = sorted(set(labels) - set(index))
@@ -311,8 +308,6 @@ def fit_svc_head(model: nn.Module, x: np.ndarray, table: pd.DataFrame, task: Any
         C: candidate regularisation strengths.
         seed: the SVC's random state.
     """
-    from merkit.training.heads import EmbeddingSVC, extract_embeddings
-
     val = task.val_idx
     return EmbeddingSVC(C=C, seed=seed).fit(
         extract_embeddings(model, x[task.fit_idx]), encode_labels(table, task.fit_idx, task.classes),
@@ -358,8 +353,6 @@ class MacroTransferMethod(Method):
 
     def gray_config(self) -> Any:
         """The :class:`~merkit.inputs.gray_apex.GrayApexConfig` of the options and ``[features]``."""
-        from merkit.inputs.gray_apex import GrayApexConfig
-
         return GrayApexConfig(size=self.options.size, eye_margin=self.options.eye_margin,
                               cache_dir=self.features.cache_dir, workers=self.features.workers)
 
@@ -379,10 +372,6 @@ class MacroTransferMethod(Method):
         return self.transfer_states[seed]
 
     def _phase1(self, seed: int) -> dict[str, torch.Tensor]:
-        from merkit.cache import FeatureCache, memoise
-        from merkit.inputs.gray_apex import GrayApexProvider
-        from merkit.training.loop import resolve_device
-
         opts = self.options
         macro_table = load_macro_table(opts.macro_data)
 
@@ -412,8 +401,6 @@ class MacroTransferMethod(Method):
         return clone
 
     def fit(self, table: pd.DataFrame, task: Any) -> TorchClassifier:
-        from merkit.models import create_model
-
         opts = self.options
         seed = fold_seed(task.seed, task.fold.name)
         x = self.inputs.take(table["sample_key"].to_numpy())

@@ -46,6 +46,7 @@ from merkit.training.methods.clip_training import load_pretrained, predict_video
 from merkit.training.methods.fitted import build_torch_model, torch_state_arrays
 from merkit.inputs.clips import MOLDataConfig, MOLVideo, MOLVideoSet
 from merkit.training.methods.multitask_options import MultitaskClipsOptions, arch_options
+from merkit.models import create_model
 
 __all__ = ["MultitaskClipsOptions", "MultitaskClipsMethod", "ClipVideoClassifier", "arch_options"]
 
@@ -104,8 +105,6 @@ class MultitaskClipsMethod(Method):
         return dataclasses.replace(self.data_config(), workers=self.features.workers)
 
     def fit(self, table: pd.DataFrame, task: Any) -> ClipVideoClassifier:
-        from merkit.models import create_model
-
         seed = fold_seed(task.seed, task.fold.name)
         keys = table["sample_key"].to_numpy()
         train_idx, val_idx = fit_rows(task, self.train.schedule)

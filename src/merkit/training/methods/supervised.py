@@ -31,6 +31,9 @@ from merkit.training.loop import TrainHistory, fit_rows, planned_steps, predict_
 from merkit.training.methods import register_method
 from merkit.training.methods.base import Method, encode_labels
 from merkit.training.methods.fitted import TorchClassifier
+from merkit.models import create_model, model_defaults
+from merkit.training.adversarial import build_identity_adversary
+from merkit.training.augment import FlowAugment, input_channels
 
 __all__ = ["SupervisedMethod", "fit_supervised"]
 
@@ -65,9 +68,6 @@ def fit_supervised(
     Returns:
         The :class:`~merkit.training.loop.TrainHistory`; ``model`` holds the kept weights, eval mode, CPU.
     """
-    from merkit.training.adversarial import build_identity_adversary
-    from merkit.training.augment import FlowAugment, input_channels
-
     x_fit = np.asarray(x_fit)
     if x_fit.ndim != 4:
         raise ShapeError(f"training inputs must have shape (N, C, H, W); got {x_fit.shape}.")
@@ -114,16 +114,12 @@ class SupervisedMethod(Method):
 
     @property
     def input_kind(self) -> str:
-        from merkit.models import model_defaults
-
         return str(self.model_options.get("inputs") or model_defaults(self.model)["inputs"])
 
     def input_settings(self) -> Any:
         return self.features
 
     def fit(self, table: pd.DataFrame, task: Any) -> TorchClassifier:
-        from merkit.models import create_model
-
         seed = fold_seed(task.seed, task.fold.name)
         x = self.inputs.take(table["sample_key"].to_numpy())
         train_idx, val_idx = fit_rows(task, self.train.schedule)
