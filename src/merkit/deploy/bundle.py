@@ -33,6 +33,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -270,8 +271,6 @@ class LoadedModel:
 
 def _frame_files(clip: str | os.PathLike | np.ndarray, tmp: Path) -> list[str]:
     if isinstance(clip, np.ndarray):
-        import cv2
-
         if clip.ndim not in (3, 4) or (clip.ndim == 4 and clip.shape[-1] != 3) or len(clip) < 2:
             raise ShapeError(f"clip frames must be (T, H, W, 3) RGB or (T, H, W) grey with T >= 2; got {clip.shape}.")
         frames = np.asarray(clip)

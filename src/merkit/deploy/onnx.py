@@ -40,7 +40,7 @@ class ExportError(MerkitError, RuntimeError):
 
 def require_onnx() -> Any:
     try:
-        import onnxruntime
+        import onnxruntime  # optional extra (merkit[onnx]); deferred so that deploy imports without it
     except ImportError:
         raise ConfigError("ONNX export and inference need onnxruntime, onnx and onnxscript: "
                           "pip install 'merkit[onnx]'.") from None
@@ -137,7 +137,7 @@ def quantize_int8(source: str | os.PathLike, target: str | os.PathLike, input_si
         ``{"max_abs_probability": ..., "same_class": share of unchanged predicted classes}``.
     """
     require_onnx()
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # optional extra, checked just above
 
     with atomic_path(target) as tmp:
         quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])

@@ -27,7 +27,9 @@ import numpy as np
 import pandas as pd
 
 from merkit._io import atomic_path
+from merkit.data.frames import open_frames
 from merkit.errors import ConfigError, FaceNotFoundError, FrameReadError, ShapeError
+from merkit.motion.spotting import SpotConfig, spot_video
 
 __all__ = ["predict_video", "plot_video_predictions", "write_video_predictions"]
 
@@ -58,9 +60,6 @@ def predict_video(
         DatasetNotFoundError, FrameReadError: the file is missing or unreadable.
         FaceNotFoundError: no face in the whole video. ShapeError: a video too short to spot.
     """
-    from merkit.data.frames import open_frames
-    from merkit.motion.spotting import SpotConfig, spot_video
-
     if backend != "torch" and ("onnx" not in model.card or (backend == "onnx-int8"
                                                             and "int8" not in model.card["onnx"])):
         # a setup error: say so before spotting a long video
@@ -97,10 +96,10 @@ def predict_video(
 
 def plot_video_predictions(table: pd.DataFrame, result: Any, path: str | os.PathLike, first_frame: int = 1) -> Path:
     """PNG: the spotting score curves with each interval shaded and labelled with its predicted class."""
-    import matplotlib
+    import matplotlib  # deferred: matplotlib costs ~180 ms; only the plot needs it
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: as above, once the Agg backend is chosen
 
     x = np.arange(result.n_frames) + first_frame
     fig, ax = plt.subplots(figsize=(12, 3.4), dpi=100)
