@@ -30,6 +30,11 @@ from typing import Any
 
 import yaml
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 from merkit._io import plain_data
 from merkit._options import build, choice, did_you_mean, parse_value, positive
 from merkit.errors import ConfigError
@@ -295,10 +300,6 @@ def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] 
     text = path.read_text()
     try:
         if path.suffix == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib
             raw = tomllib.loads(text)
         elif path.suffix in (".yaml", ".yml"):
             raw = yaml.safe_load(text)

@@ -18,6 +18,8 @@ import multiprocessing as mp
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+import torch
+
 from merkit.errors import ConfigError
 
 __all__ = ["ProcessPoolFoldExecutor", "RayFoldExecutor"]
@@ -28,8 +30,6 @@ _JOB: Callable | None = None
 def _init_worker(job: Callable, threads: int) -> None:
     global _JOB
     _JOB = job
-    import torch
-
     torch.set_num_threads(max(1, threads))
 
 
@@ -66,8 +66,6 @@ class ProcessPoolFoldExecutor:
 
 
 def _run_with_threads(fn: Callable, task, threads: int):
-    import torch
-
     torch.set_num_threads(max(1, threads))
     return fn(task)
 
@@ -98,13 +96,13 @@ class RayFoldExecutor:
             raise ConfigError(f"workers and threads must be >= 1 and max_retries >= 0; got {workers!r}, "
                               f"{threads!r}, {max_retries!r}.")
         try:
-            import ray  # noqa: F401
+            import ray  # noqa: F401  (optional extra merkit[ray]: checked here, imported where used)
         except ImportError:
             raise ConfigError("run.executor = 'ray' needs Ray: pip install 'merkit[ray]'.") from None
         self.address, self.workers, self.threads, self.max_retries = address, workers, threads, max_retries
 
     def _init(self) -> None:
-        import ray
+        import ray  # optional extra (merkit[ray]), checked in __init__
 
         if ray.is_initialized():
             return
@@ -117,7 +115,7 @@ class RayFoldExecutor:
         """Yield ``fn(task)`` for every task, in completion order."""
         if not tasks:
             return
-        import ray
+        import ray  # optional extra (merkit[ray]), checked in __init__
 
         self._init()
         remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(_run_with_threads)
