@@ -25,7 +25,7 @@ def cache_group() -> None:
 @click.option("--root", type=click.Path(file_okay=False), default=None, help="Cache directory (default: $MERKIT_CACHE_DIR or ~/.cache/merkit).")
 def cache_info(root: str | None) -> None:
     """Show entries and size per namespace."""
-    from merkit.cache import FeatureCache
+    from merkit.cache import FeatureCache  # deferred: merkit.cache loads numpy, which `merkit --help` need not
 
     info = FeatureCache(root).info()
     click.echo(f"cache: {info.root}")
@@ -43,7 +43,7 @@ def cache_info(root: str | None) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def cache_clear(root: str | None, namespace: str | None, yes: bool) -> None:
     """Delete cached entries (all, or one namespace)."""
-    from merkit.cache import FeatureCache
+    from merkit.cache import FeatureCache  # deferred: merkit.cache loads numpy, which `merkit --help` need not
 
     cache = FeatureCache(root)
     what = f"namespace {namespace!r} of" if namespace else "all entries in"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import click
 
 from merkit.cli._app import app
@@ -15,6 +17,8 @@ def datasets_group() -> None:
 @datasets_group.command("list")
 def list_command() -> None:
     """List the registered datasets and their published sizes."""
+    # deferred: merkit.data loads pandas and every loader, which `merkit --help` need not
+    from merkit.data.longvideo import get_long_dataset_class, list_long_datasets
     from merkit.data.registry import get_dataset_class, list_datasets
 
     for name in list_datasets():
@@ -23,8 +27,6 @@ def list_command() -> None:
         size = f"{published.samples} samples" if published else "size varies by camera/annotation" if name.startswith("smic") else "no published size"
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         click.echo(f"{name:14s} {size:34s} {doc}")
-    from merkit.data.longvideo import get_long_dataset_class, list_long_datasets
-
     for name in list_long_datasets():
         doc = (get_long_dataset_class(name).__doc__ or "").strip().splitlines()[0]
         click.echo(f"{name:14s} {'long videos (spotting)':34s} {doc}")
@@ -34,8 +36,7 @@ def list_command() -> None:
 @click.argument("name")
 def options_command(name: str) -> None:
     """List the loader options of dataset NAME (the keys of its table in a config)."""
-    import inspect
-
+    # deferred: merkit.data loads pandas and every loader, which `merkit --help` need not
     from merkit.data.registry import describe_type, loader_options
 
     for option, (hint, default, doc) in loader_options(name).items():
@@ -64,14 +65,14 @@ def check_command(root: str | None, name: str, annotation: str | None, variant: 
     Every problem of the copy is listed in one pass, each naming its file and row (or folder).
     Exit status 0 when no error is found (warnings allowed), 1 otherwise.
     """
+    # deferred: merkit.data loads pandas and every loader, which `merkit --help` need not
+    from merkit.data.check import check_dataset
     from merkit.data.longvideo import list_long_datasets
+    from merkit.data.paths import read_paths_file
 
     if name in list_long_datasets():
         _check_long(name, root, annotation, fps, decode, variant)
         return
-    from merkit.data.check import check_dataset
-    from merkit.data.paths import read_paths_file
-
     options: dict = {}
     if paths_file:
         entry = read_paths_file(paths_file).get(name, {})
@@ -88,7 +89,8 @@ def check_command(root: str | None, name: str, annotation: str | None, variant: 
     if frames_dir:
         options["frames_dir"] = frames_dir
     if apex_policy:
-        import merkit.motion  # noqa: F401  (registers "motion_peak"; loaded only when a policy is named)
+        # deferred: merkit.motion pulls cv2 and scipy; it registers "motion_peak", needed only when a policy is named
+        import merkit.motion  # noqa: F401
 
         options["apex_policy"] = apex_policy
     options["corrections"] = None if corrections == "none" else corrections
@@ -109,7 +111,7 @@ def check_command(root: str | None, name: str, annotation: str | None, variant: 
 def _check_long(name: str, root: str | None, annotation: str | None, fps: float | None, decode: str,
                 variant: str | None = None) -> None:
     """``merkit datasets check`` for a long-video (spotting) dataset."""
-    from merkit.data.longvideo import check_long_dataset
+    from merkit.data.longvideo import check_long_dataset  # deferred: merkit.data loads pandas and every loader
 
     options: dict = {"annotation": annotation} if annotation else {}
     if variant:

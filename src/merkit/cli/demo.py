@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from merkit.cli._app import app
+from merkit.errors import ConfigError
 
 
 @app.command("demo")
@@ -18,8 +19,7 @@ from merkit.cli._app import app
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def demo_command(out_dir: Path, preset: str, seeds: str, workers: int, no_progress: bool) -> None:
     """Generate SynthME, train and evaluate STSTNet, MiER-CvT and Bi-WOOF + SVM honestly, write the report."""
-    from merkit.errors import ConfigError
-    from merkit.experiments.demo import run_demo
+    from merkit.experiments.demo import run_demo  # deferred: loads torch, which `merkit --help` need not
 
     try:
         seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())

@@ -13,6 +13,7 @@ from merkit.cli._app import app
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def evaluate_command(run_dir: Path) -> None:
     """Re-score RUN_DIR from its per-fold predictions and print the paper-style table."""
+    # deferred: merkit.evaluation loads pandas, scipy and scikit-learn, which `merkit --help` need not
     from merkit.evaluation.report import format_table
     from merkit.evaluation.runner import rescore_run
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -17,9 +18,7 @@ from merkit.cli._app import app
 @click.option("--int8", is_flag=True, help="Also write model.int8.onnx (dynamic int8 MatMul/Gemm) with its measured cost.")
 def export_command(bundle: Path, fmt: str, opset: int, int8: bool) -> None:
     """Write BUNDLE/model.onnx; kept only if onnxruntime matches PyTorch (probabilities within 1e-4)."""
-    import json
-
-    from merkit.deploy.export import export_onnx
+    from merkit.deploy.export import export_onnx  # deferred: loads torch, which `merkit --help` need not
 
     path = export_onnx(bundle, opset=opset, int8=int8)
     if int8:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from merkit.cli._app import app
+from merkit.errors import MerkitError
 
 
 @app.command("faces")
@@ -36,6 +37,7 @@ def faces_command(path: str, out_dir: str, mode: str, size: int, color: str, lan
     DIR/faces.csv. A clip that fails is reported and the others go on; the
     exit status is 1 if any clip failed.
     """
+    # deferred: tqdm, numpy and merkit.face (pandas) would slow `merkit --help`; loaded when the command runs
     from tqdm import tqdm
 
     from merkit.cache import FeatureCache
@@ -54,6 +56,4 @@ def faces_command(path: str, out_dir: str, mode: str, size: int, color: str, lan
             click.echo(f"note {result.name}: {result.note}", err=True)
     click.echo(f"{summary.n_ok} clips aligned, {summary.n_failed} failed; results in {summary.out_dir}")
     if summary.n_failed:
-        from merkit.errors import MerkitError
-
         raise MerkitError(f"{summary.n_failed} of {len(summary.results)} clips failed; see {summary.out_dir}/faces.csv")

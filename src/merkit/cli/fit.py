@@ -21,6 +21,7 @@ def fit_command(config_path: Path, out: Path, overrides: tuple[str, ...], no_pro
 
     Load it with merkit.load_model(OUT); its card.json says what it is and how inputs are prepared.
     """
+    # deferred: the experiment layer loads torch, which `merkit --help` need not
     from merkit.experiments.config import load_config
     from merkit.experiments.run import fit_experiment
 

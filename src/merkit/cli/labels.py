@@ -10,7 +10,7 @@ from merkit.cli._app import app
 @app.command("labels")
 def labels_command() -> None:
     """List the label sets (class order and per-dataset emotion mapping)."""
-    from merkit.data.labels import get_label_set, list_label_sets
+    from merkit.data.labels import get_label_set, list_label_sets  # deferred: merkit.data loads pandas and every loader
 
     for name in list_label_sets():
         ls = get_label_set(name)

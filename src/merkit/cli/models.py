@@ -10,6 +10,7 @@ from merkit.cli._app import app
 @app.command("models")
 def models_command() -> None:
     """List every model with its input, parameters, GMACs and default training method (and the SVM baselines)."""
+    # deferred: merkit.models and merkit.training load torch, which `merkit --help` need not
     from merkit.models import list_models, model_defaults, model_info
     from merkit.training.methods.descriptor_svm import DESCRIPTOR_BASELINES
 

@@ -24,6 +24,7 @@ from merkit.cli._app import app
 def predict_command(source: Path, bundle: Path, out_dir: Path, fps: float | None, spot_method: str, backend: str,
                     vid: str | None) -> None:
     """Spot micro- and macro-expressions in SOURCE (video file or frame folder) and classify each one."""
+    # deferred: the deploy layer loads torch and cv2, which `merkit --help` need not
     from merkit.motion.spotting import SpotConfig
     from merkit.deploy.bundle import load_model
     from merkit.deploy.video import predict_video, write_video_predictions

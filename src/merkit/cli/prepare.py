@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from merkit.cli._app import app
+from merkit.errors import ConfigError
 
 
 @app.command("prepare")
@@ -30,11 +31,11 @@ def prepare_command(dataset: str, root: str | None, apex_policy: str | None, loa
                     flow: str, size: int, align: str, normalize: str, workers: int | None, cache_dir: str | None,
                     no_progress: bool) -> None:
     """Align faces and compute flow features for every sample of DATASET; report done/cached/failed."""
+    # deferred: merkit.motion (cv2, scipy), merkit.data (pandas) and merkit._options (yaml) would slow `merkit --help`
     import merkit.motion  # noqa: F401  (registers the motion_peak apex policy)
     from merkit._options import parse_assignments
     from merkit.cache import FeatureCache
     from merkit.data.registry import load_dataset
-    from merkit.errors import ConfigError
     from merkit.motion.prepare import PrepareConfig, prepare_features
 
     options: dict[str, object] = {"apex_policy": apex_policy} if apex_policy else {}

@@ -31,12 +31,12 @@ def spot_command(source: str, out_dir: str, method: str, fps: float | None, vid:
     With --dataset, spots every video of the dataset at SOURCE and writes DIR/predictions.csv,
     metrics.csv (MEGC F1 per type, per dataset, overall), per_video.csv and run.json.
     """
+    # deferred: tqdm, merkit.motion (cv2, scipy) and merkit._options (yaml) would slow `merkit --help`
     from tqdm import tqdm
 
+    from merkit._options import build, parse_assignments
     from merkit.motion.spotting import SpotConfig, spot_video
     from merkit.motion.spotting.report import write_spot_outputs
-
-    from merkit._options import build, parse_assignments
 
     options = {"method": method, **parse_assignments(overrides)}
     if dataset:
@@ -68,6 +68,7 @@ def spot_command(source: str, out_dir: str, method: str, fps: float | None, vid:
 
 def _spot_dataset(name: str, root: str, out_dir: str, options: dict, fps: float | None) -> None:
     """``merkit spot ROOT --dataset NAME``: the ``megc_spotting`` protocol's runner on one dataset."""
+    # deferred: tqdm and the experiment layer (torch) would slow `merkit --help`
     from tqdm import tqdm
 
     from merkit.experiments.spotting import run_spotting_experiment, spotting_config

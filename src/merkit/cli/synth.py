@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 
 from merkit.cli._app import app
+from merkit.errors import ConfigError
 
 
 @app.command("synth")
@@ -30,17 +32,15 @@ from merkit.cli._app import app
 def synth_command(preset: str, seed: int, out_dir: Path, workers: int, overwrite: bool, sets: tuple[str, ...],
                   macro: bool, long_layout: str | None) -> None:
     """Generate the SynthME synthetic micro-expression benchmark into OUT."""
-    import time
-
+    # deferred: merkit.synth (cv2, numpy) and merkit._options (yaml) would slow `merkit --help`
     from merkit._options import parse_assignments
-    from merkit.errors import ConfigError
     from merkit.synth import generate
+    from merkit.synth.longvideo import LongVideoConfig, generate_long_videos, with_overrides
+    from merkit.synth.macro import MacroConfig, generate_macro
 
     overrides = parse_assignments(sets)
     start = time.perf_counter()
     if long_layout:
-        from merkit.synth.longvideo import LongVideoConfig, generate_long_videos, with_overrides
-
         long_cfg = with_overrides(LongVideoConfig(layout=long_layout, camera_preset=preset), **overrides)
         made = generate_long_videos(out_dir, long_cfg, seed, overwrite=overwrite)
         n = sum(e["kind"] == "micro" for e in made.events)
@@ -49,8 +49,6 @@ def synth_command(preset: str, seed: int, out_dir: Path, workers: int, overwrite
                    f"{len(made.intervals()) - n} macro intervals in {time.perf_counter() - start:.1f} s -> {made.root}")
         return
     if macro:
-        from merkit.synth.macro import MacroConfig, generate_macro
-
         try:
             macro_cfg = MacroConfig(**{"camera_preset": preset, **overrides})
         except TypeError as exc:
