@@ -27,7 +27,8 @@ __all__ = ["__version__", "load_dataset", "create_model", "run_experiment", "loa
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, **options: Any):
     """The sample table of dataset ``name`` read from ``root`` (:func:`merkit.data.registry.load_dataset`)."""
-    import merkit.motion  # noqa: F401  (registers apex_policy="motion_peak"; deferred: cv2 and scipy are heavy)
+    # lazy door: `import merkit` stays light; merkit.motion (cv2, scipy) registers apex_policy="motion_peak"
+    import merkit.motion  # noqa: F401
     from merkit.data.registry import load_dataset as _load_dataset
 
     return _load_dataset(name, root, **options)
@@ -35,7 +36,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, **options: An
 
 def create_model(name: str, **overrides: Any):
     """A registered model, e.g. ``create_model("ststnet", num_classes=5)`` (:func:`merkit.models.create_model`)."""
-    from merkit.models import create_model as _create_model
+    from merkit.models import create_model as _create_model  # lazy door: merkit.models loads torch
 
     return _create_model(name, **overrides)
 
@@ -50,6 +51,7 @@ def run_experiment(config: Any, *, overrides: tuple[str, ...] = (), save_model: 
         overrides: ``"section.key=value"`` strings applied before validation (as ``--set``).
         save_model: also train on every sample and write a model bundle there.
     """
+    # lazy door: the experiment layer loads torch
     from merkit.experiments.config import ExperimentConfig, apply_overrides, config_from_dict, load_config
     from merkit.experiments.run import run_experiment as _run
 
@@ -64,6 +66,6 @@ def run_experiment(config: Any, *, overrides: tuple[str, ...] = (), save_model: 
 
 def load_model(path: str | os.PathLike):
     """A model bundle written by ``merkit fit`` or ``merkit train --save-model`` (:func:`merkit.deploy.bundle.load_model`)."""
-    from merkit.deploy.bundle import load_model as _load_model
+    from merkit.deploy.bundle import load_model as _load_model  # lazy door: the deploy layer loads torch
 
     return _load_model(path)
