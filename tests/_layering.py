@@ -5,11 +5,17 @@ or lower. Imports are read from the syntax tree: ``import merkit.x``, ``from mer
 ``from merkit import x`` (``x`` a subpackage or a name of the root ``__init__``), relative imports,
 and, in a file that uses importlib, every string literal that names a module of the package (passed
 to ``importlib.import_module`` or kept in a table of plug-ins), at module level and inside functions.
+
+An import inside a function must say why it is there (a heavy or optional package, the lazy door of
+the root package, a command's machinery kept out of ``merkit --help``): :func:`bare_function_imports`.
 """
 
 from __future__ import annotations
 
 import ast
+import io
+import re
+import tokenize
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,3 +153,79 @@ def cycles(root: Path, package: str = "merkit") -> list[list[str]]:
         if v not in index:
             visit(v)
     return found
+
+
+#: tool directives, which say nothing about why an import is where it is
+_DIRECTIVE = re.compile(r"\b(noqa(:\s*[A-Z]+[0-9]+(\s*,\s*[A-Z]+[0-9]+)*)?|type:\s*ignore(\[[^]]*\])?"
+                        r"|pragma:\s*no\s*cover)", re.IGNORECASE)
+
+
+def _comments(text: str) -> dict[int, str]:
+    """line -> its comment (read with tokenize, so a ``#`` inside a string is no comment)."""
+    return {tok.start[0]: tok.string for tok in tokenize.generate_tokens(io.StringIO(text).readline)
+            if tok.type == tokenize.COMMENT}
+
+
+def _is_reason(comment: str | None) -> bool:
+    """A comment that says something once the tool directives (``# noqa: F401``) are taken out."""
+    return bool(comment) and bool(_DIRECTIVE.sub("", comment.lstrip("#")).strip(" #()-:,;"))
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    types = [] if handler.type is None else handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    names = {getattr(t, "id", getattr(t, "attr", "")) for t in types}
+    return bool(names & {"ImportError", "ModuleNotFoundError"})
+
+
+def _guarded(tree: ast.AST) -> set[int]:
+    """ids of the statements of every ``try:`` body that catches ``ImportError``, and of those handlers."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try):
+            handlers = [h for h in node.handlers if _catches_import_error(h)]
+            if handlers:
+                out.update(id(stmt) for stmt in node.body + [s for h in handlers for s in h.body])
+    return out
+
+
+def bare_function_imports(root: Path, package: str = "merkit") -> list[str]:
+    """``"a, line n: <import>"`` for every import inside a function that gives no reason for being there.
+
+    A reason is a comment on the import's own line(s), or a comment line directly above the import
+    or above the run of import statements it belongs to (one comment per block). ``# noqa`` and other
+    tool directives alone are no reason. An import in a ``try:`` whose handler catches ``ImportError``
+    (or in that handler: the fallback) is an optional dependency and needs none.
+    """
+    problems = []
+    for name, path in modules(root, package).items():
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text)
+        lines, comments, guarded = text.splitlines(), _comments(text), _guarded(tree)
+
+        def comment_line_above(node: ast.stmt) -> bool:
+            above = node.lineno - 1
+            return above >= 1 and lines[above - 1].lstrip().startswith("#") and _is_reason(comments.get(above))
+
+        def explained(stmt: ast.stmt, block_head: ast.stmt) -> bool:
+            return (id(stmt) in guarded
+                    or any(_is_reason(comments.get(n)) for n in range(stmt.lineno, stmt.end_lineno + 1))
+                    or comment_line_above(stmt) or comment_line_above(block_head))
+
+        def visit(node: ast.AST, in_function: bool) -> None:
+            for field in ("body", "orelse", "finalbody"):
+                body = getattr(node, field, None)
+                if not isinstance(body, list):
+                    continue
+                block_head = None  # first statement of the current run of import statements
+                for stmt in body:
+                    if not isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                        block_head = None
+                        continue
+                    block_head = block_head or stmt
+                    if in_function and not explained(stmt, block_head):
+                        problems.append(f"{name}, line {stmt.lineno}: {lines[stmt.lineno - 1].strip()}")
+            for child in ast.iter_child_nodes(node):
+                visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+        visit(tree, False)
+    return problems
