@@ -20,6 +20,7 @@ row, for messages) and optionally ``flags`` (a set) and ``folder``.
 
 from __future__ import annotations
 
+import abc
 import inspect
 import logging
 import os
@@ -32,7 +33,7 @@ import pandas as pd
 from merkit.data._corrections import apply_corrections, load_corrections
 from merkit.data._excel import ColumnSpec, cell_to_int, cell_to_text, read_annotation
 from merkit.data._frames import FrameListing, check_name, ensure_inside, list_frames
-from merkit.data._layout import detect_layout
+from merkit.data._locate import RootLocator
 from merkit.data._reports import LoadReport, Problem, PublishedCounts, is_collecting
 from merkit.data.apex import ApexContext, ApexPolicy, get_apex_policy
 from merkit.data.paths import resolve_root
@@ -48,7 +49,7 @@ logger = logging.getLogger(__name__)
 _REPORTED_FLAGS = ("apex_out_of_range", "missing_frames", "onset_clamped", "offset_clamped", "offset_estimated")
 
 
-class TableLoader:
+class TableLoader(abc.ABC):
     """A loader whose :meth:`load` builds a sample table; :attr:`table` loads it once and keeps it.
 
     Shared by :class:`MEDataset` and the MEGC2019 composite (:mod:`merkit.data.composite`).
@@ -63,11 +64,12 @@ class TableLoader:
             self._table = self.load()
         return self._table
 
-    def load(self) -> pd.DataFrame:  # pragma: no cover - every subclass overrides
-        raise NotImplementedError
+    @abc.abstractmethod
+    def load(self) -> pd.DataFrame:
+        """Read the dataset and return its sample table."""
 
 
-class MEDataset(TableLoader):
+class MEDataset(RootLocator, TableLoader):
     """Base class of the micro-expression dataset loaders.
 
     The keywords every clip loader shares are taken here; a loader's own
@@ -452,75 +454,7 @@ class MEDataset(TableLoader):
             out.append(values)
         return out
 
-    def _setup(self, find: Callable[[], Path]) -> Path | None:
-        """``find()``; inside :func:`collect_setup_problems` a missing file or folder is recorded and ``None`` returned."""
-        if not is_collecting():
-            return find()
-        try:
-            return find()
-        except (DatasetNotFoundError, AnnotationError) as exc:  # a usage error (ConfigError) still raises
-            self._setup_problems.append(Problem("error", str(self.root), str(exc), type(exc)))
-            return None
-
-    def _find_annotation(self, annotation: str | os.PathLike | None, patterns: tuple[str, ...], what: str) -> Path | None:
-        """The annotation file: ``annotation`` if given, else the one file in ``root`` matching ``patterns``."""
-        return self._setup(lambda: self._locate_annotation(annotation, patterns, what))
-
-    def _locate_annotation(self, annotation: str | os.PathLike | None, patterns: tuple[str, ...], what: str) -> Path:
-        if annotation is not None:
-            path = Path(annotation).expanduser()
-            if not path.is_file():
-                raise DatasetNotFoundError(f"annotation file {str(path)!r} does not exist; expected {what}.")
-            return path
-        found = sorted({p for pattern in patterns for p in self.root.glob(pattern) if p.is_file() and not p.name.startswith("~$")})
-        if len(found) == 1:
-            return found[0]
-        if not found:
-            raise DatasetNotFoundError(
-                f"no annotation file in dataset root {str(self.root)!r}; expected {what} (a file matching "
-                f"{list(patterns)!r}). Pass annotation=PATH if it lives elsewhere."
-            )
-        raise AnnotationError(
-            f"several annotation files in {str(self.root)!r}: {[p.name for p in found]!r}; pass annotation=PATH to choose one."
-        )
-
-    def _find_dir(self, candidates: tuple[str, ...], what: str, override: str | os.PathLike | None = None) -> Path | None:
-        """The first existing folder among ``root/<candidate>`` (or ``override``)."""
-        return self._setup(lambda: self._locate_dir(candidates, what, override))
-
-    def _find_layout(
-        self,
-        variant: str | None,
-        folders: Mapping[str, tuple[str, ...]],
-        subject_pattern: str,
-        what: str,
-        frames_dir: str | os.PathLike | None = None,
-        prefer: str | None = None,
-    ) -> tuple[str, Path | None]:
-        """``(variant, frames folder)`` detected from the root (:func:`merkit.data._layout.detect_layout`)."""
-        found = self._setup(lambda: detect_layout(self.root, folders, subject_pattern, what, variant, frames_dir, prefer))
-        return found if found is not None else (variant or sorted(folders)[0], None)
-
-    def _locate_dir(self, candidates: tuple[str, ...], what: str, override: str | os.PathLike | None = None) -> Path:
-        if override is not None:
-            path = Path(override).expanduser()
-            if not path.is_dir():
-                raise DatasetNotFoundError(f"frames folder {str(path)!r} does not exist; expected {what}.")
-            return path
-        for candidate in candidates:
-            path = self.root / candidate if candidate else self.root
-            if path.is_dir() and (candidate or _has_subfolders(path)):
-                return path
-        raise DatasetNotFoundError(
-            f"dataset root {str(self.root)!r} has no {what}; looked for the folders "
-            f"{[c or '.' for c in candidates]!r}. Pass frames_dir=PATH if your copy differs."
-        )
-
 
 def column_header(row: Mapping[str, Any], field: str) -> str:
     """The header of ``field``'s column as written in the file (``'OnsetFrame'``), or the field name."""
     return row.get("columns", {}).get(field) or field
-
-
-def _has_subfolders(path: Path) -> bool:
-    return any(p.is_dir() for p in path.iterdir())
