@@ -27,7 +27,6 @@ from pathlib import Path
 
 import hypothesis
 from hypothesis import HealthCheck, Phase, given, settings
-
 from tests.data._fuzz import Counts, Workspace, cases, run_case
 from tests.data._fuzz_targets import TARGETS, long_targets
 

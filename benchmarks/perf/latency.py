@@ -42,8 +42,8 @@ import numpy as np
 import torch
 
 import merkit  # noqa: F401  (sets the CPU numerics before torch runs anything)
-from merkit.models import create_model, list_models, model_info
 from merkit.deploy.onnx import OnnxNetwork, export_network
+from merkit.models import create_model, list_models, model_info
 from merkit.training.loop import softmax
 
 
@@ -105,8 +105,8 @@ def reference_ms(name: str, threads: int, repeats: int) -> tuple[int, float]:
 def face_ms(repeats: int) -> float:
     """Median ms of preparing seed 003's input from one SynthME macro image (dlib models loaded first)."""
     from merkit.data.macro import load_macro
-    from merkit.synth.macro import MacroConfig, generate_macro
     from merkit.inputs.gray_apex import GrayApexConfig, gray_masked_face
+    from merkit.synth.macro import MacroConfig, generate_macro
 
     with tempfile.TemporaryDirectory() as tmp:
         generate_macro(tmp, MacroConfig(n_subjects=1, takes_per_class=1, frames_per_take=1), seed=0)

@@ -35,9 +35,9 @@ import torch.nn.functional as F
 
 import merkit.models.mol_heads as heads
 from merkit.models import create_model
-from merkit.training.settings import TrainConfig
 from merkit.training.methods.clip_training import mol_loss, random_pairs
 from merkit.training.methods.supervised import fit_supervised
+from merkit.training.settings import TrainConfig
 
 #: Input of each model the throughput rows train (its feature kind at the size its configs use).
 SIZES = {"ststnet": (3, 28, 28), "off_apexnet": (2, 28, 28), "resnet18_apex": (3, 112, 112),

@@ -47,15 +47,15 @@ import torch
 
 from merkit._io import write_json
 from merkit.data.composite import MEGC2019Composite
+from merkit.inputs.clips import MOLDataConfig, MOLVideo, clip_offsets, inter_ocular, prepare_videos
 from merkit.models import create_model
 from merkit.motion import compute_flow, create_flow
 from merkit.synth import SynthTruth
 from merkit.synth.clip import pair_field
-from merkit.training.settings import TrainConfig
 from merkit.training.methods import encode_labels
 from merkit.training.methods.clip_training import clip_batch, train_clips
 from merkit.training.methods.multitask_clips import MultitaskClipsOptions, arch_options
-from merkit.inputs.clips import MOLDataConfig, MOLVideo, clip_offsets, inter_ocular, prepare_videos
+from merkit.training.settings import TrainConfig
 
 log = logging.getLogger("benchmarks.studies.mol_aux")
 CLASSES = ("negative", "positive", "surprise")

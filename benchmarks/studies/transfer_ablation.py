@@ -34,11 +34,11 @@ from merkit.evaluation.metrics import compute_metrics
 from merkit.evaluation.protocols import create_protocol, inner_validation_split
 from merkit.evaluation.runner import FoldTask, fold_seed, seed_everything
 from merkit.experiments.config import DataConfig
-from merkit.inputs.config import FeatureConfig
-from merkit.training.settings import TrainConfig
 from merkit.experiments.sources import load_table
+from merkit.inputs.config import FeatureConfig
 from merkit.training.methods.fitted import TorchClassifier
 from merkit.training.methods.macro_transfer import MacroTransferMethod, MacroTransferOptions, fit_svc_head
+from merkit.training.settings import TrainConfig
 
 
 def main() -> None:

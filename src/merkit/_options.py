@@ -159,7 +159,7 @@ def coerce(key: str, value: Any, hint: Any) -> Any:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def field_types(cls: type) -> dict[str, Any]:
     """The resolved annotation of each field of the dataclass ``cls``."""
     try:

@@ -33,9 +33,7 @@ def test_bundle_holds_a_card_and_safetensors_only(fitted_bundle):
 
 
 def test_loaded_model_predicts_a_frame_folder_and_an_array_as_in_training(fitted_bundle):
-    from merkit.data.frames import ImageFiles
-
-    from merkit.data.frames import list_image_files
+    from merkit.data.frames import ImageFiles, list_image_files
 
     out, table, _ = fitted_bundle
     model = merkit.load_model(out)
@@ -107,9 +105,9 @@ def test_train_save_model_records_metrics_and_restores_exactly(tmp_path, feature
     x = FeatureSet(data["sample_key"], data[kind], kind).take(list(data["sample_key"][:6]))
     # refit from the card alone: the same model as one trained the same way now
     from merkit.deploy.bundle import fit_final_model
+    from merkit.evaluation.protocols import create_protocol
     from merkit.experiments.run import build_method
     from merkit.experiments.sources import load_table
-    from merkit.evaluation.protocols import create_protocol
 
     cfg = _npz_config(feature_file, tmp_path / "run", model)
     table, feats = load_table(cfg.data)

@@ -9,9 +9,9 @@ pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip ins
 
 import merkit  # noqa: E402
 from merkit.cli import main  # noqa: E402
+from merkit.deploy.onnx import export_network  # noqa: E402
 from merkit.errors import ConfigError  # noqa: E402
 from merkit.models import create_model, list_models  # noqa: E402
-from merkit.deploy.onnx import export_network  # noqa: E402
 
 
 @pytest.mark.parametrize("name", list_models())

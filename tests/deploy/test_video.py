@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from merkit.cli import main
-from merkit.synth.longvideo import LongVideoConfig, generate_long_videos
 from merkit.deploy.bundle import load_model
+from merkit.synth.longvideo import LongVideoConfig, generate_long_videos
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +18,8 @@ def long_video(tmp_path_factory):
 
 def test_predict_video_gives_one_classified_row_per_spotted_interval(fitted_bundle, long_video):
     from merkit.data.frames import open_frames
-    from merkit.motion.spotting import SpotConfig
     from merkit.deploy.video import predict_video
+    from merkit.motion.spotting import SpotConfig
 
     model = load_model(fitted_bundle[0])
     table, result = predict_video(model, long_video, fps=30.0)

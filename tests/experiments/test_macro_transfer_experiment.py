@@ -6,9 +6,9 @@ import pytest
 
 from merkit.data import Sample, samples_to_table
 from merkit.errors import ConfigError
-from merkit.synth.macro import MacroConfig, generate_macro
 from merkit.experiments.config import load_config
 from merkit.experiments.run import run_experiment
+from merkit.synth.macro import MacroConfig, generate_macro
 from merkit.training.methods import create_method
 
 EMOTION = {"positive": "happiness", "negative": "disgust", "surprise": "surprise"}

@@ -25,8 +25,8 @@ def _config(path, root, out, options="", roots=None):
 
 
 def test_merkit_train_runs_the_spotting_protocol(casme_sq, tmp_path, capsys):
-    from merkit.evaluation.spotting_run import spot_long_videos
     from merkit.data.longvideo import load_long_videos
+    from merkit.evaluation.spotting_run import spot_long_videos
     from merkit.motion.spotting import SpotConfig
 
     out = tmp_path / "run"

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from merkit.errors import ConfigError
-from merkit.synth import generate
 from merkit.experiments.config import DataConfig, config_from_dict
 from merkit.experiments.sources import load_table
+from merkit.synth import generate
 
 
 def test_overrides_parse_and_validate():

@@ -12,7 +12,7 @@ from merkit.cli import main
 from merkit.data.frames import ArrayFrames
 from merkit.data.sample import Sample
 from merkit.errors import FaceNotFoundError
-from merkit.face import AlignConfig, DlibBackend, align_clip, align_sample, extract_faces, find_face_items
+from merkit.face import DlibBackend, align_clip, align_sample, extract_faces, find_face_items
 
 
 def _clip(photo, n=4, step=1.5):

@@ -5,8 +5,8 @@ import pytest
 
 from merkit.cache import FeatureCache
 from merkit.experiments.config import DataConfig
-from merkit.inputs.config import FeatureConfig
 from merkit.experiments.sources import load_table
+from merkit.inputs.config import FeatureConfig
 from merkit.inputs.flow_maps import SampleFeatureProvider
 
 

@@ -6,8 +6,8 @@ import pytest
 from merkit.cache import FeatureCache
 from merkit.data.macro import load_macro
 from merkit.errors import ConfigError, FaceNotFoundError
-from merkit.synth.macro import MacroConfig, generate_macro
 from merkit.inputs.gray_apex import GrayApexConfig, GrayApexProvider, gray_masked_face
+from merkit.synth.macro import MacroConfig, generate_macro
 
 
 @pytest.fixture(scope="module")

@@ -32,9 +32,9 @@ def test_flow_images_are_three_channels_in_unit_range():
 
 
 def test_prepare_masks_faces_and_flows_caches_them_and_take_encodes_faces(tmp_path, monkeypatch):
-    from merkit.inputs import masked_face_flow as masked_face_flow_inputs
     from merkit.experiments.config import DataConfig
     from merkit.experiments.sources import load_table
+    from merkit.inputs import masked_face_flow as masked_face_flow_inputs
 
     table, _ = load_table(DataConfig(source="synth", synth_root=str(tmp_path / "tiny"), synth_preset="tiny"))
     table = table.iloc[:2].reset_index(drop=True)

@@ -5,7 +5,15 @@ import pytest
 
 from merkit.errors import UnknownNameError
 from merkit.synth._landmarks import MEAN_SHAPE_68, MIRROR_68
-from merkit.synth.actions import MAX_JACOBIAN, AU_BLOBS, au_blobs, dense_field, evaluate_blobs, normalise_peak, parse_aus
+from merkit.synth.actions import (
+    AU_BLOBS,
+    MAX_JACOBIAN,
+    au_blobs,
+    dense_field,
+    evaluate_blobs,
+    normalise_peak,
+    parse_aus,
+)
 
 IOD = 50.0
 LM = MEAN_SHAPE_68 * IOD + [120.0, 80.0]  # a face with IOD 50 px, eye midpoint at (120, 80)

@@ -4,14 +4,13 @@ import torch
 
 from merkit.errors import ConfigError
 from merkit.evaluation.runner import seed_everything
+from merkit.inputs.feature_set import FeatureSet
 from merkit.models import create_model
 from merkit.training.adversarial import IdentityAdversary, build_identity_adversary
-from merkit.training.settings import TrainConfig
-from merkit.inputs.feature_set import FeatureSet
 from merkit.training.loop import predict_proba
 from merkit.training.methods import get_method
 from merkit.training.methods.supervised import fit_supervised as fit_model
-
+from merkit.training.settings import TrainConfig
 from tests._helpers.folds import fold_task
 from tests._helpers.tables import labelled_table
 

@@ -8,11 +8,11 @@ global-motion step shows as a score far from what the data allows.
 
 import numpy as np
 
-from merkit.motion.descriptors import lbp_top
-from merkit.motion.strain import optical_strain
 from merkit.experiments.config import config_from_dict
 from merkit.experiments.run import run_experiment
 from merkit.inputs.flow_maps import flow_kind_from_prepared
+from merkit.motion.descriptors import lbp_top
+from merkit.motion.strain import optical_strain
 
 CLASSES = ("negative", "positive", "surprise")
 S = 64  # face crop side, pixels

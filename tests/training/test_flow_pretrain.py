@@ -17,7 +17,8 @@ from merkit.training.methods import create_method
 from merkit.training.methods.base import build_options
 from merkit.training.methods.flow_pretrain import FlowPretrainOptions, expand_by_flipping
 from tests._helpers.folds import fit_predict_ignoring_test_labels, fold_task
-from tests._helpers.methods import FLOW_PRETRAIN_SIZE as SIZE, tiny_flow_pretrain
+from tests._helpers.methods import FLOW_PRETRAIN_SIZE as SIZE
+from tests._helpers.methods import tiny_flow_pretrain
 from tests._helpers.tables import CLASSES, labelled_table
 
 

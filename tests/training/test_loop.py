@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from merkit.errors import ShapeError
 from merkit.evaluation.runner import seed_everything
 from merkit.models import create_model
-from merkit.training.settings import TrainConfig
 from merkit.training.loop import (
     balanced_epoch_order,
     class_weights,
@@ -19,7 +18,7 @@ from merkit.training.loop import (
     validation_scorer,
 )
 from merkit.training.methods.supervised import fit_supervised
-
+from merkit.training.settings import TrainConfig
 from tests._helpers.tables import CLASSES, learnable_features
 
 FAST = TrainConfig(epochs=4, batch_size=16, lr=3e-3, progress=False)

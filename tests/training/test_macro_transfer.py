@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from merkit.errors import ConfigError, UnknownNameError
-from merkit.models import create_model
 from merkit.experiments.config import config_from_dict
+from merkit.models import create_model
 from merkit.training.methods import create_method
 from merkit.training.methods.macro_transfer import (
     MacroTransferMethod,

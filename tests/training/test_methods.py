@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from merkit.errors import ConfigError, UnknownNameError
-from merkit.models import list_models, model_defaults
 from merkit.experiments.config import config_from_dict
-from merkit.training.methods import create_method, get_method, list_methods, method_name_for
+from merkit.models import list_models, model_defaults
 from merkit.training.heads import EmbeddingSVC
+from merkit.training.methods import create_method, get_method, list_methods, method_name_for
 
 
 def test_every_model_names_a_registered_default_method_without_being_built():

@@ -12,11 +12,11 @@ from merkit.errors import ConfigError, ShapeError
 from merkit.evaluation.protocols import Fold
 from merkit.evaluation.runner import FoldTask
 from merkit.experiments.config import config_from_dict
-from merkit.training.settings import TrainConfig
+from merkit.inputs.clips import MIRROR_68
 from merkit.training.methods import create_method
 from merkit.training.methods.clip_training import clip_batch, mol_loss, predict_videos, train_clips
 from merkit.training.methods.multitask_clips import MultitaskClipsOptions, arch_options
-from merkit.inputs.clips import MIRROR_68
+from merkit.training.settings import TrainConfig
 from tests._helpers.folds import fold_task
 from tests._helpers.methods import MOL_SMALL, mol_table, mol_video, mol_video_set, tiny_multitask_clips
 from tests._helpers.tables import CLASSES
@@ -206,8 +206,8 @@ def test_pretrain_mol_trains_through_the_loop_and_fine_tuning_loads_all_but_the_
 @pytest.mark.parametrize("path", sorted(__import__("pathlib").Path(__file__).parents[2].joinpath("configs", "mol")
                                         .glob("*.toml")), ids=lambda p: p.stem)
 def test_ready_configs_load_and_build(path):
-    from merkit.models.mol import MOL
     from merkit.experiments.config import load_config
+    from merkit.models.mol import MOL
 
     cfg = load_config(path)
     assert cfg.model.name == "mol" and not cfg.protocol.select_on_test

@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from merkit.evaluation.metrics import compute_metrics
-from merkit.inputs.gray_apex import GrayApexConfig, GrayApexProvider
 from merkit.experiments.config import config_from_dict
 from merkit.experiments.sources import load_table
+from merkit.inputs.gray_apex import GrayApexConfig, GrayApexProvider
 from merkit.inputs.masked_face_flow import MaskedFaceFlowConfig, prepare_masked_face_flows
 
 from . import run as ladder

@@ -25,7 +25,6 @@ import numpy as np
 
 from . import run as ladder
 
-
 CLASSES = ("negative", "positive", "surprise")
 
 

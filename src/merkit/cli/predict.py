@@ -25,9 +25,9 @@ def predict_command(source: Path, bundle: Path, out_dir: Path, fps: float | None
                     vid: str | None) -> None:
     """Spot micro- and macro-expressions in SOURCE (video file or frame folder) and classify each one."""
     # deferred: the deploy layer loads torch and cv2, which `merkit --help` need not
-    from merkit.motion.spotting import SpotConfig
     from merkit.deploy.bundle import load_model
     from merkit.deploy.video import predict_video, write_video_predictions
+    from merkit.motion.spotting import SpotConfig
 
     model = load_model(bundle)
     table, result = predict_video(model, source, spot_config=SpotConfig(method=spot_method), fps=fps,

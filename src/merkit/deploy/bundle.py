@@ -36,7 +36,6 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-
 from safetensors.numpy import load_file, save_file
 
 from merkit._io import plain_data

@@ -3,6 +3,7 @@
 from merkit.evaluation.metrics import MetricReport, compute_metrics, confusion_matrix, per_group_reports, pooled_report
 from merkit.evaluation.protocols import (
     LOSO,
+    SPOTTING_PROTOCOLS,
     CompositeLOSO,
     CrossDataset,
     Fold,
@@ -13,7 +14,6 @@ from merkit.evaluation.protocols import (
     inner_validation_split,
     list_protocols,
     protocol_kind,
-    SPOTTING_PROTOCOLS,
 )
 from merkit.evaluation.rundir import RunDirectory
 from merkit.evaluation.runner import FoldTask, InProcessExecutor, rescore_run, run_protocol, seed_everything

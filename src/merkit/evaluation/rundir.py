@@ -29,9 +29,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from merkit._io import atomic_path, plain_data, write_json, write_text
 from merkit._numerics import cpu_numerics_info
 from merkit._version import __version__
-from merkit._io import atomic_path, plain_data, write_json, write_text
 from merkit.errors import ConfigError, ProtocolError
 
 __all__ = ["RunDirectory", "environment_info", "fold_fingerprint"]

@@ -57,7 +57,7 @@ class SpotCounts:
     fp: int = 0
     fn: int = 0
 
-    def __iadd__(self, other: "SpotCounts") -> "SpotCounts":
+    def __iadd__(self, other: SpotCounts) -> SpotCounts:
         self.tp += other.tp
         self.fp += other.fp
         self.fn += other.fn

@@ -45,7 +45,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -54,10 +53,10 @@ from merkit._parallel import parallel_map
 from merkit.cache import FeatureCache, memoise
 from merkit.data.frames import ImageFiles
 from merkit.data.sample import table_to_samples
-from merkit.errors import ConfigError, ShapeError
+from merkit.errors import ConfigError
 from merkit.face import AlignConfig, align_clip
 from merkit.inputs.config import FeatureConfig
-from merkit.inputs.feature_set import FeatureSet
+from merkit.inputs.feature_set import FeatureProvider, FeatureSet
 from merkit.inputs.registry import register_inputs
 
 __all__ = ["FEATURE_KINDS", "FLOW_KINDS", "FeatureSet", "FeatureProvider", "SampleFeatureProvider", "prepare_config"]

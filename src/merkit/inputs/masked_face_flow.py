@@ -15,9 +15,8 @@ eyes and on "regions that produce little or no movement". Per sample:
    outside the face nothing moves, which is our reading of the paper's "regions
    that produce little or no movement"); ``"eyes"`` masks the eyes only;
    ``"none"`` keeps everything;
-4. stored (:func:`merkit.cache.memoise`, namespace ``features.seed002``, the
-   name it had before the rename, so existing entries stay valid) as raw
-   arrays: the masked apex ``(S, S)`` uint8 and the masked flow ``(S, S, 2)``
+4. stored (:func:`merkit.cache.memoise`, namespace ``inputs.masked_face_flow``)
+   as raw arrays: the masked apex ``(S, S)`` uint8 and the masked flow ``(S, S, 2)``
    float32 (u, v) in pixels, so a horizontal flip can be applied before encoding.
 
 ``face_frames`` (named option; the paper fine-tunes on "the pre-processed image
@@ -68,8 +67,8 @@ log = logging.getLogger(__name__)
 
 MASKS = ("mer", "eyes", "none")
 FLOW_IMAGES = ("hsv", "uv_mag")
-#: Cache namespace (kept from before the module's rename so that cached entries stay valid).
-CACHE_NAMESPACE = "features.seed002"
+#: Cache namespace, named after this module.
+CACHE_NAMESPACE = "inputs.masked_face_flow"
 _VERSION = 1
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from merkit._options import coerce, did_you_mean, field_types, unknown_name
@@ -225,7 +225,7 @@ class SynthConfig:
             return self.flow_iterations
         return self.flow_iterations + int(math.ceil(8 * math.log2(self.amplitude_scale)))
 
-    def replace(self, **overrides: Any) -> "SynthConfig":
+    def replace(self, **overrides: Any) -> SynthConfig:
         """Return a copy with top-level fields replaced.
 
         Per-source fields are set with dotted keys, e.g.
@@ -270,7 +270,7 @@ class SynthConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SynthConfig":
+    def from_dict(cls, data: dict[str, Any]) -> SynthConfig:
         """Rebuild a config from :meth:`to_dict` output (as read back from ``manifest.json``).
 
         Raises:

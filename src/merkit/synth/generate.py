@@ -30,14 +30,22 @@ from typing import Any
 import cv2
 import numpy as np
 
-from merkit._parallel import parallel_map
 from merkit._io import atomic_path, write_bytes, write_json, write_text
+from merkit._parallel import parallel_map
 from merkit.errors import ConfigError
 from merkit.synth import formats
 from merkit.synth._plan import ClipPlan, SubjectPlan, plan_dataset
 from merkit.synth.actions import amplify, au_blobs, normalise_peak
 from merkit.synth.appearance import appearance_map
-from merkit.synth.clip import ClipFrames, Component, HeadMotion, Illumination, bump_profile, raised_cosine_profile, render_clip
+from merkit.synth.clip import (
+    ClipFrames,
+    Component,
+    HeadMotion,
+    Illumination,
+    bump_profile,
+    raised_cosine_profile,
+    render_clip,
+)
 from merkit.synth.config import CameraConfig, SynthConfig, get_preset
 from merkit.synth.identity import Identity
 from merkit.synth.render import FaceImage, place_face, render_face

@@ -30,9 +30,9 @@ from skimage.feature import local_binary_pattern
 
 from merkit.errors import ConfigError
 from merkit.face import AlignConfig, compute_alignment, eye_mask
+from merkit.face.track import FaceTrack
 from merkit.motion.flow import FlowMethod
 from merkit.motion.global_motion import remove_global_motion
-from merkit.face.track import FaceTrack
 
 __all__ = ["ROI_LANDMARKS", "HEAD_MOTION_MODES", "ROI_MEASURES", "ROI_POOLINGS", "flow_roi_curve",
            "lbp_difference_curve", "roi_boxes"]

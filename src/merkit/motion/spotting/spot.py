@@ -23,6 +23,7 @@ import pandas as pd
 
 from merkit.data.frames import FrameSource, VideoFile, open_frames
 from merkit.errors import ConfigError, FrameReadError, ShapeError
+from merkit.face.track import FaceTrack, track_face
 from merkit.motion.flow import create_flow
 from merkit.motion.spotting.intervals import EXTENTS, THRESHOLDS, SpottedInterval, peak_intervals
 from merkit.motion.spotting.scores import (
@@ -32,7 +33,6 @@ from merkit.motion.spotting.scores import (
     flow_roi_curve,
     lbp_difference_curve,
 )
-from merkit.face.track import FaceTrack, track_face
 
 __all__ = ["SpotConfig", "SpotResult", "SPOT_METHODS", "WindowFrames", "spot_video", "spot_frames", "combine_scales"]
 
@@ -151,7 +151,7 @@ class SpotResult:
         """``(vid, pred_onset, pred_offset, type)`` rows; frame numbers = position + ``first_frame``."""
         return [(vid, i.onset + first_frame, i.offset + first_frame, i.kind) for i in self.intervals]
 
-    def per_frame(self) -> "Any":
+    def per_frame(self) -> Any:
         """DataFrame: frame, name, face_present, face_detected, face_confidence, score_<scale>, in_interval."""
         inside = np.zeros(self.n_frames, bool)
         for i in self.intervals:

@@ -17,9 +17,8 @@ names them all. ``docs/training.md`` describes each method and its options.
 
 from __future__ import annotations
 
-from typing import Any
-
 import dataclasses
+from typing import Any
 
 from merkit._options import unknown_name
 from merkit.errors import ConfigError
@@ -93,8 +92,8 @@ def create_method(cfg: Any, progress: bool | None = None) -> Any:
 
 
 # Importing a method module registers it (one line per module).
-from merkit.training.methods import supervised as _supervised  # noqa: F401,E402
 from merkit.training.methods import descriptor_svm as _descriptor_svm  # noqa: E402
+from merkit.training.methods import flow_pretrain as _flow_pretrain  # noqa: F401,E402
 from merkit.training.methods import macro_transfer as _macro_transfer  # noqa: F401,E402
 from merkit.training.methods import multitask_clips as _multitask_clips  # noqa: F401,E402
-from merkit.training.methods import flow_pretrain as _flow_pretrain  # noqa: F401,E402
+from merkit.training.methods import supervised as _supervised  # noqa: F401,E402

@@ -33,8 +33,8 @@ import pandas as pd
 
 from merkit._io import plain_data
 from merkit._options import build
-from merkit.inputs import Inputs, prepare_inputs
 from merkit.errors import ConfigError
+from merkit.inputs import Inputs, prepare_inputs
 
 __all__ = ["Inputs", "FittedModel", "Method", "encode_labels", "build_options", "NoOptions"]
 

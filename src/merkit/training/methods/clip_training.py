@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,12 +44,12 @@ from torch import nn
 
 from merkit._io import atomic_path
 from merkit.errors import ShapeError
+from merkit.inputs.clips import MIRROR_68, MOLVideo, prepare_videos
 from merkit.models import create_model
+from merkit.training.loop import TrainHistory, class_weights, train_loop, validation_scorer
 from merkit.training.methods.base import encode_labels
 from merkit.training.methods.multitask_options import MultitaskClipsOptions, arch_options
 from merkit.training.settings import TrainConfig
-from merkit.training.loop import TrainHistory, class_weights, train_loop, validation_scorer
-from merkit.inputs.clips import MIRROR_68, MOLVideo, prepare_videos
 
 __all__ = ["mol_loss", "clip_batch", "predict_videos", "train_clips", "load_pretrained", "pretrain_mol"]
 

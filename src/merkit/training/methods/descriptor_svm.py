@@ -14,7 +14,6 @@ its descriptor; ``[method] options`` holds ``C`` and ``kernel``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +23,10 @@ import pandas as pd
 from merkit._options import unknown_name
 from merkit.errors import ConfigError
 from merkit.evaluation.runner import fold_seed
+from merkit.training.heads import EmbeddingSVC
 from merkit.training.methods import register_method
 from merkit.training.methods.base import Method, encode_labels
 from merkit.training.methods.fitted import SVCClassifier
-from merkit.training.heads import EmbeddingSVC
 
 __all__ = ["DESCRIPTOR_BASELINES", "DescriptorSVMOptions", "DescriptorSVM"]
 

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from merkit.training.loop import predict_scores, softmax
-from merkit.training.heads import EmbeddingSVC, extract_embeddings
 from merkit.models import create_model
+from merkit.training.heads import EmbeddingSVC, extract_embeddings
+from merkit.training.loop import predict_scores, softmax
 
 __all__ = ["TorchClassifier", "SVCClassifier", "torch_state_arrays", "build_torch_model", "mean_over_frames"]
 

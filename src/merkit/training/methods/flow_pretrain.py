@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,18 +72,22 @@ from torch import nn
 from merkit._options import unknown_name
 from merkit.errors import ConfigError
 from merkit.evaluation.runner import fold_seed
-from merkit.training.settings import TrainConfig
-from merkit.training.loop import TrainHistory, fit_rows, predict_scores, softmax, train_loop, validation_scorer
 from merkit.inputs.masked_face_flow import (
-    FLOW_IMAGES, MASKS, MaskedFaceFlowConfig, MaskedFaceFlows, encode_face, encode_flow, flip_raw,
-    prepare_masked_face_flows,
+    FLOW_IMAGES,
+    MASKS,
+    MaskedFaceFlowConfig,
+    encode_face,
+    encode_flow,
+    flip_raw,
 )
+from merkit.models import create_model
+from merkit.training.augment import FlowAugment
+from merkit.training.heads import HEADS, EmbeddingSVC, extract_embeddings, head_loss, l2_penalty
+from merkit.training.loop import TrainHistory, fit_rows, predict_scores, softmax, train_loop, validation_scorer
 from merkit.training.methods import register_method
 from merkit.training.methods.base import Method, encode_labels
 from merkit.training.methods.fitted import TorchClassifier, mean_over_frames
-from merkit.training.heads import HEADS, EmbeddingSVC, extract_embeddings, head_loss, l2_penalty
-from merkit.models import create_model
-from merkit.training.augment import FlowAugment
+from merkit.training.settings import TrainConfig
 
 __all__ = ["FlowPretrainOptions", "FlowPretrainFinetune", "expand_by_flipping", "frames_as_images", "INPUT_KIND",
            "BALANCES"]

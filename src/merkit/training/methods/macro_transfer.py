@@ -58,22 +58,22 @@ import torch
 from torch import nn
 
 from merkit._options import unknown_name
-from merkit.errors import ConfigError, ShapeError
-from merkit.evaluation.runner import fold_seed
-from merkit.training.settings import TrainConfig
-from merkit.training.loop import TrainHistory, fit_rows, predict_proba, resolve_device, train_loop, validation_scorer
-from merkit.training.methods import register_method
-from merkit.training.methods.base import Method, build_options, encode_labels
-from merkit.training.methods.fitted import TorchClassifier
-from merkit.inputs.macro_images import MacroDataConfig, load_macro_table
 from merkit.cache import FeatureCache, memoise
 from merkit.data.labels import get_label_set
+from merkit.errors import ConfigError, ShapeError
 from merkit.evaluation.protocols import inner_validation_split
+from merkit.evaluation.runner import fold_seed
 from merkit.inputs.gray_apex import GrayApexConfig, GrayApexProvider
+from merkit.inputs.macro_images import MacroDataConfig, load_macro_table
 from merkit.models import create_model
 from merkit.models.mobilevit_me import TRANSFER_SCOPES
 from merkit.training.augment import FlowAugment
 from merkit.training.heads import HEADS, EmbeddingSVC, extract_embeddings, head_loss, l2_penalty
+from merkit.training.loop import TrainHistory, fit_rows, predict_proba, resolve_device, train_loop, validation_scorer
+from merkit.training.methods import register_method
+from merkit.training.methods.base import Method, build_options, encode_labels
+from merkit.training.methods.fitted import TorchClassifier
+from merkit.training.settings import TrainConfig
 
 __all__ = ["MACRO_DEFAULTS", "UNFREEZE_MODES", "MacroTransferOptions", "MacroTransferMethod", "unfreeze_plan",
            "grey_jitter", "train_phase", "pretrain_macro", "fit_svc_head"]

@@ -26,10 +26,9 @@ Shao et al. (MOL; ``docs/models/mol.md``) inside the method contract:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,16 +36,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-from merkit.errors import ConfigError
 from merkit.evaluation.runner import fold_seed
+from merkit.inputs.clips import MOLDataConfig, MOLVideo
+from merkit.models import create_model
 from merkit.training.loop import fit_rows
 from merkit.training.methods import register_method
 from merkit.training.methods.base import Method, encode_labels
 from merkit.training.methods.clip_training import load_pretrained, predict_videos, train_clips
 from merkit.training.methods.fitted import build_torch_model, torch_state_arrays
-from merkit.inputs.clips import MOLDataConfig, MOLVideo, MOLVideoSet
 from merkit.training.methods.multitask_options import MultitaskClipsOptions, arch_options
-from merkit.models import create_model
 
 __all__ = ["MultitaskClipsOptions", "MultitaskClipsMethod", "ClipVideoClassifier", "arch_options"]
 

@@ -15,7 +15,6 @@ subjects and the adversary is trained with the model (and discarded after).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,14 +25,14 @@ from torch import nn
 
 from merkit.errors import ShapeError
 from merkit.evaluation.runner import fold_seed
-from merkit.training.settings import TrainConfig
+from merkit.models import create_model, model_defaults
+from merkit.training.adversarial import build_identity_adversary
+from merkit.training.augment import FlowAugment, input_channels
 from merkit.training.loop import TrainHistory, fit_rows, planned_steps, predict_proba, train_loop, validation_scorer
 from merkit.training.methods import register_method
 from merkit.training.methods.base import Method, encode_labels
 from merkit.training.methods.fitted import TorchClassifier
-from merkit.models import create_model, model_defaults
-from merkit.training.adversarial import build_identity_adversary
-from merkit.training.augment import FlowAugment, input_channels
+from merkit.training.settings import TrainConfig
 
 __all__ = ["SupervisedMethod", "fit_supervised"]
 
