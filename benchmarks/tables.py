@@ -150,7 +150,8 @@ def main() -> int:
     new = BLOCK.sub(replace, text)
     left = unused(names)
     if left:
-        print(f"results not shown in BENCHMARKS.md: {', '.join(left)} (add a <!-- table: ... --> block)", file=sys.stderr)
+        print(f"results not shown in BENCHMARKS.md: {', '.join(left)} (add a <!-- table: ... --> block)",
+              file=sys.stderr)
     if args.check:
         if stale:
             print(f"BENCHMARKS.md is out of date in: {', '.join(stale)}; run `python -m benchmarks.tables`",

@@ -3,10 +3,11 @@
 Usage:
     .venv/bin/python examples/synthme_figure.py --synth /tmp/synth-small --out docs/img/synthme_faces.png
 
-``--synth`` is a folder written by ``merkit synth --preset small``. For four clips (positive, negative, surprise; all three sources)
-the figure shows the onset frame as written to disk (noise, compression, grey SAMM), the class-AU
-displacement at the apex (arrows, x6, on the noise-free apex) and the magnitude of the full ground
-truth field (head motion, blink and habit included; colour scale 0-4 px).
+``--synth`` is a folder written by ``merkit synth --preset small``. For four clips (positive,
+negative, surprise; all three sources) the figure shows the onset frame as written to disk (noise,
+compression, grey SAMM), the class-AU displacement at the apex (arrows, x6, on the noise-free apex)
+and the magnitude of the full ground truth field (head motion, blink and habit included; colour
+scale 0-4 px).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def main() -> None:
         if c["dataset"] == "casme2":
             onset_disk = args.synth / "CASME2/CASME2_RAW_selected" / c["subject"] / c["clip"] / f"img{c['onset']}.jpg"
         elif c["dataset"] == "samm":
-            onset_disk = args.synth / "SAMM/SAMM" / c["subject"] / c["clip"] / f"{c['subject']}_{int(c['onset']):05d}.jpg"
+            onset_disk = (args.synth / "SAMM/SAMM" / c["subject"] / c["clip"]
+                          / f"{c['subject']}_{int(c['onset']):05d}.jpg")
         else:
             onset_disk = next((args.synth / "SMIC/SMIC_all_raw/HS" / c["subject"] / "micro").glob(
                 f"*/{c['clip']}/image{int(c['onset']):06d}.bmp"))

@@ -36,7 +36,8 @@ def test_yaml_exponent_is_a_float_in_every_raw_table(tmp_path):
     # SynthME overrides, through [data] synth_overrides and directly
     assert config_from_dict({"data": {"synth_overrides": {"amplitude_scale": "2e0"}}}).data.synth_config() \
         .amplitude_scale == 2.0
-    assert get_preset("tiny").replace(**{"samm.camera.noise_sigma": YAML_LR}).sources["samm"].camera.noise_sigma == 0.001
+    assert get_preset("tiny").replace(**{"samm.camera.noise_sigma": YAML_LR}).sources["samm"].camera \
+        .noise_sigma == 0.001
     # merkit spot --set
     spot = build(SpotConfig, parse_assignments(["threshold_p=1e-3"]), "--set", source="merkit spot")
     assert spot.threshold_p == 0.001
@@ -78,7 +79,8 @@ def test_wrong_types_name_the_key(key, raw, message):
 
 
 def test_unknown_key_lists_the_valid_ones_and_the_closest():
-    with pytest.raises(ConfigError, match=r"unknown key in f.toml: 'opts.epoch'; valid: \[.*\]. Did you mean 'epochs'\?"):
+    with pytest.raises(ConfigError,
+                       match=r"unknown key in f.toml: 'opts.epoch'; valid: \[.*\]. Did you mean 'epochs'\?"):
         build(_Options, {"epoch": 3}, "opts", source="f.toml")
     assert did_you_mean("zzz", ["epochs"]) == ""
 

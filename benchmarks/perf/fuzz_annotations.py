@@ -51,7 +51,8 @@ def fuzz_target(name: str, n: int, seed: int, base: Path) -> Counts:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=10_000, help="total generated cases, split evenly over the targets")
+    parser.add_argument("--cases", type=int, default=10_000,
+                        help="total generated cases, split evenly over the targets")
     parser.add_argument("--seed", type=int, default=0, help="0: derandomised (the same cases every run)")
     parser.add_argument("--targets", nargs="*", default=sorted(ALL))
     parser.add_argument("--show", type=int, default=5, help="failures printed per target")
@@ -67,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             counts = fuzz_target(name, per_target, args.seed, Path(tmp))
             grand.add(counts)
-            print(f"{name:12s} {counts.cases:6d} {counts.ok:6d} {counts.typed:6d} {counts.untyped:8d} {counts.unnamed:8d} "
-                  f"{time.perf_counter() - t0:6.1f}", flush=True)
+            print(f"{name:12s} {counts.cases:6d} {counts.ok:6d} {counts.typed:6d} {counts.untyped:8d} "
+                  f"{counts.unnamed:8d} {time.perf_counter() - t0:6.1f}", flush=True)
             for failure in counts.failures[: args.show]:
                 print("   ", failure[:400])
     print(f"{'total':12s} {grand.cases:6d} {grand.ok:6d} {grand.typed:6d} {grand.untyped:8d} {grand.unnamed:8d} "

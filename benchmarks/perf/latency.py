@@ -130,7 +130,8 @@ def main() -> None:
     if args.int8 and not args.onnx:
         parser.error("--int8 quantises the onnxruntime graph; drop --no-onnx")
     mode = os.environ.get("MERKIT_CPU_NUMERICS", "portable")
-    print(f"torch {torch.__version__}; CPU numerics: {mode} (ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')}, "
+    print(f"torch {torch.__version__}; CPU numerics: {mode} "
+          f"(ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')}, "
           f"ATen {torch.backends.cpu.get_cpu_capability()}); load average {os.getloadavg()[0]:.1f}; batch 1; "
           f"median of {args.repeats}")
     head = "| model | input | params | GMACs | threads | torch ms |"
@@ -180,7 +181,8 @@ def main() -> None:
                 xs = torch.rand((args.samples, *size), generator=gen).numpy()
                 p_ref = softmax(np.concatenate([ort(xs[i : i + 1]) for i in range(len(xs))]))
                 p_q = softmax(np.concatenate([q(xs[i : i + 1]) for i in range(len(xs))]))
-                row += f" {t_q:.2f} | {np.abs(p_q - p_ref).max():.4f} | {np.mean(p_q.argmax(1) == p_ref.argmax(1)):.3f} |"
+                row += (f" {t_q:.2f} | {np.abs(p_q - p_ref).max():.4f} | "
+                        f"{np.mean(p_q.argmax(1) == p_ref.argmax(1)):.3f} |")
             print(row, flush=True)
         for name, (params, ms) in refs.items():  # PyTorch only; the other columns do not apply
             paper = PAPER_MS[name].ms

@@ -61,8 +61,9 @@ def _parse_set(items: list[str]) -> dict:
     for item in items:
         key, value = item.split("=", 1)
         field = SpotConfig.__dataclass_fields__[key]
-        out[key] = value if field.type in ("str", str) else (value.lower() == "true" if field.type in ("bool", bool)
-                                                             else float(value) if "float" in str(field.type) else int(value))
+        out[key] = value if field.type in ("str", str) else (
+            value.lower() == "true" if field.type in ("bool", bool)
+            else float(value) if "float" in str(field.type) else int(value))
     return out
 
 
@@ -116,8 +117,9 @@ def main() -> None:
         pooled = SpotCounts()
         for r in reports:
             pooled += r.overall
-        print(f"| random, same count and lengths as the truth (mean of 20) | {mean['micro']:.3f} | {mean['macro']:.3f} | "
-              f"{overall:.3f} | {pooled.tp / 20:.1f}/{pooled.fp / 20:.1f}/{pooled.fn / 20:.1f} | - |")
+        print(f"| random, same count and lengths as the truth (mean of 20) | {mean['micro']:.3f} | "
+              f"{mean['macro']:.3f} | {overall:.3f} | "
+              f"{pooled.tp / 20:.1f}/{pooled.fp / 20:.1f}/{pooled.fn / 20:.1f} | - |")
         if overrides:
             print(f"\noverrides: {overrides}")
 

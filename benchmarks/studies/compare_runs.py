@@ -46,7 +46,8 @@ def compare(specs: list[str]) -> None:
                                          "std": float(values.std(ddof=1)) if values.size > 1 else 0.0,
                                          "n_seeds": int(values.size)}
         rows[name] = summary
-        cells = ", ".join(f"seed {k}: {r['pooled']['uf1']:.4f} / {r['pooled']['uar']:.4f}" for k, r in sorted(reports.items()))
+        cells = ", ".join(f"seed {k}: {r['pooled']['uf1']:.4f} / {r['pooled']['uar']:.4f}"
+                          for k, r in sorted(reports.items()))
         per_seed_lines.append(f"- {name}: {cells}")
     print(format_table(rows, datasets))
     print()

@@ -241,7 +241,8 @@ def main() -> None:
     t0 = time.perf_counter()
     numbers = dict(zip(table["sample_key"], table["frame_numbers"]))
     truths = [aligned_truth(truth, v, numbers[v.key], args.size) for v in test_videos]
-    train_truths = [aligned_truth(truth, v, numbers[v.key], args.size) for v in train_videos] if args.score_train else []
+    train_truths = ([aligned_truth(truth, v, numbers[v.key], args.size) for v in train_videos]
+                    if args.score_train else [])
     log.info("truth for %d held-out videos in %.0f s", len(test_videos), time.perf_counter() - t0)
     off = (videos[keys[0]].frames.shape[-1] - args.size) // 2
     mean_shape = np.concatenate([v.landmarks for v in train_videos]).mean(0) - off  # centre-crop pixels
@@ -272,7 +273,8 @@ def main() -> None:
             curve.append({"step": step, "train_seconds": t - clock["start"] - clock["scoring"],
                           **score(net, test_videos, truths, mean_shape)})
             clock["scoring"] += time.perf_counter() - t
-            log.info("%s step %d: %s", variant, step, {k: round(curve[-1][k], 3) for k in ("epe", "nme", "failure") if k in curve[-1]})
+            log.info("%s step %d: %s", variant, step,
+                     {k: round(curve[-1][k], 3) for k in ("epe", "nme", "failure") if k in curve[-1]})
             write_json(out, results)
 
         history = train_clips(model, train_videos, labels, options, train, seed=args.seed, on_step=observe)

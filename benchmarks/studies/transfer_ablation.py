@@ -115,7 +115,8 @@ def main() -> None:
             for head, pred in preds.items():
                 rep = compute_metrics(truth, pred, protocol.classes)
                 name = f"{'transfer' if transfer else 'no transfer'} + {head}"
-                rows.setdefault(name, []).append({"seed": seed, "uf1": rep.uf1, "uar": rep.uar, "accuracy": rep.accuracy})
+                rows.setdefault(name, []).append(
+                    {"seed": seed, "uf1": rep.uf1, "uar": rep.uar, "accuracy": rep.accuracy})
                 print(f"seed {seed} {name:24s} UF1 {rep.uf1:.4f} UAR {rep.uar:.4f} "
                       f"({time.perf_counter() - t0:.0f} s)", flush=True)
 

@@ -65,7 +65,10 @@ def run_experiment(config: Any, *, overrides: tuple[str, ...] = (), save_model: 
 
 
 def load_model(path: str | os.PathLike):
-    """A model bundle written by ``merkit fit`` or ``merkit train --save-model`` (:func:`merkit.deploy.bundle.load_model`)."""
+    """A model bundle written by ``merkit fit`` or ``merkit train --save-model``.
+
+    See :func:`merkit.deploy.bundle.load_model`.
+    """
     from merkit.deploy.bundle import load_model as _load_model  # lazy door: the deploy layer loads torch
 
     return _load_model(path)

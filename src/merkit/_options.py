@@ -80,7 +80,8 @@ def type_name(hint: Any) -> str:
 
 def _is_callable_hint(hint: Any) -> bool:
     origin = typing.get_origin(hint)
-    return origin is not None and getattr(origin, "__module__", "") == "collections.abc" and origin.__name__ == "Callable"
+    return (origin is not None and getattr(origin, "__module__", "") == "collections.abc"
+            and origin.__name__ == "Callable")
 
 
 _MISMATCH = object()

@@ -15,7 +15,7 @@ def with_feature(table: pd.DataFrame) -> pd.DataFrame:
     prepared = create_protocol("megc2019_composite").prepare(table)
     rng = np.random.default_rng(1)
     out = table.copy()
-    feature = {k: CENTRES[l] + rng.normal(0, 0.6) for k, l in zip(prepared["sample_key"], prepared["label"])}
+    feature = {k: CENTRES[label] + rng.normal(0, 0.6) for k, label in zip(prepared["sample_key"], prepared["label"])}
     out["feature"] = out["sample_key"].map(feature).fillna(0.0)
     return out
 

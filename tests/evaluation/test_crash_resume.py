@@ -73,7 +73,7 @@ def test_sigkill_at_any_point_then_resume_gives_byte_identical_metrics(tmp_path,
     cache = FeatureCache(tmp_path / "cache")
     info = cache.info()
     assert sum(n for n, _ in info.namespaces.values()) > 0
-    for ns_dir, entries in cache._namespace_entries(None):
+    for _ns_dir, entries in cache._namespace_entries(None):
         for entry in entries:
             with np.load(entry, allow_pickle=False) as npz:
                 assert npz.files, entry

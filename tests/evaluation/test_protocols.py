@@ -51,7 +51,8 @@ def test_label_set_is_enforced_with_the_sample_named(table):
     assert "others" in set(prepared["label"])
     bad = table.copy()
     bad.loc[3, "label"] = "fear"
-    with pytest.raises(ProtocolError, match=f"sample '{bad.loc[3, 'sample_key']}'.*'fear' is outside label set 'megc3'"):
+    with pytest.raises(ProtocolError,
+                       match=f"sample '{bad.loc[3, 'sample_key']}'.*'fear' is outside label set 'megc3'"):
         create_protocol("megc2019_composite").prepare(bad)
     with pytest.raises(ProtocolError, match="no mapping for dataset 'samm'"):
         create_protocol("megc2019_composite", label_set="casme2_5").prepare(table)

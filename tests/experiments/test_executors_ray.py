@@ -17,7 +17,7 @@ from merkit.evaluation.protocols import create_protocol  # noqa: E402
 from merkit.evaluation.runner import run_protocol  # noqa: E402
 from merkit.experiments.config import config_from_dict  # noqa: E402
 from merkit.experiments.executors import RayFoldExecutor  # noqa: E402
-from merkit.experiments.run import build_method, run_experiment
+from merkit.experiments.run import build_method, run_experiment  # noqa: E402
 from merkit.experiments.sources import load_table  # noqa: E402
 
 

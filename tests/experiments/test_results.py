@@ -15,8 +15,9 @@ def _feature_file(path, subjects=4, per_subject=6):
     rng = np.random.default_rng(0)
     n = subjects * per_subject
     labels = np.array(["negative", "positive", "surprise"] * (n // 3))
-    x = rng.normal(size=(n, 3, 28, 28)).astype(np.float32) + np.arange(3)[[["negative", "positive", "surprise"]
-                                                                          .index(v) for v in labels]][:, None, None, None]
+    classes = ["negative", "positive", "surprise"]
+    x = (rng.normal(size=(n, 3, 28, 28)).astype(np.float32)
+         + np.arange(3)[[classes.index(v) for v in labels]][:, None, None, None])
     np.savez(path, sample_key=np.array([f"casme2/s{i // per_subject}/c{i}" for i in range(n)]),
              subject_key=np.array([f"casme2/s{i // per_subject}" for i in range(n)]),
              dataset=np.array(["casme2"] * n), label=labels, flow_uv_strain=x)

@@ -72,11 +72,13 @@ def test_eye_line_rotates_about_the_eye_centre(astronaut):
 def _mol_align_reference(land, box_enlarge, img_size):
     """Transcription of CYF-cuber/MOL utils/align_face.py (matrix part) for comparison."""
     land = land.reshape(-1)
-    le = np.array([land[2 * i] for i in range(36, 42)]).mean(), np.array([land[2 * i + 1] for i in range(36, 42)]).mean()
-    re_ = np.array([land[2 * i] for i in range(42, 48)]).mean(), np.array([land[2 * i + 1] for i in range(42, 48)]).mean()
+    le = (np.array([land[2 * i] for i in range(36, 42)]).mean(),
+          np.array([land[2 * i + 1] for i in range(36, 42)]).mean())
+    re_ = (np.array([land[2 * i] for i in range(42, 48)]).mean(),
+           np.array([land[2 * i + 1] for i in range(42, 48)]).mean())
     dx, dy = re_[0] - le[0], re_[1] - le[1]
-    l = math.sqrt(dx * dx + dy * dy)
-    s, c = dy / l, dx / l
+    dist = math.sqrt(dx * dx + dy * dy)
+    s, c = dy / dist, dx / dist
     mat1 = np.array([[c, s, 0], [-s, c, 0], [0, 0, 1]])
     mat2 = np.array([[le[0], le[1], 1], [re_[0], re_[1], 1], [land[60], land[61], 1], [land[96], land[97], 1],
                      [land[108], land[109], 1]])

@@ -57,5 +57,6 @@ def test_auto_global_motion_is_affine_for_biwoof_only():
     assert global_motion_for("biwoof", "auto") == "affine"
     assert {global_motion_for(k, "auto") for k in ("flow_uv_strain", "flow_uv")} == {"none"}
     assert global_motion_for("flow_uv", "median") == "median" and global_motion_for("biwoof", "none") == "none"
-    with pytest.raises(ConfigError, match=r"features.global_motion must be one of \['affine', 'auto', 'median', 'none'\]"):
+    with pytest.raises(ConfigError,
+                       match=r"features.global_motion must be one of \['affine', 'auto', 'median', 'none'\]"):
         FeatureConfig(global_motion="rigid")

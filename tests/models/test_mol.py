@@ -283,7 +283,8 @@ def test_correlation_skips_only_displacements_that_cannot_overlap():
 
 def _dense_conv3_1(head, c3a, c3b, feats):
     """The head's conv3_1 as the code computes it: all 441 correlation channels."""
-    corr = torch.nn.functional.leaky_relu(spatial_correlation(c3a, c3b, head.patch_size, head.dilation) / c3a.shape[1], 0.1)
+    corr = torch.nn.functional.leaky_relu(
+        spatial_correlation(c3a, c3b, head.patch_size, head.dilation) / c3a.shape[1], 0.1)
     return head.conv3_1(torch.cat([head.conv_redir(c3a), corr, feats], dim=1))
 
 

@@ -76,7 +76,8 @@ def test_errors_name_what_was_expected(photo_gray):
         create_flow("tvl1", **{"lambda": 0.1})
     with pytest.raises(ConfigError, match="DIS preset"):
         create_flow("dis", preset="slow")
-    with pytest.raises(ShapeError, match=re.escape("prev and next must have the same size; got (128, 128) and (64, 64)")):
+    with pytest.raises(ShapeError,
+                       match=re.escape("prev and next must have the same size; got (128, 128) and (64, 64)")):
         compute_flow(photo_gray, photo_gray[:64, :64], method="dis")
     with pytest.raises(ShapeError, match=re.escape("values in [2, 2]; expected finite values in [0, 1]")):
         compute_flow(np.full((32, 32), 2.0), np.zeros((32, 32)), method="dis")

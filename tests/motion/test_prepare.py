@@ -14,7 +14,8 @@ from merkit.motion.warp import smooth_random_flow, warp_backward
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    """Three 9-frame clips of the astronaut photo with a local deformation peaking at frame 4, plus one faceless clip."""
+    """Three 9-frame clips of the astronaut photo with a local deformation peaking at frame 4,
+    plus one faceless clip."""
     root = tmp_path_factory.mktemp("clips")
     photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[:320, 80:400]
     samples = []

@@ -135,7 +135,8 @@ def test_spot_video_reads_through_a_bounded_window(video):
     direct = spot_frames(frames, 30.0, config, progress=lambda curve, t, n: ticks.append((curve, t, n)))
     assert ticks[0] == ("micro", 6, 300) and len(ticks) == 300 - 12  # one call per scored position
     streamed = spot_video(folder, config, fps=30)
-    assert [(i.onset, i.offset, i.kind) for i in streamed.intervals] == [(i.onset, i.offset, i.kind) for i in direct.intervals]
+    assert ([(i.onset, i.offset, i.kind) for i in streamed.intervals]
+            == [(i.onset, i.offset, i.kind) for i in direct.intervals])
     half = spot_video(folder, config, fps=30, max_side=120)  # frames halved: still finds the face
     assert half.extra["scale"] == 0.5 and half.track.present.all()
 

@@ -138,7 +138,8 @@ def test_flow_features_stack():
 
 
 def test_errors():
-    with pytest.raises(ShapeError, match=re.escape("must have shape (..., H, W, 2) with channels (u, v); got (4, 4, 3)")):
+    with pytest.raises(ShapeError,
+                       match=re.escape("must have shape (..., H, W, 2) with channels (u, v); got (4, 4, 3)")):
         optical_strain(np.zeros((4, 4, 3)))
     with pytest.raises(ShapeError, match="must be floating"):
         optical_strain(np.zeros((4, 4, 2), np.int32))

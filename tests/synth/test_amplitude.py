@@ -113,7 +113,7 @@ def test_appearance_changes_apex_frames_not_onsets_or_flow(tiny, creased):
     one, two = _hashes(tiny.out_dir), _hashes(creased.out_dir)
     clips = _clips(tiny.out_dir)
     darker = 0
-    for key, info in clips.items():
+    for key in clips:
         gt = f"_groundtruth/{key}/"
         for name in ("flow_onset_apex.npy", "landmarks.npy", "onset_clean.png"):
             assert one[gt + name] == two[gt + name], (key, name)

@@ -81,7 +81,8 @@ def test_pretrain_keeps_scope_weights_on_a_macro_subject_split():
     assert set(state) == set(create_model("mobilevit_xxs_me").transfer_state_dict("mv2"))
     assert 1 <= history.best_epoch <= 2 and len(history.val_score) >= 1
     with pytest.raises(ConfigError, match="not macro3 classes"):
-        pretrain_macro(macro_images(labels), ["fear"] * len(labels), subjects, options, seed=0, model="mobilevit_xxs_me")
+        pretrain_macro(macro_images(labels), ["fear"] * len(labels), subjects, options, seed=0,
+                       model="mobilevit_xxs_me")
 
 
 @pytest.mark.parametrize("head", ["softmax", "hinge", "svc"])

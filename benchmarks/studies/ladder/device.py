@@ -72,7 +72,8 @@ def pack(args: argparse.Namespace) -> None:
 
     if args.settings and not args.synth_seed:
         raise SystemExit("--set on the ladder's tree would be recorded under the entry's own name; try changes on a "
-                         "development tree (--synth-seed 1) or add them as an entry of benchmarks/studies/ladder/run.py")
+                         "development tree (--synth-seed 1) or add them as an entry of "
+                         "benchmarks/studies/ladder/run.py")
     raws = [dev_config(args.out, args.rung, entry, args.seeds, args.workers, args.settings, args.synth_seed)
             if args.synth_seed else ladder.build(args.out, args.rung, entry, args.seeds, args.workers, args.preset)
             for entry in args.entry]

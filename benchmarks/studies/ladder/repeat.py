@@ -3,9 +3,10 @@
 Runs one entry of :mod:`.run` at one rung twice through the same composite LOSO,
 each time into a fresh run directory under ``--out/repeat`` (the tree and feature cache of ``--out`` are
 reused), with ``--set`` changes (a short schedule: ``train.steps=100 train.eval_every=100`` or
-``train.epochs=2``; the same syntax as :mod:`.train_fit`), and prints both runs' UF1 per seed and whether every prediction is identical. A gap between two sessions'
-rows of the same entry is then either this machine's non-determinism (if the two runs here differ) or
-the environment's (if they do not; ``environment.json`` of each run directory records it).
+``train.epochs=2``; the same syntax as :mod:`.train_fit`), and prints both runs' UF1 per seed and
+whether every prediction is identical. A gap between two sessions' rows of the same entry is then
+either this machine's non-determinism (if the two runs here differ) or the environment's (if they
+do not; ``environment.json`` of each run directory records it).
 
     python -m benchmarks.studies.ladder.repeat --out /tmp/ladder --rung 8 \
         --entry "MOL (onset + apex), 1000 steps, creases 0.8" --set train.steps=100 train.eval_every=100

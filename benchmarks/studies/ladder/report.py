@@ -105,7 +105,8 @@ def record(stats: pd.DataFrame, path: Path) -> None:
 def step_verdict(low: pd.Series, high: pd.Series, chance_p95: float) -> str:
     """Whether the cell ``high`` is above ``low``, as the paper claims, judged on their seed spreads."""
     if min(low["seeds"], high["seeds"]) < 2:
-        return f"not judged (one seed; means {'in' if high['uf1_mean'] > low['uf1_mean'] else 'against'} the paper's order)"
+        order = "in" if high["uf1_mean"] > low["uf1_mean"] else "against"
+        return f"not judged (one seed; means {order} the paper's order)"
     if max(low["uf1_mean"] - low["uf1_std"], high["uf1_mean"] - high["uf1_std"]) <= chance_p95:
         return "both at chance: no direction"
     if high["uf1_mean"] - high["uf1_std"] > low["uf1_mean"] + low["uf1_std"]:
@@ -200,7 +201,8 @@ def report(out: Path, plot: Path | None, recorded: Path | None = None, write_rec
     machines = stats["device"].str.split(",").str[0]
     for machine, part in stats.groupby(machines, sort=False):
         label = "All runs" if machine == CPU else "† runs"
-        print(f"\n{label} on {machine}: {part['wall_s'].sum() / 60:.1f} min wall, {part['cpu_s'].sum() / 60:.1f} CPU-min")
+        print(f"\n{label} on {machine}: {part['wall_s'].sum() / 60:.1f} min wall, "
+              f"{part['cpu_s'].sum() / 60:.1f} CPU-min")
     print(f"\nAblation directions at {DIRECTION_RUNG:g}x (the paper's order: each entry claimed below the next)\n")
     print("| claim | cells (UF1) | verdict |\n|---|---|---|")
     for group, step, verdict in directions(stats, chance_p95):
@@ -219,7 +221,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/amplitude_ladder"),
                         help="the ladder's output folder (its ladder*.csv files)")
     parser.add_argument("--plot", type=Path, default=None, help="UF1 vs amplitude PNG")
-    parser.add_argument("--directions-plot", type=Path, default=None, help="PNG of the seeds' ablation directions at 8x")
+    parser.add_argument("--directions-plot", type=Path, default=None,
+                        help="PNG of the seeds' ablation directions at 8x")
     parser.add_argument("--recorded", type=Path, default=RECORDED,
                         help="cells recorded by earlier runs, shown where --out has no results for them")
     parser.add_argument("--no-recorded", action="store_true",

@@ -112,7 +112,8 @@ ENTRIES: dict[str, dict[str, Any]] = {
     },
 }
 # The 32 px apex is a quarter of the 128 px face crop the flow entries read, so the class AUs' motion shrinks
-# fourfold (the 8x rung's peaks: up to 20 px at the source face size); the seeds 002/003 entries read 64 px. Added after the 32 px row was seen (it stays in the table): 4x the cost per step.
+# fourfold (the 8x rung's peaks: up to 20 px at the source face size); the seeds 002/003 entries read 64 px.
+# Added after the 32 px row was seen (it stays in the table): 4x the cost per step.
 ENTRIES["ResNet-18 (RGB apex, 64 px)"] = {**ENTRIES["ResNet-18 (RGB apex)"], "features": {"rgb_size": 64}}
 # Seed 002's 5 fine-tuning epochs are about 30 optimiser steps; its network (softmax head) fits its training set
 # at 0.887 UF1 after them and 0.926 after 20 (8x, :mod:`.train_fit`). Added after the 5-epoch row was seen.
@@ -180,8 +181,9 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
                                          {"method": {"options": {"transfer": False}}}),
     "MOL (onset + apex), no auxiliary head": ("MOL (onset + apex, landmark head)",
                                               {"method": {"options": {"lambda_ldm": 0.0, "lambda_ce": 1.0}}}),
-    "MOL (onset + apex), 1000 steps, no auxiliary head": ("MOL (onset + apex, landmark head), 1000 steps",
-                                                          {"method": {"options": {"lambda_ldm": 0.0, "lambda_ce": 1.0}}}),
+    "MOL (onset + apex), 1000 steps, no auxiliary head": (
+        "MOL (onset + apex, landmark head), 1000 steps",
+        {"method": {"options": {"lambda_ldm": 0.0, "lambda_ce": 1.0}}}),
     "MOL (onset + apex), 1000 steps, shared stream, subtract, no auxiliary head": (
         "MOL (onset + apex, landmark head), 1000 steps, shared stream, subtract",
         {"method": {"options": {"lambda_ldm": 0.0, "lambda_ce": 1.0}}}),
@@ -212,8 +214,8 @@ ABLATIONS["MOL (onset + apex), 1000 steps, creases 0.8"] = ("MOL (onset + apex, 
 # Seed 001's auxiliary heads on the paper's two-stream MOL where it is above chance (8x, creases 0.8), the
 # landmark-head entry above against no head and against both heads (the flow head is dear: see DEVICE_ENTRIES)
 ABLATIONS["MOL (onset + apex), 1000 steps, no auxiliary head, creases 0.8"] = (
-    "MOL (onset + apex, landmark head), 1000 steps", merged({"method": {"options": {"lambda_ldm": 0.0, "lambda_ce": 1.0}}},
-                                                            _CREASES_08))
+    "MOL (onset + apex, landmark head), 1000 steps",
+    merged({"method": {"options": {"lambda_ldm": 0.0, "lambda_ce": 1.0}}}, _CREASES_08))
 ABLATIONS["MOL (onset + apex, flow + landmark heads), 1000 steps, creases 0.8"] = (
     "MOL (onset + apex, landmark head), 1000 steps", merged({"method": {"options": {"lambda_of": 10.0}}}, _CREASES_08))
 # the other apex-image network at the same cue, for comparison
@@ -361,7 +363,8 @@ def main() -> None:
     parser.add_argument("--table", default="ladder.csv",
                         help="results file in --out (another name lets a second process share the trees and cache; "
                              "report reads every ladder*.csv)")
-    parser.add_argument("--configs", action="store_true", help="print the run configs of the entries at 1x; run nothing")
+    parser.add_argument("--configs", action="store_true",
+                        help="print the run configs of the entries at 1x; run nothing")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     names = args.only or [n for n in [*ENTRIES, *ABLATIONS] if n not in DEVICE_ENTRIES]

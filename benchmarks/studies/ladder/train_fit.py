@@ -115,7 +115,8 @@ def print_curve(method, train_videos: list, window: int) -> None:
             o = (video.flows.shape[-1] - crop) // 2
             flows = video.flows[..., o:o + crop, o:o + crop].astype(np.float32)
             squares.append((flows**2).mean(axis=(1, 2, 3, 4)) / flows.shape[1])  # per clip, / (T - 1) as the loss
-        print(f"flow loss of a zero field (training clips, centre crops): {float(np.mean(np.concatenate(squares))):.4f}")
+        print("flow loss of a zero field (training clips, centre crops): "
+              f"{float(np.mean(np.concatenate(squares))):.4f}")
 
 
 def main() -> None:

@@ -22,7 +22,8 @@ def cache_group() -> None:
 
 
 @cache_group.command("info")
-@click.option("--root", type=click.Path(file_okay=False), default=None, help="Cache directory (default: $MERKIT_CACHE_DIR or ~/.cache/merkit).")
+@click.option("--root", type=click.Path(file_okay=False), default=None,
+              help="Cache directory (default: $MERKIT_CACHE_DIR or ~/.cache/merkit).")
 def cache_info(root: str | None) -> None:
     """Show entries and size per namespace."""
     from merkit.cache import FeatureCache  # deferred: merkit.cache loads numpy, which `merkit --help` need not
@@ -38,7 +39,8 @@ def cache_info(root: str | None) -> None:
 
 
 @cache_group.command("clear")
-@click.option("--root", type=click.Path(file_okay=False), default=None, help="Cache directory (default: $MERKIT_CACHE_DIR or ~/.cache/merkit).")
+@click.option("--root", type=click.Path(file_okay=False), default=None,
+              help="Cache directory (default: $MERKIT_CACHE_DIR or ~/.cache/merkit).")
 @click.option("--namespace", default=None, help="Only clear this namespace (e.g. 'flow', 'faces').")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def cache_clear(root: str | None, namespace: str | None, yes: bool) -> None:

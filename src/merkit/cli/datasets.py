@@ -24,7 +24,8 @@ def list_command() -> None:
     for name in list_datasets():
         cls = get_dataset_class(name)
         published = cls.published if not isinstance(cls.published, property) else None
-        size = f"{published.samples} samples" if published else "size varies by camera/annotation" if name.startswith("smic") else "no published size"
+        size = (f"{published.samples} samples" if published
+                else "size varies by camera/annotation" if name.startswith("smic") else "no published size")
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         click.echo(f"{name:14s} {size:34s} {doc}")
     for name in list_long_datasets():
@@ -47,15 +48,20 @@ def options_command(name: str) -> None:
 @datasets_group.command("check")
 @click.argument("root", required=False, type=click.Path(file_okay=False))
 @click.option("--dataset", "name", required=True, help="Registered dataset name (see `merkit datasets list`).")
-@click.option("--annotation", type=click.Path(dir_okay=False), help="Annotation file, when not inside ROOT (SMIC: an SMIC-E workbook).")
+@click.option("--annotation", type=click.Path(dir_okay=False),
+              help="Annotation file, when not inside ROOT (SMIC: an SMIC-E workbook).")
 @click.option("--variant", help="Frame variant: raw / cropped (CASME II, SMIC, CASME), gray / cropped (4DME).")
-@click.option("--gt", "gt_csv", type=click.Path(dir_okay=False), help="megc2019_cde only: a ground-truth list instead of the official one.")
+@click.option("--gt", "gt_csv", type=click.Path(dir_okay=False),
+              help="megc2019_cde only: a ground-truth list instead of the official one.")
 @click.option("--decode", type=click.Choice(["keyframes", "all", "none"]), default="keyframes", show_default=True,
               help="Which frames to decode.")
-@click.option("--corrections", help="'default' (packaged table), 'none', or a correction CSV.", default="default", show_default=True)
-@click.option("--config", "paths_file", type=click.Path(dir_okay=False), help="Paths file (YAML/TOML) giving root/annotation per dataset.")
+@click.option("--corrections", help="'default' (packaged table), 'none', or a correction CSV.", default="default",
+              show_default=True)
+@click.option("--config", "paths_file", type=click.Path(dir_okay=False),
+              help="Paths file (YAML/TOML) giving root/annotation per dataset.")
 @click.option("--fps", type=float, help="Long-video datasets only: frame rate, when not the dataset's published one.")
-@click.option("--frames-dir", type=click.Path(file_okay=False), help="Folder holding the subject folders, when not at a usual place.")
+@click.option("--frames-dir", type=click.Path(file_okay=False),
+              help="Folder holding the subject folders, when not at a usual place.")
 @click.option("--apex-policy", help="Apex policy for clips without a usable apex (midpoint, motion_peak).")
 def check_command(root: str | None, name: str, annotation: str | None, variant: str | None,
                   gt_csv: str | None, decode: str, corrections: str, paths_file: str | None,
@@ -105,7 +111,8 @@ def check_command(root: str | None, name: str, annotation: str | None, variant: 
         f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)."
     )
     if not report.ok:
-        raise click.ClickException(f"{len(report.errors)} error(s) in the {name} copy at {report.root}; see the lines above.")
+        raise click.ClickException(
+            f"{len(report.errors)} error(s) in the {name} copy at {report.root}; see the lines above.")
 
 
 def _check_long(name: str, root: str | None, annotation: str | None, fps: float | None, decode: str,
@@ -125,4 +132,5 @@ def _check_long(name: str, root: str | None, annotation: str | None, fps: float 
     click.echo(f"{name} at {report.root}: {report.n_videos} videos, intervals: {counts}; {report.n_decoded} frames "
                f"decoded; {len(report.errors)} error(s), {len(report.warnings)} warning(s).")
     if not report.ok:
-        raise click.ClickException(f"{len(report.errors)} error(s) in the {name} copy at {report.root}; see the lines above.")
+        raise click.ClickException(
+            f"{len(report.errors)} error(s) in the {name} copy at {report.root}; see the lines above.")

@@ -15,7 +15,8 @@ from merkit.cli._app import app
 @click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True,
               help="Export format.")
 @click.option("--opset", type=int, default=18, show_default=True, help="ONNX opset.")
-@click.option("--int8", is_flag=True, help="Also write model.int8.onnx (dynamic int8 MatMul/Gemm) with its measured cost.")
+@click.option("--int8", is_flag=True,
+              help="Also write model.int8.onnx (dynamic int8 MatMul/Gemm) with its measured cost.")
 def export_command(bundle: Path, fmt: str, opset: int, int8: bool) -> None:
     """Write BUNDLE/model.onnx; kept only if onnxruntime matches PyTorch (probabilities within 1e-4)."""
     from merkit.deploy.export import export_onnx  # deferred: loads torch, which `merkit --help` need not

@@ -17,9 +17,11 @@ from merkit.errors import ConfigError
               help="Loader option, e.g. -o variant=raw (repeatable; 'none' means None).")
 @click.option("--channels", default="u,v,strain", show_default=True,
               help="Comma-separated feature channels: u, v, strain, magnitude, orientation.")
-@click.option("--frames", type=click.Choice(["onset_apex", "uniform", "consecutive"]), default="onset_apex", show_default=True)
+@click.option("--frames", type=click.Choice(["onset_apex", "uniform", "consecutive"]), default="onset_apex",
+              show_default=True)
 @click.option("-k", "--k", "k", type=int, default=8, show_default=True, help="Frames for uniform/consecutive.")
-@click.option("--flow", default="dis", show_default=True, help="Flow method: dis, tvl1 (the references), tvl1_fast, farneback.")
+@click.option("--flow", default="dis", show_default=True,
+              help="Flow method: dis, tvl1 (the references), tvl1_fast, farneback.")
 @click.option("--size", type=int, default=224, show_default=True, help="Aligned face size in pixels.")
 @click.option("--align", default="eye_line", show_default=True, help="Face alignment mode.")
 @click.option("--normalize", type=click.Choice(["raw", "minmax"]), default="raw", show_default=True)
@@ -27,9 +29,9 @@ from merkit.errors import ConfigError
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Feature cache (default: $MERKIT_CACHE_DIR or ~/.cache/merkit).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def prepare_command(dataset: str, root: str | None, apex_policy: str | None, loader_options: tuple[str, ...], channels: str, frames: str, k: int,
-                    flow: str, size: int, align: str, normalize: str, workers: int | None, cache_dir: str | None,
-                    no_progress: bool) -> None:
+def prepare_command(dataset: str, root: str | None, apex_policy: str | None, loader_options: tuple[str, ...],
+                    channels: str, frames: str, k: int, flow: str, size: int, align: str, normalize: str,
+                    workers: int | None, cache_dir: str | None, no_progress: bool) -> None:
     """Align faces and compute flow features for every sample of DATASET; report done/cached/failed."""
     # deferred: merkit.motion (cv2, scipy), merkit.data (pandas) and merkit._options (yaml) would slow `merkit --help`
     import merkit.motion  # noqa: F401  (registers the motion_peak apex policy)

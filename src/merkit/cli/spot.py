@@ -63,7 +63,8 @@ def spot_command(source: str, out_dir: str, method: str, fps: float | None, vid:
                    f"{[(a + first_frame, b + first_frame) for a, b in stretches][:5]}", err=True)
     micro = sum(i.kind == "micro" for i in result.intervals)
     click.echo(f"{name}: {result.n_frames} frames at {result.fps:g} fps, {micro} micro and "
-               f"{len(result.intervals) - micro} macro intervals in {result.seconds:.1f} s; files in {paths['megc'].parent}")
+               f"{len(result.intervals) - micro} macro intervals in {result.seconds:.1f} s; "
+               f"files in {paths['megc'].parent}")
 
 
 def _spot_dataset(name: str, root: str, out_dir: str, options: dict, fps: float | None) -> None:

@@ -288,7 +288,8 @@ def _frame_files(clip: str | os.PathLike | np.ndarray, tmp: Path) -> list[str]:
         raise DatasetNotFoundError(f"clip folder {str(folder)!r} does not exist; give a folder of frame images.")
     files = [str(p) for p in list_image_files(folder)]
     if len(files) < 2:
-        raise DatasetNotFoundError(f"clip folder {str(folder)!r} holds {len(files)} frame image(s); expected at least 2.")
+        raise DatasetNotFoundError(
+            f"clip folder {str(folder)!r} holds {len(files)} frame image(s); expected at least 2.")
     return files
 
 

@@ -85,8 +85,10 @@ def bootstrap_ci(
     point_r = np.mean([_scores(counts[s].sum(0).reshape(1, k, k))[1][0] for s in range(len(seeds))])
     lo, hi = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
     return {
-        "uf1": {"point": float(point_f), "low": float(np.nanpercentile(uf1, lo)), "high": float(np.nanpercentile(uf1, hi))},
-        "uar": {"point": float(point_r), "low": float(np.nanpercentile(uar, lo)), "high": float(np.nanpercentile(uar, hi))},
+        "uf1": {"point": float(point_f), "low": float(np.nanpercentile(uf1, lo)),
+                "high": float(np.nanpercentile(uf1, hi))},
+        "uar": {"point": float(point_r), "low": float(np.nanpercentile(uar, lo)),
+                "high": float(np.nanpercentile(uar, hi))},
         "n_boot": int(n_boot),
         "confidence": float(confidence),
         "unit": unit,

@@ -139,7 +139,8 @@ def _report_from_confusion(cm: np.ndarray, classes: list[str], zero_division: Ze
     precision = _safe_ratio(tp, predicted, fill)
     n = int(cm.sum())
     per_class = {
-        c: {"f1": float(f1[i]), "recall": float(recall[i]), "precision": float(precision[i]), "support": int(support[i])}
+        c: {"f1": float(f1[i]), "recall": float(recall[i]), "precision": float(precision[i]),
+            "support": int(support[i])}
         for i, c in enumerate(classes)
     }
     undefined = {
@@ -160,7 +161,9 @@ def _report_from_confusion(cm: np.ndarray, classes: list[str], zero_division: Ze
     )
 
 
-def pooled_report(predictions: pd.DataFrame, classes: Sequence[str], zero_division: ZeroDivision = "exclude") -> MetricReport:
+def pooled_report(
+    predictions: pd.DataFrame, classes: Sequence[str], zero_division: ZeroDivision = "exclude"
+) -> MetricReport:
     """MEGC2019 metrics: one confusion matrix from all rows of ``predictions``.
 
     Args:

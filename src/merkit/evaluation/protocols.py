@@ -175,7 +175,9 @@ class CrossDataset(Protocol):
 
     name = "cross_dataset"
 
-    def __init__(self, train: str | Sequence[str], test: str | Sequence[str], label_set: str | LabelSet = "megc3") -> None:
+    def __init__(
+        self, train: str | Sequence[str], test: str | Sequence[str], label_set: str | LabelSet = "megc3"
+    ) -> None:
         super().__init__(label_set)
         self.train = [train] if isinstance(train, str) else list(train)
         self.test = [test] if isinstance(test, str) else list(test)

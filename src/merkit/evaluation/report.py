@@ -29,8 +29,9 @@ SCORES = ("uf1", "uar", "accuracy", "weighted_f1")
 
 #: How the report titles each source.
 DATASET_TITLES = {
-    "full": "Full", "casme2": "CASME II", "samm": "SAMM", "smic_hs": "SMIC", "smic_vis": "SMIC-VIS", "smic_nir": "SMIC-NIR",
-    "casme": "CASME", "casme3_a": "CAS(ME)^3", "mmew": "MMEW", "fourdme": "4DME", "casme_sq": "CAS(ME)^2",
+    "full": "Full", "casme2": "CASME II", "samm": "SAMM", "smic_hs": "SMIC", "smic_vis": "SMIC-VIS",
+    "smic_nir": "SMIC-NIR", "casme": "CASME", "casme3_a": "CAS(ME)^3", "mmew": "MMEW", "fourdme": "4DME",
+    "casme_sq": "CAS(ME)^2",
 }
 
 _SELECT_ON_TEST_NOTE = (
@@ -143,10 +144,11 @@ def write_report(run_dir: str | Path, metrics: dict, method_name: str = "model")
     for fold, r in first["per_fold"].items():
         undefined = sorted(set(r["undefined"]["f1"]) | set(r["undefined"]["recall"]))
         lines.append(
-            f"| {fold} | {r['n']} | {_num(r['accuracy'])} | {_num(r['uf1'])} | {_num(r['uar'])} | {', '.join(undefined)} |"
+            f"| {fold} | {r['n']} | {_num(r['accuracy'])} | {_num(r['uf1'])} | {_num(r['uar'])} | "
+            f"{', '.join(undefined)} |"
         )
     lines += ["", "Per-fold UF1/UAR leave out classes that are undefined in that fold (see docs/metrics.md).", ""]
-    lines += ["## Confusion matrices (seed %s; rows true, columns predicted)" % seeds[0], ""]
+    lines += [f"## Confusion matrices (seed {seeds[0]}; rows true, columns predicted)", ""]
     scopes = {"full": first["pooled"], **first["per_dataset"]}
     for scope, report in scopes.items():
         png = _plot_confusion(run_dir, scope, report, metrics.get("select_on_test", False))

@@ -110,6 +110,7 @@ def write_spotting_run(run: SpottingRun, out_dir: str | os.PathLike, dataset: st
     write_text(paths["per_video.csv"], _csv(per_video))
     write_json(paths["run.json"], {"dataset": dataset, "config": asdict(run.config), "videos": len(
         {i.video for i in run.truth}), "minutes": round(run.minutes, 3), "seconds": round(run.seconds, 2),
-        "seconds_per_minute": round(run.seconds / max(run.minutes, 1e-9), 2), "overall_f1": round(run.report.overall.f1, 4),
+        "seconds_per_minute": round(run.seconds / max(run.minutes, 1e-9), 2),
+        "overall_f1": round(run.report.overall.f1, 4),
         "protocol": "fixed thresholds, no parameter learnt: every video spotted independently"})
     return {k.split(".")[0]: v for k, v in paths.items()}

@@ -246,7 +246,8 @@ def config_from_dict(raw: dict, source: str = "config") -> ExperimentConfig:
     if removed:
         steps = "; ".join(_REMOVED_SECTIONS[name] for name in removed)
         raise ConfigError(f"{source}: sections {removed!r} belong to the removed `merkit transfer` file format. "
-                          f"Rewrite it as a `merkit train` file: {steps}. See configs/mobilevit_me/transfer_synthme.toml.")
+                          f"Rewrite it as a `merkit train` file: {steps}. "
+                          "See configs/mobilevit_me/transfer_synthme.toml.")
     for name, content in raw.items():
         if name not in _SECTIONS:
             raise ConfigError(f"unknown section in {source}: {name!r}; valid: {sorted(_SECTIONS)!r}."

@@ -46,8 +46,8 @@ def draw_overlay(
     corners = transform_points(np.array([[-0.5, -0.5], [s, -0.5], [s, s], [-0.5, s]]), inverse)
     cv2.polylines(out, [np.round(corners).astype(np.int32)], True, _CROP_COLOR, thickness, cv2.LINE_AA)
     if box is not None:
-        l, t, r, b = (int(round(v)) for v in box)
-        cv2.rectangle(out, (l, t), (r - 1, b - 1), _BOX_COLOR, thickness, cv2.LINE_AA)
+        left, top, right, bottom = (int(round(v)) for v in box)
+        cv2.rectangle(out, (left, top), (right - 1, bottom - 1), _BOX_COLOR, thickness, cv2.LINE_AA)
     if landmarks is not None:
         for x, y in np.asarray(landmarks):
             cv2.circle(out, (int(round(x)), int(round(y))), thickness + 1, _LANDMARK_COLOR, -1, cv2.LINE_AA)

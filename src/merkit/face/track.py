@@ -1,7 +1,8 @@
 """Face tracking for long videos: landmarks every ``detect_every`` frames, interpolated between.
 
 :func:`merkit.face.align_clip` aligns a clip once, on its reference frame; over a long
-video the head moves and that crop drifts off the face. Spotting (``docs/spotting.md``) compares frame ``t`` with frames ``t - k`` and ``t + k`` inside one face crop
+video the head moves and that crop drifts off the face. Spotting (``docs/spotting.md``)
+compares frame ``t`` with frames ``t - k`` and ``t + k`` inside one face crop
 (:func:`merkit.face.compute_alignment` on the track's landmarks at ``t``), so the crop
 must follow the head over a long video: the face is re-detected periodically instead of
 aligned once on frame 0. A frame is *face-present* when a detection succeeded within

@@ -143,7 +143,7 @@ class GrayApexProvider:
         """
         values = self._run(table["path"].astype(str).tolist(), skip=skip_missing_faces)
         keep = np.array([not isinstance(v, str) for v in values], dtype=bool)
-        for path, v in zip(table["path"], values):
+        for v in values:
             if isinstance(v, str):
                 log.warning("macro image skipped: %s", v)
         if not keep.any():

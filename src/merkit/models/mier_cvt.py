@@ -213,7 +213,8 @@ class Stage(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, spec.width)) if cls_token else None
         if self.cls_token is not None:
             nn.init.trunc_normal_(self.cls_token, std=0.02)
-        self.blocks = nn.ModuleList(Block(spec.width, spec.heads, projection, drop_path=drop_path) for _ in range(spec.depth))
+        self.blocks = nn.ModuleList(
+            Block(spec.width, spec.heads, projection, drop_path=drop_path) for _ in range(spec.depth))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         """``(B, C_in, H, W)`` -> map ``(B, C, H', W')`` and the cls token ``(B, C)`` (or None)."""
@@ -287,7 +288,8 @@ class IdentityHead(nn.Module):
         super().__init__()
         if num_subjects < 2:
             raise ConfigError(f"the identity head needs at least 2 training subjects; got {num_subjects}.")
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Dropout(drop_rate), nn.Linear(hidden, num_subjects))
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
+                                 nn.Linear(hidden, num_subjects))
 
     def forward(self, features: Tensor, coeff: float) -> Tensor:
         return self.net(GradientReversal.apply(features, coeff))
@@ -352,7 +354,8 @@ class MiERCvT(nn.Module):
         if isinstance(stages, str):
             stages = _ROW_ALIASES.get(stages, stages)
             if stages not in STAGE_PRESETS:
-                raise ConfigError(f"stages must be one of {sorted(STAGE_PRESETS)!r} or a list of StageSpec; got {stages!r}.")
+                raise ConfigError(
+                    f"stages must be one of {sorted(STAGE_PRESETS)!r} or a list of StageSpec; got {stages!r}.")
             stages = STAGE_PRESETS[stages]
         self.stage_specs = tuple(stages)
         self.classifier_input = classifier_input

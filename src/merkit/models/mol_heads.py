@@ -19,7 +19,8 @@ from torch import Tensor, nn
 from merkit.errors import ShapeError
 from merkit.models._registry import conv_out
 
-__all__ = ["spatial_correlation", "correlation_reach", "correlation_window", "correlation_channels", "conv_on_a_pixel", "MER3DCNN", "FlowNetCHead", "LandmarkHead"]
+__all__ = ["spatial_correlation", "correlation_reach", "correlation_window", "correlation_channels", "conv_on_a_pixel",
+           "MER3DCNN", "FlowNetCHead", "LandmarkHead"]
 
 
 def correlation_reach(patch_size: int, dilation: int, size: int) -> int:
@@ -257,7 +258,8 @@ class FlowNetCHead(nn.Module):
         skipping them and the matching weight columns gives the same output and gradients.
         """
         h, w = c3a.shape[-2:]
-        reach = (correlation_reach(self.patch_size, self.dilation, h), correlation_reach(self.patch_size, self.dilation, w))
+        reach = (correlation_reach(self.patch_size, self.dilation, h),
+                 correlation_reach(self.patch_size, self.dilation, w))
         corr = correlation_window(c3a, c3b, reach, self.dilation).flatten(1, 2)
         corr = F.leaky_relu(corr / c3a.shape[1], 0.1)
         conv = self.conv3_1[0]

@@ -301,5 +301,8 @@ def shufflenet_v2_me_cbam(**overrides: Any) -> ShuffleNetME:
 
 @register_model
 def shufflenet_v2_me_vit(**overrides: Any) -> ShuffleNetME:
-    """ShuffleNetV2 1.0x with improved ViT blocks before and after stage4, 1.52 M parameters (Table 2 "+ improved ViT")."""
+    """ShuffleNetV2 1.0x with improved ViT blocks before and after stage4.
+
+    1.52 M parameters (Table 2 "+ improved ViT").
+    """
     return _build(**{"attention": "vit", **overrides})

@@ -171,7 +171,8 @@ def lbp_top(
 def _check_flow2d(flow: np.ndarray) -> np.ndarray:
     arr = np.asarray(flow)
     if arr.ndim != 3 or arr.shape[2] != 2 or arr.dtype.kind != "f":
-        raise ShapeError(f"flow must be a float array of shape (H, W, 2) with channels (u, v); got {arr.shape} {arr.dtype}.")
+        raise ShapeError(
+            f"flow must be a float array of shape (H, W, 2) with channels (u, v); got {arr.shape} {arr.dtype}.")
     return arr
 
 

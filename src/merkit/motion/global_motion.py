@@ -42,7 +42,8 @@ def _check(flow: np.ndarray) -> np.ndarray:
     arr = np.asarray(flow)
     if arr.ndim != 3 or arr.shape[2] != 2 or arr.dtype.kind != "f":
         raise ShapeError(
-            f"flow must be a float array of shape (H, W, 2) with channels (u, v) in pixels; got {arr.shape} {arr.dtype}."
+            "flow must be a float array of shape (H, W, 2) with channels (u, v) in pixels; "
+            f"got {arr.shape} {arr.dtype}."
         )
     return arr
 

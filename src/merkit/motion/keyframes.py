@@ -107,13 +107,15 @@ def _prepare_frames(frames: Sequence[np.ndarray | str | os.PathLike], max_side: 
         if isinstance(frame, (str, os.PathLike)):
             image = cv2.imread(os.fspath(frame), cv2.IMREAD_GRAYSCALE)
             if image is None:
-                raise FrameReadError(f"cannot read frame {os.fspath(frame)!r}; expected an image file OpenCV can decode.")
+                raise FrameReadError(
+                    f"cannot read frame {os.fspath(frame)!r}; expected an image file OpenCV can decode.")
         else:
             image = to_gray_uint8(frame, name=f"frame {i}")
         h, w = image.shape
         scale = max_side / max(h, w)
         if scale < 1:
-            image = cv2.resize(image, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
+            image = cv2.resize(image, (max(8, round(w * scale)), max(8, round(h * scale))),
+                               interpolation=cv2.INTER_AREA)
         out.append(image)
     shapes = {f.shape for f in out}
     if len(shapes) > 1:
@@ -220,7 +222,8 @@ class MotionPeakApex:
         self.measure, self.smooth, self.flow, self.max_side = measure, smooth, flow, max_side
 
     def __repr__(self) -> str:
-        return f"MotionPeakApex(measure={self.measure!r}, smooth={self.smooth}, flow={self.flow!r}, max_side={self.max_side})"
+        return (f"MotionPeakApex(measure={self.measure!r}, smooth={self.smooth}, flow={self.flow!r}, "
+                f"max_side={self.max_side})")
 
     def __call__(self, context: Any) -> int:
         """Return the estimated apex frame number for ``context`` (an apex-policy context)."""

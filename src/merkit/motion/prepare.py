@@ -50,7 +50,8 @@ from merkit.motion.flow import create_flow, list_flow_methods
 from merkit.motion.keyframes import consecutive_pairs, uniform_indices
 from merkit.motion.strain import FEATURE_CHANNELS, NORMALIZATIONS, STRAIN_SCHEMES, flow_features
 
-__all__ = ["CACHE_NAMESPACE", "FRAME_MODES", "PrepareConfig", "PrepareReport", "prepare_features", "load_features", "feature_key"]
+__all__ = ["CACHE_NAMESPACE", "FRAME_MODES", "PrepareConfig", "PrepareReport", "prepare_features", "load_features",
+           "feature_key"]
 
 log = logging.getLogger(__name__)
 

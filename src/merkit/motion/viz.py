@@ -85,7 +85,8 @@ def draw_flow_arrows(
             u, v = arr[y, x] * scale
             if u * u + v * v < 0.25:
                 continue
-            cv2.arrowedLine(canvas, (x, y), (int(round(x + u)), int(round(y + v))), color, 1, cv2.LINE_AA, tipLength=0.3)
+            cv2.arrowedLine(canvas, (x, y), (int(round(x + u)), int(round(y + v))), color, 1, cv2.LINE_AA,
+                            tipLength=0.3)
     return canvas
 
 

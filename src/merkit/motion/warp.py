@@ -81,7 +81,9 @@ def warp_backward(image: np.ndarray, displacement: np.ndarray) -> np.ndarray:
     return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
 
 
-def warp_pair(image: np.ndarray, displacement: np.ndarray, iterations: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def warp_pair(
+    image: np.ndarray, displacement: np.ndarray, iterations: int = 20
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Make ``(prev, next, true_flow)`` from one image and a smooth field.
 
     Args:

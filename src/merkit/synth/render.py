@@ -177,7 +177,7 @@ def render_face(identity: Identity, iod_px: float, *, supersample: int = 2) -> F
     for side in (-1, 1):
         side_line = np.stack([lm[27:31, 0] + side * 0.12 * s, lm[27:31, 1]], 1)
         side_line = np.concatenate([side_line, [[lm[30, 0] + side * 0.2 * s, lm[31, 1]]]])
-        sh = _mask(hw, lambda m, l=side_line: _line(m, l, 1.0, int(0.08 * s)))
+        sh = _mask(hw, lambda m, line=side_line: _line(m, line, 1.0, int(0.08 * s)))
         _shade(img, cv2.GaussianBlur(sh, (0, 0), 0.05 * s), -0.25)
     ridge = _mask(hw, lambda m: _line(m, lm[27:31], 1.0, int(0.06 * s)))
     _shade(img, cv2.GaussianBlur(ridge, (0, 0), 0.04 * s), 0.12)

@@ -148,7 +148,8 @@ def build_identity_adversary(
     name = type(model).__name__
     if subjects is None:
         raise ConfigError(
-            f"{name} is marked identity_adversarial but the trainer got no subject ids; pass subjects= to fit_supervised."
+            f"{name} is marked identity_adversarial but the trainer got no subject ids; "
+            "pass subjects= to fit_supervised."
         )
     if not (hasattr(model, "forward_features") and hasattr(model, "forward_head")):
         raise ConfigError(f"{name} is marked identity_adversarial but has no forward_features/forward_head.")

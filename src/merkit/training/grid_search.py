@@ -57,7 +57,8 @@ def inner_subject_folds(table: pd.DataFrame, train_idx: np.ndarray, n_folds: int
     groups = table["subject_key"].astype(str).to_numpy()[train_idx]
     n_subjects = len(set(groups))
     if n_subjects < 2:
-        raise ConfigError(f"the grid search needs at least two training subjects for its inner split; got {n_subjects}.")
+        raise ConfigError(
+            f"the grid search needs at least two training subjects for its inner split; got {n_subjects}.")
     splitter = GroupKFold(n_splits=min(n_folds, n_subjects))
     return [Fold(f"inner{i}", np.sort(train_idx[a]), np.sort(train_idx[b]))
             for i, (a, b) in enumerate(splitter.split(train_idx, groups=groups))]

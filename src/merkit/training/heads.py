@@ -80,7 +80,8 @@ def multiclass_hinge_loss(
         Scalar loss.
     """
     if scores.ndim != 2 or target.shape != scores.shape[:1]:
-        raise ShapeError(f"hinge loss needs scores (B, N) and target (B,); got {tuple(scores.shape)}, {tuple(target.shape)}.")
+        raise ShapeError(
+            f"hinge loss needs scores (B, N) and target (B,); got {tuple(scores.shape)}, {tuple(target.shape)}.")
     if p not in (1, 2):
         raise ConfigError(f"hinge power p must be 1 or 2; got {p!r}.")
     return F.multi_margin_loss(scores, target, p=p, margin=margin, weight=weight)

@@ -195,7 +195,9 @@ def planned_steps(n: int, cfg: TrainConfig) -> int:
     return cfg.epochs * len(_batches(torch.arange(n), cfg.batch_size))
 
 
-def _epoch_order(labels: np.ndarray, cfg: TrainConfig, gen: torch.Generator, draw_p: torch.Tensor | None) -> torch.Tensor:
+def _epoch_order(
+    labels: np.ndarray, cfg: TrainConfig, gen: torch.Generator, draw_p: torch.Tensor | None
+) -> torch.Tensor:
     n = len(labels)
     if draw_p is not None:
         return torch.multinomial(draw_p, n, True, generator=gen)
@@ -335,7 +337,8 @@ def train_loop(
         raise ShapeError(f"train_loop: {len(labels)} training item(s); at least 2 are needed.")
     early = cfg.schedule == "early_stopping"
     if early and validate is None:
-        raise ShapeError("train.schedule 'early_stopping' needs validation rows from training subjects; none were given.")
+        raise ShapeError(
+            "train.schedule 'early_stopping' needs validation rows from training subjects; none were given.")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)

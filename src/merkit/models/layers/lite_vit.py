@@ -176,7 +176,8 @@ class LiteViTBlock(nn.Module):
         if fuse not in FUSE_MODES:
             raise unknown_name("fuse", fuse, FUSE_MODES)
         if depth < 1 or dim < 1 or patch_size < 1:
-            raise ConfigError(f"ViT block needs depth, dim and patch_size >= 1; got {depth!r}, {dim!r}, {patch_size!r}.")
+            raise ConfigError(
+                f"ViT block needs depth, dim and patch_size >= 1; got {depth!r}, {dim!r}, {patch_size!r}.")
         if fuse == "dw_grouped" and (fuse_groups < 1 or (2 * in_chs) % fuse_groups or in_chs % fuse_groups):
             raise ConfigError(f"fuse_groups={fuse_groups!r} must divide the block's {in_chs} channels.")
         self.in_chs = in_chs

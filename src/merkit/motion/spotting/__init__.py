@@ -11,6 +11,6 @@ from merkit.motion.spotting.intervals import EXTENTS, SpottedInterval, find_peak
 from merkit.motion.spotting.scores import ROI_LANDMARKS, flow_roi_curve, lbp_difference_curve
 from merkit.motion.spotting.spot import SPOT_METHODS, SpotConfig, SpotResult, WindowFrames, spot_frames, spot_video
 
-__all__ = ["EXTENTS", "FaceTrack", "ROI_LANDMARKS", "SPOT_METHODS", "SpotConfig", "SpotResult", "SpottedInterval", "WindowFrames",
-           "find_peaks", "flow_roi_curve", "lbp_difference_curve", "peak_intervals", "spot_frames", "spot_video",
-           "track_face"]
+__all__ = ["EXTENTS", "FaceTrack", "ROI_LANDMARKS", "SPOT_METHODS", "SpotConfig", "SpotResult", "SpottedInterval",
+           "WindowFrames", "find_peaks", "flow_roi_curve", "lbp_difference_curve", "peak_intervals", "spot_frames",
+           "spot_video", "track_face"]

@@ -52,7 +52,8 @@ def plot_scores(result: SpotResult, path: str | os.PathLike, first_frame: int = 
         ax.axvspan(a + first_frame, b + first_frame, color="grey", alpha=0.4)
     ax.set_xlabel("frame")
     ax.set_ylabel(f"{result.config.method} score")
-    ax.set_title(f"{Path(result.name).name}: {len(result.intervals)} intervals (orange micro, blue macro, grey no face)")
+    ax.set_title(f"{Path(result.name).name}: {len(result.intervals)} intervals "
+                 "(orange micro, blue macro, grey no face)")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -61,7 +62,9 @@ def plot_scores(result: SpotResult, path: str | os.PathLike, first_frame: int = 
     return Path(path)
 
 
-def write_spot_outputs(result: SpotResult, out_dir: str | os.PathLike, vid: str, first_frame: int = 1) -> dict[str, Path]:
+def write_spot_outputs(
+    result: SpotResult, out_dir: str | os.PathLike, vid: str, first_frame: int = 1
+) -> dict[str, Path]:
     """Write the files of the module docstring; returns ``{kind: path}``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -100,7 +100,8 @@ class SpotConfig:
             if value not in choices:
                 raise ConfigError(f"SpotConfig.{name} must be one of {sorted(choices)!r}; got {value!r}.")
         if not self.scales or set(self.scales) - {"micro", "macro"}:
-            raise ConfigError(f"SpotConfig.scales must be a non-empty subset of ('micro', 'macro'); got {self.scales!r}.")
+            raise ConfigError(
+                f"SpotConfig.scales must be a non-empty subset of ('micro', 'macro'); got {self.scales!r}.")
         for name in ("micro_window_s", "macro_window_s", "micro_max_s", "detect_every_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"SpotConfig.{name} must be positive seconds; got {getattr(self, name)!r}.")

@@ -38,7 +38,8 @@ def register_method(name: str):
 
     def wrap(cls: type) -> type:
         if name in _METHODS and _METHODS[name] is not cls:
-            raise ConfigError(f"method {name!r} is registered twice ({_METHODS[name].__module__} and {cls.__module__}).")
+            raise ConfigError(
+                f"method {name!r} is registered twice ({_METHODS[name].__module__} and {cls.__module__}).")
         cls.name = name
         _METHODS[name] = cls
         return cls

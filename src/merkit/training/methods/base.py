@@ -127,7 +127,7 @@ class Method(abc.ABC):
         self.inputs = prepare_inputs(self.input_kind, table, self.input_settings(), progress=self.progress)
         return self.inputs
 
-    def pretrain(self, table: pd.DataFrame, seeds: Sequence[int] = (0,)) -> None:
+    def pretrain(self, table: pd.DataFrame, seeds: Sequence[int] = (0,)) -> None:  # noqa: B027 - a hook with a default: none
         """Training that comes before the folds and is shared by them (none by default).
 
         It may read no label of ``table``: what it learns is shared by every fold, test subjects

@@ -160,7 +160,9 @@ class MacroTransferOptions:
             raise ConfigError(f"method.options.jitter_max and l2 must be >= 0; got {self.jitter_max!r}, {self.l2!r}.")
 
 
-def unfreeze_plan(model: nn.Module, prefixes: Sequence[str], mode: str, every: int, epochs: int) -> list[list[nn.Module]]:
+def unfreeze_plan(
+    model: nn.Module, prefixes: Sequence[str], mode: str, every: int, epochs: int
+) -> list[list[nn.Module]]:
     """Per epoch (0-based), the modules frozen in that epoch (the loop's ``freeze_plan``).
 
     Transferred groups are the model's :meth:`layer_groups` holding any key
