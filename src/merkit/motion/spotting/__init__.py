@@ -10,7 +10,8 @@ from merkit.face.track import FaceTrack, track_face
 from merkit.motion.spotting.intervals import EXTENTS, SpottedInterval, find_peaks, peak_intervals
 from merkit.motion.spotting.scores import ROI_LANDMARKS, flow_roi_curve, lbp_difference_curve
 from merkit.motion.spotting.spot import SPOT_METHODS, SpotConfig, SpotResult, WindowFrames, spot_frames, spot_video
+from merkit.motion.spotting.stream import StreamingSpotter, spot_stream
 
 __all__ = ["EXTENTS", "FaceTrack", "ROI_LANDMARKS", "SPOT_METHODS", "SpotConfig", "SpotResult", "SpottedInterval",
-           "WindowFrames", "find_peaks", "flow_roi_curve", "lbp_difference_curve", "peak_intervals", "spot_frames",
-           "spot_video", "track_face"]
+           "StreamingSpotter", "WindowFrames", "find_peaks", "flow_roi_curve", "lbp_difference_curve", "peak_intervals",
+           "spot_frames", "spot_stream", "spot_video", "track_face"]

@@ -35,7 +35,7 @@ from merkit.motion.flow import FlowMethod
 from merkit.motion.global_motion import remove_global_motion
 
 __all__ = ["ROI_LANDMARKS", "HEAD_MOTION_MODES", "ROI_MEASURES", "ROI_POOLINGS", "flow_roi_curve",
-           "lbp_difference_curve", "roi_boxes"]
+           "flow_roi_triplet", "lbp_contrast", "lbp_difference_curve", "lbp_distance", "lbp_blocks", "roi_boxes"]
 
 #: Regions of interest: name -> landmark indices (iBUG 68) whose mean is the ROI centre.
 ROI_LANDMARKS: dict[str, tuple[int, ...]] = {
@@ -131,18 +131,36 @@ def flow_roi_curve(frames: Sequence[np.ndarray], track: FaceTrack, k: int, flow:
     _choice("pooling", pooling, ROI_POOLINGS)
     score = np.full(len(frames), np.nan)
     for t, before, now, after, lm in _crop_triplets(frames, track, k, size, on_frame):
-        keep = ~eye_mask(lm, now.shape[:2], margin=0.4) if mask_eyes else np.ones(now.shape[:2], bool)
-        boxes = roi_boxes(lm, now.shape[:2])
-        sides = []
-        for other in (before, after):
-            field = _remove_head(flow(other, now), lm, head_motion)
-            values = [_roi_value(field[b], keep[b], measure) for b in boxes.values()]
-            sides.append(max(values) if pooling == "max" else float(np.mean(values)))
-        score[t] = min(sides)
+        score[t] = flow_roi_triplet(before, now, after, lm, flow, head_motion=head_motion, measure=measure,
+                                    pooling=pooling, mask_eyes=mask_eyes)
     return score
 
 
-def _lbp_blocks(crop: np.ndarray, grid: int) -> np.ndarray:
+def flow_roi_triplet(before: np.ndarray, now: np.ndarray, after: np.ndarray, lm: np.ndarray, flow: FlowMethod, *,
+                     head_motion: str = "nose", measure: str = "main_direction", pooling: str = "max",
+                     mask_eyes: bool = True) -> float:
+    """:func:`flow_roi_curve`'s score of one frame from its three crops (the streaming spotter uses it too).
+
+    Args:
+        before, now, after: (S, S) uint8 crops of frames ``t - k``, ``t``, ``t + k``, all cut with
+            frame ``t``'s alignment.
+        lm: (68, 2) landmarks of frame ``t`` in crop pixels.
+        flow, head_motion, measure, pooling, mask_eyes: as :func:`flow_roi_curve`.
+
+    Returns:
+        The smaller side's pooled ROI score, crop pixels.
+    """
+    keep = ~eye_mask(lm, now.shape[:2], margin=0.4) if mask_eyes else np.ones(now.shape[:2], bool)
+    boxes = roi_boxes(lm, now.shape[:2])
+    sides = []
+    for other in (before, after):
+        field = _remove_head(flow(other, now), lm, head_motion)
+        values = [_roi_value(field[b], keep[b], measure) for b in boxes.values()]
+        sides.append(max(values) if pooling == "max" else float(np.mean(values)))
+    return min(sides)
+
+
+def lbp_blocks(crop: np.ndarray, grid: int) -> np.ndarray:
     """(grid * grid, 10) uniform-LBP histograms (P=8, R=1), each block normalised to sum 1."""
     codes = local_binary_pattern(crop, 8, 1, method="uniform").astype(int)
     h, w = codes.shape
@@ -178,21 +196,45 @@ def lbp_difference_curve(frames: Sequence[np.ndarray], track: FaceTrack, k: int,
         raise ConfigError(f"top_fraction must be in (0, 1] and grid >= 1; got {top_fraction!r}, {grid!r}.")
     n = len(frames)
     raw = np.full(n, np.nan)
-    m = max(1, int(round(top_fraction * grid * grid)))
     for t, before, now, after, lm in _crop_triplets(frames, track, k, size, on_frame):
         if mask_eyes:
             eyes = eye_mask(lm, now.shape[:2], margin=0.4)
             for crop in (before, now, after):
                 crop[eyes] = 128
-        h_now = _lbp_blocks(now, grid)
-        h_ref = 0.5 * (_lbp_blocks(before, grid) + _lbp_blocks(after, grid))
-        chi2 = ((h_now - h_ref) ** 2 / (h_now + h_ref + 1e-12)).sum(1)
-        raw[t] = np.sort(chi2)[-m:].mean()
+        raw[t] = lbp_distance(lbp_blocks(before, grid), lbp_blocks(now, grid), lbp_blocks(after, grid),
+                              top_fraction)
     score = np.full(n, np.nan)
     for t in range(k, n - k):
-        if np.isfinite(raw[t]) and np.isfinite(raw[t - k]) and np.isfinite(raw[t + k]):
-            score[t] = max(0.0, raw[t] - 0.5 * (raw[t - k] + raw[t + k]))
-        elif np.isfinite(raw[t]):
-            score[t] = 0.0 if not (np.isfinite(raw[t - k]) or np.isfinite(raw[t + k])) else max(
-                0.0, raw[t] - np.nanmean([raw[t - k], raw[t + k]]))
+        score[t] = lbp_contrast(raw[t - k], raw[t], raw[t + k])
     return score
+
+
+def lbp_distance(before: np.ndarray, now: np.ndarray, after: np.ndarray, top_fraction: float = 1 / 3) -> float:
+    """``C(t)`` of :func:`lbp_difference_curve` from the block histograms of frames ``t - k``, ``t``, ``t + k``.
+
+    Args:
+        before, now, after: (B, 10) block histograms (:func:`lbp_blocks`), each row summing to 1.
+        top_fraction: share of the blocks (largest distances) averaged.
+
+    Returns:
+        Mean chi-squared distance of the largest ``top_fraction`` of the blocks (dimensionless).
+    """
+    m = max(1, int(round(top_fraction * len(now))))
+    ref = 0.5 * (before + after)
+    chi2 = ((now - ref) ** 2 / (now + ref + 1e-12)).sum(1)
+    return float(np.sort(chi2)[-m:].mean())
+
+
+def lbp_contrast(before: float, now: float, after: float) -> float:
+    """:func:`lbp_difference_curve`'s score from ``C(t - k)``, ``C(t)``, ``C(t + k)`` (NaN where unknown).
+
+    ``C(t) - (C(t-k) + C(t+k)) / 2`` clipped at 0; with one neighbour unknown the other stands for
+    both, with neither the score is 0, and without ``C(t)`` it is NaN.
+    """
+    if not np.isfinite(now):
+        return float("nan")
+    if np.isfinite(before) and np.isfinite(after):
+        return max(0.0, now - 0.5 * (before + after))
+    if not (np.isfinite(before) or np.isfinite(after)):
+        return 0.0
+    return max(0.0, now - (before if np.isfinite(before) else after))

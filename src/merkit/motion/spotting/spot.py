@@ -23,8 +23,9 @@ import pandas as pd
 
 from merkit.data.frames import FrameSource, VideoFile, open_frames
 from merkit.errors import ConfigError, FrameReadError, ShapeError
-from merkit.face.track import FaceTrack, track_face
-from merkit.motion.flow import create_flow
+from merkit.face.track import DETECT_MODES, FaceTrack, FaceTracker, track_face
+from merkit.motion.flow import FlowMethod, create_flow
+from merkit.motion.spotting.framescore import CROP_MODES, FrameScorer
 from merkit.motion.spotting.intervals import EXTENTS, THRESHOLDS, SpottedInterval, peak_intervals
 from merkit.motion.spotting.scores import (
     HEAD_MOTION_MODES,
@@ -34,7 +35,8 @@ from merkit.motion.spotting.scores import (
     lbp_difference_curve,
 )
 
-__all__ = ["SpotConfig", "SpotResult", "SPOT_METHODS", "WindowFrames", "spot_video", "spot_frames", "combine_scales"]
+__all__ = ["SpotConfig", "SpotResult", "SPOT_METHODS", "WindowFrames", "spot_video", "spot_frames", "combine_scales",
+           "scale_candidates"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,19 @@ class SpotConfig:
         max_fps: analyse every ``step``-th frame, ``step = ceil(fps / max_fps)``, when the video is
             faster (SAMM-LV's 200 fps with ``max_fps=50``: a quarter of the flows); curves and
             intervals are mapped back to every frame. None uses all frames.
+        crops: ``"per_frame"``: each frame warped once into the crop of its own track landmarks,
+            one flow ``t - k -> t`` per frame and scale serving as the before side of ``t`` and the
+            after side of ``t - k``, the read in one pass with the tracker; ``"triplet"``: frames
+            ``t - k``, ``t``, ``t + k`` cropped with frame ``t``'s alignment, two flows per frame and
+            scale (:func:`flow_roi_curve`, the earlier scorer). :mod:`.framescore`.
+        detect_mode: where the face detector looks: ``"full"`` frame or ``"near_last"`` (a region
+            around the last face, resized so the face is about 110 px, whole frame as fallback;
+            :mod:`merkit.face.track`).
+        noise_window_s: streaming only (:class:`~merkit.motion.spotting.StreamingSpotter`): a peak's
+            threshold and strength use the median and MAD of the last ``noise_window_s`` seconds of
+            its curve (the whole-file spotter uses the whole curve).
+        warmup_s: streaming only: a peak judged while its curve holds fewer than ``warmup_s`` seconds
+            of finite scores is not reported (the noise level is not known yet).
     """
 
     method: str = "flow_roi"
@@ -90,21 +105,29 @@ class SpotConfig:
     lbp_grid: int = 6
     mask_eyes: bool = True
     max_fps: float | None = None
+    crops: str = "triplet"
+    detect_mode: str = "full"
+    noise_window_s: float = 60.0
+    warmup_s: float = 1.0
 
     def __post_init__(self) -> None:
         for name, value, choices in (("method", self.method, SPOT_METHODS), ("extent", self.extent, EXTENTS),
                                      ("threshold", self.threshold, THRESHOLDS),
                                      ("head_motion", self.head_motion, HEAD_MOTION_MODES),
                                      ("roi_measure", self.roi_measure, ROI_MEASURES),
-                                     ("roi_pooling", self.roi_pooling, ROI_POOLINGS)):
+                                     ("roi_pooling", self.roi_pooling, ROI_POOLINGS),
+                                     ("crops", self.crops, CROP_MODES),
+                                     ("detect_mode", self.detect_mode, DETECT_MODES)):
             if value not in choices:
                 raise ConfigError(f"SpotConfig.{name} must be one of {sorted(choices)!r}; got {value!r}.")
         if not self.scales or set(self.scales) - {"micro", "macro"}:
             raise ConfigError(
                 f"SpotConfig.scales must be a non-empty subset of ('micro', 'macro'); got {self.scales!r}.")
-        for name in ("micro_window_s", "macro_window_s", "micro_max_s", "detect_every_s"):
+        for name in ("micro_window_s", "macro_window_s", "micro_max_s", "detect_every_s", "noise_window_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"SpotConfig.{name} must be positive seconds; got {getattr(self, name)!r}.")
+        if not self.warmup_s >= 0:
+            raise ConfigError(f"SpotConfig.warmup_s must be >= 0 seconds; got {self.warmup_s!r}.")
         if self.max_fps is not None and not self.max_fps > 0:
             raise ConfigError(f"SpotConfig.max_fps must be positive or None; got {self.max_fps!r}.")
         if not self.threshold_p >= 0 or (self.threshold == "relative" and self.threshold_p > 1):
@@ -175,6 +198,15 @@ def combine_scales(micro: list[SpottedInterval], macro: list[SpottedInterval]) -
     short expression better); one holding none is kept. Remaining overlaps keep the
     stronger interval.
     """
+    kept: list[SpottedInterval] = []
+    for cand in sorted(scale_candidates(micro, macro), key=lambda i: -i.strength):
+        if all(cand.offset < i.onset or cand.onset > i.offset for i in kept):
+            kept.append(cand)
+    return kept
+
+
+def scale_candidates(micro: list[SpottedInterval], macro: list[SpottedInterval]) -> list[SpottedInterval]:
+    """:func:`combine_scales`' first step: the intervals that compete for overlaps, in its order."""
     chosen: list[SpottedInterval] = []
     dropped: set[int] = set()
     for m in macro:
@@ -184,12 +216,7 @@ def combine_scales(micro: list[SpottedInterval], macro: list[SpottedInterval]) -
             chosen.append(m)
         elif not inside:
             chosen.append(m)
-    chosen += [i for j, i in enumerate(micro) if j not in dropped]
-    kept: list[SpottedInterval] = []
-    for cand in sorted(chosen, key=lambda i: -i.strength):
-        if all(cand.offset < i.onset or cand.onset > i.offset for i in kept):
-            kept.append(cand)
-    return kept
+    return chosen + [i for j, i in enumerate(micro) if j not in dropped]
 
 
 def spot_frames(frames: Sequence[np.ndarray], fps: float, config: SpotConfig | None = None, *,
@@ -269,26 +296,67 @@ def _spot_all(frames: Sequence[np.ndarray], fps: float, config: SpotConfig, name
         if n < 2 * ks[scale] + 1:
             log.warning("%s: %d frames are too few for the %s curve (k=%d); it is skipped", name, n, scale, ks[scale])
             del ks[scale]
-    track = track_face(frames, max(1, int(round(config.detect_every_s * fps))), config.backend, name)
-    curves, found = {}, {}
     flow = create_flow(config.flow, preset=config.flow_preset) if config.flow == "dis" else create_flow(config.flow)
+    if config.crops == "per_frame":
+        track, curves = _per_frame_curves(frames, fps, ks, config, flow, name, progress)
+    else:
+        track = track_face(frames, max(1, int(round(config.detect_every_s * fps))), config.backend, name,
+                           detect_mode=config.detect_mode)
+        curves = {}
+    found = {}
     for scale, k in ks.items():
         tick = None if progress is None else (lambda t, s=scale: progress(s, t, n))
-        if config.method == "flow_roi":
-            curve = flow_roi_curve(frames, track, k, flow, size=config.crop_size, head_motion=config.head_motion,
-                                   measure=config.roi_measure, pooling=config.roi_pooling, mask_eyes=config.mask_eyes,
-                                   on_frame=tick)
+        if scale in curves:
+            pass  # per_frame: computed in the one pass above
+        elif config.method == "flow_roi":
+            curves[scale] = flow_roi_curve(frames, track, k, flow, size=config.crop_size,
+                                           head_motion=config.head_motion, measure=config.roi_measure,
+                                           pooling=config.roi_pooling, mask_eyes=config.mask_eyes, on_frame=tick)
         else:
-            curve = lbp_difference_curve(frames, track, k, size=config.crop_size, grid=config.lbp_grid,
-                                         mask_eyes=config.mask_eyes, on_frame=tick)
-        curves[scale] = curve
-        found[scale] = peak_intervals(curve, k, fps, p=config.threshold_p, threshold=config.threshold,
+            curves[scale] = lbp_difference_curve(frames, track, k, size=config.crop_size, grid=config.lbp_grid,
+                                                 mask_eyes=config.mask_eyes, on_frame=tick)
+        found[scale] = peak_intervals(curves[scale], k, fps, p=config.threshold_p, threshold=config.threshold,
                                 extent=config.extent, extent_fraction=config.extent_fraction,
                                 micro_max_s=config.micro_max_s)
     kept = combine_scales(found.get("micro", []), found.get("macro", []))
     names = list(frame_names) if frame_names is not None else [f"{name}#{i}" for i in range(n)]
     return SpotResult(name, float(fps), names, curves, ks, track, sorted(kept, key=lambda i: i.onset), config,
                       time.perf_counter() - start)
+
+
+def _per_frame_curves(frames: Sequence[np.ndarray], fps: float, ks: dict[str, int], config: SpotConfig,
+                      flow: FlowMethod, name: str, progress: Callable[[str, int, int], None] | None
+                      ) -> tuple[FaceTrack, dict[str, np.ndarray]]:
+    """One pass in order: the streaming tracker and the per-frame scorer (what the streaming spotter runs)."""
+    n = len(frames)
+    tracker = FaceTracker(max(1, int(round(config.detect_every_s * fps))), config.backend, name,
+                          detect_mode=config.detect_mode)
+    scorer = FrameScorer(ks, method=config.method, crops="per_frame", flow=flow, size=config.crop_size,
+                         head_motion=config.head_motion, measure=config.roi_measure, pooling=config.roi_pooling,
+                         mask_eyes=config.mask_eyes, lbp_grid=config.lbp_grid,
+                         on_score=None if progress is None else (lambda s, t: progress(s, t, n)))
+    curves = {s: np.full(n, np.nan) for s in ks}
+    landmarks = np.empty((n, 68, 2), np.float32)
+    flags = np.zeros((3, n), bool)
+    confidence = np.full(n, np.nan, np.float32)
+
+    def take(done: dict[str, list[tuple[int, float]]]) -> None:
+        for scale, values in done.items():
+            for t, value in values:
+                curves[scale][t] = value
+
+    def tracked(items) -> None:
+        for item in items:
+            landmarks[item.index] = item.landmarks
+            flags[:, item.index] = item.present, item.detected, item.checked
+            confidence[item.index] = item.confidence
+            take(scorer.push(item))
+
+    for i in range(n):
+        tracked(tracker.push(frames[i]))
+    tracked(tracker.close())
+    take(scorer.close())
+    return FaceTrack(landmarks, flags[0], flags[1], flags[2], confidence), curves
 
 
 class WindowFrames(Sequence[np.ndarray]):
