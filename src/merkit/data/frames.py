@@ -16,7 +16,9 @@ come back as ``uint8`` arrays, ``(H, W, 3)`` RGB for ``color="rgb"`` or
   clips of micro-expression datasets.
 * :class:`ArrayFrames` wraps an in-memory ``(T, H, W[, C])`` array.
 
-:func:`open_frames` picks the right one for a path or array. Every decoding
+:func:`open_frames` picks the right one for a path or array; :func:`video_sources` turns the
+paths a user names (video files, frame folders, folders of video files) into one path per video.
+Cameras and network streams, which have no length, are :mod:`merkit.data.live`. Every decoding
 failure raises :class:`~merkit.errors.FrameReadError` naming the file and the
 frame index; a missing path raises
 :class:`~merkit.errors.DatasetNotFoundError`.
@@ -46,6 +48,8 @@ __all__ = [
     "open_frames",
     "numeric_sort_key",
     "list_image_files",
+    "video_sources",
+    "video_names",
 ]
 
 #: Image file suffixes read as frames (lower case).
@@ -440,3 +444,84 @@ def open_frames(
             f"a video ({', '.join(VIDEO_EXTENSIONS)}) or an image ({', '.join(IMAGE_EXTENSIONS)})."
         )
     return ImageFiles(list(source), fps=fps, color=color)
+
+
+def _folder_kind(folder: Path) -> str:
+    """``"videos"`` (a folder of video files) or ``"frames"`` (one video, its image files); errors otherwise."""
+    files = [p for p in folder.iterdir() if p.is_file()]
+    videos = [p for p in files if p.suffix.lower() in VIDEO_EXTENSIONS]
+    images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
+    if videos and images:
+        raise ConfigError(
+            f"folder {str(folder)!r} holds both video files ({len(videos)}, e.g. {videos[0].name!r}) and image "
+            f"frames ({len(images)}, e.g. {images[0].name!r}); a folder is either one video (its frames) or a set "
+            f"of videos. Move one kind out, or name the videos one by one."
+        )
+    if not videos and not images:
+        raise FrameReadError(
+            f"folder {str(folder)!r} holds neither video files ({', '.join(VIDEO_EXTENSIONS)}) nor image frames "
+            f"({', '.join(IMAGE_EXTENSIONS)}); sub-folders are not searched, name them instead."
+        )
+    return "videos" if videos else "frames"
+
+
+def video_sources(sources: Sequence[str | os.PathLike]) -> list[Path]:
+    """The videos that ``sources`` name, in order: files, frame folders and the videos of folders of videos.
+
+    A folder that holds video files (:data:`VIDEO_EXTENSIONS`) stands for each of them, in numeric order
+    of their names; a folder that holds image files (:data:`IMAGE_EXTENSIONS`) is one video, its frames
+    (as :func:`open_frames` reads it). Only the folder's own files decide (sub-folders are not searched).
+    Any other file is passed on as given: :func:`open_frames` says what is wrong with it when it is read.
+    A video named twice is kept once.
+
+    Args:
+        sources: video files, frame folders and folders of video files.
+
+    Returns:
+        One path per video.
+
+    Raises:
+        DatasetNotFoundError: a path does not exist.
+        ConfigError: a folder holds both video files and image frames.
+        FrameReadError: a folder holds neither.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for source in sources:
+        path = Path(source)
+        if not path.exists():
+            raise DatasetNotFoundError(f"video source {str(path)!r} does not exist; expected a video file, a folder "
+                                       f"of frames or a folder of video files.")
+        if path.is_dir() and _folder_kind(path) == "videos":
+            items = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS),
+                           key=numeric_sort_key)
+        else:
+            items = [path]
+        for item in items:
+            if item.resolve() not in seen:
+                seen.add(item.resolve())
+                found.append(item)
+    return found
+
+
+def video_names(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """A distinct name per video for output files: the file's stem or the folder's name.
+
+    Two videos of the same name (``a/clip.mp4``, ``b/clip.mp4``) get their parent folder's name in
+    front (``a_clip``, ``b_clip``); what still collides gets ``_2``, ``_3``, ... in the given order.
+    """
+    def base(p: Path) -> str:
+        return p.name if p.is_dir() else (p.stem or p.name)
+
+    paths = [Path(p) for p in paths]
+    names = [base(p) for p in paths]
+    names = [f"{p.parent.name}_{n}" if names.count(n) > 1 and p.parent.name else n for p, n in zip(paths, names)]
+    out: list[str] = []
+    for name in names:
+        unique, k = name, 1
+        while unique in out:
+            k += 1
+            unique = f"{name}_{k}"
+        out.append(unique)
+    return out
+
