@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from merkit.cli._app import app
+from merkit.cli._progress import no_progress_option, progress_enabled
 from merkit.errors import MerkitError
 
 
@@ -27,9 +28,10 @@ from merkit.errors import MerkitError
 @click.option("--track", "track_every", type=click.IntRange(min=1),
               help="Long videos: re-detect the face every N frames and crop each frame with its own alignment; "
                    "landmarks.csv gets face_present and confidence per frame (docs/face.md).")
+@no_progress_option
 def faces_command(path: str, out_dir: str, mode: str, size: int, color: str, landmarks: str,
                   upsample: tuple[int, ...], no_overlay: bool, cache: bool, reference_frame: int,
-                  track_every: int | None) -> None:
+                  track_every: int | None, no_progress: bool) -> None:
     """Align the faces of a frame folder, a video, or a dataset tree of them.
 
     Each clip is aligned on one frame (the first, or --reference-frame); crops go to DIR/<clip>/crops/, the
@@ -47,7 +49,8 @@ def faces_command(path: str, out_dir: str, mode: str, size: int, color: str, lan
     summary = extract_faces(
         path, out_dir, config, backend=DlibBackend(upsample=upsample), overlay=not no_overlay,
         cache=FeatureCache() if cache else None, reference_index=reference_frame, track_every=track_every,
-        progress=lambda items, total: tqdm(items, total=total, desc="faces", unit="clip"),
+        progress=lambda items, total: tqdm(items, total=total, desc="faces", unit="clip",
+                                           disable=not progress_enabled(no_progress)),
     )
     for result in summary.results:
         if not result.ok:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from merkit.cli._app import app
+from merkit.cli._progress import no_progress_option, progress_enabled
 
 
 @app.command("fit")
@@ -15,7 +16,7 @@ from merkit.cli._app import app
               help="Bundle folder to write (replaced if it exists).")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a config value, e.g. --set train.epochs=20 (repeatable).")
-@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@no_progress_option
 def fit_command(config_path: Path, out: Path, overrides: tuple[str, ...], no_progress: bool) -> None:
     """Train on every sample of the configured data (no evaluation) and save a model bundle.
 
@@ -25,7 +26,7 @@ def fit_command(config_path: Path, out: Path, overrides: tuple[str, ...], no_pro
     from merkit.experiments.config import load_config
     from merkit.experiments.run import fit_experiment
 
-    extra = ("train.progress=false",) if no_progress else ()
+    extra = () if progress_enabled(no_progress) else ("train.progress=false",)
     cfg = load_config(config_path, tuple(overrides) + extra)
     path = fit_experiment(cfg, out)
     click.echo(f"model bundle: {path}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from merkit.cli._app import app
+from merkit.cli._progress import no_progress_option, progress_enabled
 from merkit.errors import ConfigError
 
 
@@ -28,7 +29,7 @@ from merkit.errors import ConfigError
 @click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Feature cache (default: $MERKIT_CACHE_DIR or ~/.cache/merkit).")
-@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@no_progress_option
 def prepare_command(dataset: str, root: str | None, apex_policy: str | None, loader_options: tuple[str, ...],
                     channels: str, frames: str, k: int, flow: str, size: int, align: str, normalize: str,
                     workers: int | None, cache_dir: str | None, no_progress: bool) -> None:
@@ -50,7 +51,8 @@ def prepare_command(dataset: str, root: str | None, apex_policy: str | None, loa
     table = load_dataset(dataset, root, **options)
     config = PrepareConfig(channels=tuple(c.strip() for c in channels.split(",") if c.strip()), frames=frames, k=k,
                            flow=flow, size=size, align=align, normalize=normalize)
-    report = prepare_features(table, config, cache=FeatureCache(cache_dir), workers=workers, progress=not no_progress)
+    report = prepare_features(table, config, cache=FeatureCache(cache_dir), workers=workers,
+                              progress=progress_enabled(no_progress))
     click.echo(report.summary())
     for key, reason in report.failed.items():
         click.echo(f"  failed {key}: {reason}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from merkit.cli._app import app
+from merkit.cli._progress import no_progress_option, progress_enabled
 
 
 @app.command("train")
@@ -14,7 +15,7 @@ from merkit.cli._app import app
               help="Experiment file (.toml, .yaml or .yml).")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a config value, e.g. --set train.lr=1e-4 (repeatable).")
-@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@no_progress_option
 @click.option("--save-model", "save_model", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="After evaluating, train on every sample and write a model bundle (weights + card) here.")
 def train_command(config_path: Path, overrides: tuple[str, ...], no_progress: bool, save_model: Path | None) -> None:
@@ -23,7 +24,7 @@ def train_command(config_path: Path, overrides: tuple[str, ...], no_progress: bo
     from merkit.experiments.config import load_config
     from merkit.experiments.run import run_experiment
 
-    extra = ("train.progress=false",) if no_progress else ()
+    extra = () if progress_enabled(no_progress) else ("train.progress=false",)
     cfg = load_config(config_path, tuple(overrides) + extra)
     result = run_experiment(cfg, save_model=save_model)
     for line in result.summary_lines(cfg.run.method_name or cfg.model.name):
