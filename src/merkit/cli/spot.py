@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from merkit.cli._app import app
+from merkit.cli._live import live_name, live_options, live_reason, open_live
 from merkit.cli._progress import CurveBars, echo_video, finish_batch, no_progress_option, progress_enabled
 
 
@@ -27,10 +28,11 @@ from merkit.cli._progress import CurveBars, echo_video, finish_batch, no_progres
               help="Processes spotting videos in parallel (one video each at a time).")
 @click.option("--dataset", help="SOURCE is the root of this long-video dataset (casme_sq, samm_lv, casme3_long): "
                                 "spot every video and score it with the MEGC metric.")
+@live_options
 @no_progress_option
 def spot_command(sources: tuple[Path, ...], out_dir: str, method: str, fps: float | None, vid: str | None,
                  first_frame: int, overrides: tuple[str, ...], workers: int, dataset: str | None,
-                 no_progress: bool) -> None:
+                 live: str | None, max_seconds: float | None, no_progress: bool) -> None:
     """Spot expressions in each SOURCE: a video file, a folder of frames or a folder of video files.
 
     A folder that holds video files (mp4, avi, mov, mkv, m4v, webm) means each video in it; a folder
@@ -41,6 +43,10 @@ def spot_command(sources: tuple[Path, ...], out_dir: str, method: str, fps: floa
     source (path, size, modification time) and options are unchanged. A video that fails is reported
     on its row, the others go on, and the exit status is 1.
 
+    With --live URL_OR_DEVICE (no SOURCE), reads a camera or a stream until it ends or Ctrl-C / SIGTERM
+    and appends each interval to <vid>_intervals.csv and <vid>_megc.csv as it closes (exit status 0 for
+    a stop); <vid>_spot.json and summary.csv are written at the end.
+
     With --dataset, spots every video of the dataset at SOURCE and writes DIR/predictions.csv,
     metrics.csv (MEGC F1 per type, per dataset, overall), per_video.csv and run.json.
     """
@@ -48,7 +54,25 @@ def spot_command(sources: tuple[Path, ...], out_dir: str, method: str, fps: floa
     from merkit._options import build, parse_assignments
     from merkit.motion.spotting import SpotConfig
     from merkit.motion.spotting.batch import spot_videos
+    from merkit.motion.spotting.live import spot_live
 
+    if live is not None:
+        if sources or dataset:
+            raise click.UsageError("--live reads one stream; give no SOURCE and no --dataset with it.")
+        config = build(SpotConfig, {"method": method, **parse_assignments(overrides)}, "--set",
+                       source="merkit spot")
+        name = vid or live_name(live)
+        with open_live(live, fps, "gray", max_seconds) as (stream, rate, limit, stop):
+            click.echo(f"{name}: reading {live} at {rate:g} fps; intervals go to {Path(out_dir) / name}"
+                       f"_intervals.csv as they close (Ctrl-C stops)")
+            row = spot_live(stream, rate, out_dir, name, config, source=live, first_frame=first_frame,
+                            max_frames=limit, stop=stop, on_interval=lambda r: click.echo(
+                                f"  {r['kind']} {r['onset']}-{r['offset']} (apex {r['apex']})"))
+        click.echo(f"{name}: {row['frames']} frames at {rate:g} fps, {row['micro']} micro and {row['macro']} macro "
+                   f"intervals, {live_reason(row)}; files in {out_dir}")
+        return
+    if max_seconds is not None:
+        raise click.UsageError("--max-seconds is for --live.")
     if not sources:
         raise click.UsageError("give at least one SOURCE: a video file, a folder of frames or a folder of videos.")
     if vid and len(sources) > 1:

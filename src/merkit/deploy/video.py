@@ -1,26 +1,34 @@
-"""Run a model bundle on a user's own video: spot, then classify each spotted interval.
+"""Run a model bundle on a user's own videos: spot, then classify each spotted interval.
 
-``merkit predict VIDEO --model BUNDLE`` and ``LoadedModel.predict_video(path)``:
+``merkit predict SOURCE... --model BUNDLE`` and ``LoadedModel.predict_video(path)``:
 
 1. spot micro- and macro-expressions in the whole video
    (:func:`merkit.motion.spotting.spot_video`; face re-detected along the video,
    per-frame scores, intervals with onset, apex, offset, score, micro/macro);
 2. for each interval, take the frames from its onset to its offset at full
    resolution and hand them to :meth:`LoadedModel.predict` with the spotted
-   apex: the bundle's own method computes the inputs exactly as in training
-   (faces aligned on the interval's own onset, the card's flow backend, sizes
-   and frames), so nothing is re-implemented here;
+   apex (:func:`classify_interval`): the bundle's own method computes the inputs
+   exactly as in training (faces aligned on the interval's own onset, the card's
+   flow backend, sizes and frames), so nothing is re-implemented here;
 3. one row per interval: onset, apex, offset (frame numbers), kind, spotting
    score and strength, the predicted class and one probability column per class.
 
 Intervals shorter than 2 frames cannot give an onset -> apex input and are
 reported with empty class columns (``status``), never silently dropped.
+
+:func:`predict_videos` does this for many videos (files, frame folders, folders of
+videos) with one model, resumably, with ``summary.csv``
+(:mod:`merkit.motion.spotting.batch`); :func:`predict_stream` / :func:`predict_live`
+for a camera or a network stream as its frames arrive
+(:class:`~merkit.motion.spotting.StreamingSpotter` and a ring buffer of full frames).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +40,9 @@ import torch
 from merkit._io import atomic_path
 from merkit.data.frames import open_frames
 from merkit.errors import ConfigError, FaceNotFoundError, FrameReadError, ShapeError
-from merkit.motion.spotting import SpotConfig, spot_video
+from merkit.motion.spotting import SpotConfig, SpottedInterval, spot_video
 from merkit.motion.spotting.batch import BatchResult, VideoJob, make_jobs, run_videos, spot_row
+from merkit.motion.spotting.live import LiveCSV, LiveRun, write_live_summary
 from merkit.motion.spotting.report import (
     KIND_COLORS,
     NO_FACE_COLOR,
@@ -42,8 +51,8 @@ from merkit.motion.spotting.report import (
     stagger_labels,
 )
 
-__all__ = ["PredictWork", "classify_interval", "predict_video", "predict_videos", "plot_video_predictions",
-           "prediction_figure", "write_video_predictions"]
+__all__ = ["PredictWork", "StreamPredictions", "classify_interval", "predict_live", "predict_stream", "predict_video",
+           "predict_videos", "plot_video_predictions", "prediction_figure", "write_video_predictions"]
 
 
 def predict_video(
@@ -295,3 +304,110 @@ def predict_videos(
     init_args = (model.path if loader is not None else model, loader)
     return run_videos(jobs, out_dir, work, workers=workers, initializer=_init_predict_worker, initargs=init_args,
                       on_video=on_video)
+
+
+class StreamPredictions:
+    """Spot and classify a stream as its frames arrive: iterate it for one predictions row per interval.
+
+    Frames go to a :class:`~merkit.motion.spotting.live.LiveRun` (a
+    :class:`~merkit.motion.spotting.StreamingSpotter`); the last ``max_interval_frames +
+    latency_frames + 1`` RGB frames are kept, at full resolution, in a ring buffer (memory bounded:
+    124 frames at 30 fps with the default options, 29 MB at 320x240, 0.8 GB at 1920x1080), so when
+    an interval becomes final its frames are all still there and go to :meth:`LoadedModel.predict`
+    exactly as :func:`predict_video` gives them. A row appears ``latency_frames`` frames after the
+    interval's offset at the latest, plus the time to classify it.
+
+    Args:
+        model: a :class:`~merkit.deploy.bundle.LoadedModel`.
+        frames: uint8 RGB (H, W, 3) frames in order (e.g. :func:`merkit.data.live.open_stream`).
+        fps: frame rate.
+        spot_config: :class:`~merkit.motion.spotting.SpotConfig` (default options).
+        backend: ``"torch"``, ``"onnx"`` or ``"onnx-int8"``.
+        first_frame: number of the first frame in the rows.
+        max_side: longest frame side used for spotting, pixels (classification uses full frames).
+        max_frames: stop after this many frames; stop: stop when this event is set.
+        name: the stream, for messages.
+
+    Attributes:
+        run: the :class:`~merkit.motion.spotting.live.LiveRun` (``stopped``, ``error``, ``n_frames``).
+        buffer_frames: size of the ring buffer.
+
+    Raises:
+        ConfigError: the bundle has no graph for ``backend``.
+    """
+
+    def __init__(self, model: Any, frames: Iterable[np.ndarray], fps: float, *, spot_config: Any = None,
+                 backend: str = "torch", first_frame: int = 1, max_side: int = 640, max_frames: int | None = None,
+                 stop: threading.Event | None = None, name: str = "stream") -> None:
+        check_backend(model, backend)
+        self.model, self.backend, self.first_frame = model, backend, first_frame
+        self.run = LiveRun(frames, fps, spot_config or SpotConfig(), name=name, max_side=max_side,
+                           max_frames=max_frames, stop=stop, on_frame=self._keep)
+        spotter = self.run.spotter
+        self.buffer_frames = spotter.max_interval_frames + spotter.latency_frames + 1
+        self._ring: deque[np.ndarray] = deque(maxlen=self.buffer_frames)
+        self._pushed = 0
+
+    def _keep(self, frame: np.ndarray) -> None:
+        self._ring.append(frame)
+        self._pushed += 1
+
+    def _clip(self, onset: int, offset: int) -> np.ndarray | None:
+        first = self._pushed - len(self._ring)
+        if onset < first or offset >= self._pushed:
+            return None
+        return np.stack([self._ring[i - first] for i in range(onset, offset + 1)])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for interval in self.run:
+            yield classify_interval(self.model, interval, self._clip, self.run.spotter.fps, self.backend,
+                                    self.first_frame)
+
+
+def predict_stream(model: Any, frames: Iterable[np.ndarray], fps: float, **kwargs: Any) -> StreamPredictions:
+    """Spot and classify frames as they arrive: :class:`StreamPredictions` (its arguments).
+
+    Example:
+        >>> for row in predict_stream(model, open_stream("0"), 30.0):  # doctest: +SKIP
+        ...     print(row["onset"], row["offset"], row["kind"], row["class"])
+    """
+    return StreamPredictions(model, frames, fps, **kwargs)
+
+
+def predict_live(model: Any, frames: Iterable[np.ndarray], fps: float, out_dir: str | os.PathLike, vid: str, *,
+                 source: str = "stream", on_row: Callable[[dict[str, Any]], None] | None = None,
+                 **kwargs: Any) -> dict[str, Any]:
+    """``merkit predict --live``: :func:`predict_stream` with ``<vid>_predictions.csv`` growing row by row.
+
+    Each row is appended (and on disk) as soon as its interval is classified
+    (:class:`~merkit.motion.spotting.live.LiveCSV`); at the end ``summary.csv`` gets one row
+    (``status``: ``ok (end of stream)``, ``ok (stopped)``, ``ok (max seconds)``).
+
+    Args:
+        model, frames, fps: as :func:`predict_stream`; ``**kwargs`` its keywords.
+        out_dir: output folder.
+        vid: name of the files.
+        source: the stream as the user named it (for ``summary.csv``).
+        on_row: called with each row as it is written.
+
+    Returns:
+        The ``summary.csv`` row.
+
+    Raises:
+        FaceNotFoundError: no face in the whole stream. FrameReadError: the stream broke (every
+        file is written first).
+    """
+    stream = StreamPredictions(model, frames, fps, name=source, **kwargs)
+    found, classified = [], 0
+    with LiveCSV(Path(out_dir) / f"{vid}_predictions.csv", prediction_columns(model)) as table:
+        for row in stream:
+            table.append(row)
+            found.append(SpottedInterval(row["onset"], row["apex"], row["offset"], row["spot_score"],
+                                         row["spot_strength"], row["kind"]))
+            classified += row["status"] == "ok"
+            if on_row is not None:
+                on_row(row)
+    summary = write_live_summary(out_dir, vid, source, stream.run, found, classified)
+    if stream.run.error is not None:
+        raise stream.run.error
+    return summary
