@@ -29,25 +29,34 @@ from merkit.errors import ConfigError
 @click.option("--long-videos", "long_layout", type=click.Choice(["casme_sq", "samm_lv"]),
               help="Write long videos for spotting instead, in the CAS(ME)^2 or SAMM-LV layout (--preset picks the "
                    "camera, --set sets LongVideoConfig fields such as n_frames=900 n_micro=4; docs/spotting.md).")
+@click.option("--long-preset", type=click.Choice(["clean", "realistic"]), default="clean", show_default=True,
+              help="With --long-videos: clean, or realistic (head drift and roll, blinks next to micro-expressions, "
+                   "flicker, stronger noise, H.264 at 0.11 bit/pixel, 0.3-1.5 px micro-expressions; "
+                   "docs/synthme.md). --set applies on top.")
 def synth_command(preset: str, seed: int, out_dir: Path, workers: int, overwrite: bool, sets: tuple[str, ...],
-                  macro: bool, long_layout: str | None) -> None:
+                  macro: bool, long_layout: str | None, long_preset: str) -> None:
     """Generate the SynthME synthetic micro-expression benchmark into OUT."""
     # deferred: merkit.synth (cv2, numpy) and merkit._options (yaml) would slow `merkit --help`
     from merkit._options import parse_assignments
     from merkit.synth import generate
-    from merkit.synth.longvideo import LongVideoConfig, generate_long_videos, with_overrides
+    from merkit.synth.long_config import get_long_preset, with_overrides
+    from merkit.synth.longvideo import generate_long_videos
     from merkit.synth.macro import MacroConfig, generate_macro
 
     overrides = parse_assignments(sets)
     start = time.perf_counter()
     if long_layout:
-        long_cfg = with_overrides(LongVideoConfig(layout=long_layout, camera_preset=preset), **overrides)
+        base = with_overrides(get_long_preset(long_preset), layout=long_layout, camera_preset=preset)
+        long_cfg = with_overrides(base, **overrides)
         made = generate_long_videos(out_dir, long_cfg, seed, overwrite=overwrite)
         n = sum(e["kind"] == "micro" for e in made.events)
-        click.echo(f"SynthME long videos seed {seed}: {long_cfg.n_subjects * long_cfg.videos_per_subject} videos of "
+        n_videos = long_cfg.n_subjects * long_cfg.videos_per_subject
+        click.echo(f"SynthME long videos ({long_preset}) seed {seed}: {n_videos} videos of "
                    f"{long_cfg.n_frames} frames at {long_cfg.rate:g} fps, {n} micro and "
                    f"{len(made.intervals()) - n} macro intervals in {time.perf_counter() - start:.1f} s -> {made.root}")
         return
+    if long_preset != "clean":
+        raise ConfigError(f"--long-preset {long_preset} is for long videos; add --long-videos casme_sq or samm_lv.")
     if macro:
         try:
             macro_cfg = MacroConfig(**{"camera_preset": preset, **overrides})

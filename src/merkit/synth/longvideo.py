@@ -14,9 +14,16 @@ timeline the generator places, without overlap and with a gap of ``min_gap_s``:
 Only micro- and macro-expressions are annotated (as in the real datasets); every event,
 blinks and head moves included, is listed in ``_groundtruth/events.csv``.
 
+Named presets (:mod:`merkit.synth.long_config`): ``clean`` (the defaults) and ``realistic``,
+which adds a slow head drift and roll, blinks right next to micro-expressions, mains-beat and
+random flicker, stronger sensor noise and an H.264 stream the frame files are decoded from
+(:mod:`merkit.synth.long_nuisance`), with smaller micro-expressions. ``_groundtruth/<subject>/<video>/``
+holds ``landmarks.npy``, ``head_pose.csv`` and ``illumination.csv`` per frame.
+
 Frames are rendered as in :mod:`merkit.synth.clip` (the frame-0 image warped by one
 forward field per frame, :func:`~merkit.synth.clip.onset_field`), one at a time and
-written immediately, so memory does not grow with the video's length.
+written immediately (or encoded, then decoded and written), so the pixels in memory do
+not grow with the video's length.
 
 Layouts (``layout=``; see :mod:`merkit.synth.long_formats`): ``casme_sq``
 (``OUT/CASME_sq/``, CAS(ME)^2, 30 fps real) and ``samm_lv`` (``OUT/SAMM_LV/``, SAMM Long
@@ -29,7 +36,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,88 +52,23 @@ from merkit.synth.clip import HeadMotion, bump_profile, onset_field, raised_cosi
 from merkit.synth.config import get_preset
 from merkit.synth.generate import _background, _encode, _smooth_path
 from merkit.synth.identity import sample_identity
+from merkit.synth.long_config import LONG_LAYOUTS, SAMM_SUBJECTS, LongVideoConfig, with_overrides
+from merkit.synth.long_nuisance import (
+    H264Writer,
+    decoded_frames,
+    flicker_gain,
+    head_drift,
+    write_head_pose,
+    write_illumination,
+)
 from merkit.synth.render import place_face, render_face
 
-__all__ = ["LongVideoConfig", "LongVideoManifest", "LONG_LAYOUTS", "generate_long_videos"]
+__all__ = ["LongVideoConfig", "LongVideoManifest", "LONG_LAYOUTS", "generate_long_videos", "with_overrides"]
 
 log = logging.getLogger(__name__)
 
-#: layout -> (output folder, camera source of the ``small`` preset, real fps).
-LONG_LAYOUTS: dict[str, tuple[str, str, float]] = {"casme_sq": ("CASME_sq", "casme2", 30.0),
-                                                   "samm_lv": ("SAMM_LV", "samm", 200.0)}
 _EMOTION_WORD = {"casme_sq": {"negative": "disgust", "positive": "happy", "surprise": "surprise"},
                  "samm_lv": {"negative": "Anger", "positive": "Happiness", "surprise": "Surprise"}}
-_SAMM_SUBJECTS = ("006", "007", "009", "010", "011", "012", "013", "014", "015", "016", "017", "018", "019", "020")
-
-
-@dataclass(frozen=True)
-class LongVideoConfig:
-    """Parameters of a SynthME long-video set (times in seconds, displacements in pixels).
-
-    Attributes:
-        layout: ``'casme_sq'`` or ``'samm_lv'``.
-        n_subjects: subjects (one identity each).
-        videos_per_subject: long videos per subject.
-        n_frames: frames per video (length = n_frames / fps).
-        fps: frame rate used for timing and written to the manifest; None = the dataset's real rate.
-        camera_preset: SynthME preset whose camera (frame size, IOD, noise) is used.
-        n_micro, n_macro, n_blinks, n_head_moves: events per video.
-        micro_duration_s, macro_duration_s: onset-to-offset duration ranges.
-        micro_peak_px: peak displacement range of micro-expressions.
-        macro_peak_iod: peak of macro-expressions as a fraction of the IOD (before the fold-free cap).
-        macro_blob_scale: width factor of macro-expression blobs (see :mod:`merkit.synth.macro`).
-        blink_duration_s: blink duration range.
-        head_move_px: translation range of one head movement.
-        head_move_duration_s: duration range of one head movement.
-        head_sway_px: RMS of the slow head sway over the whole video.
-        min_gap_s: least time between two events, and before the first / after the last.
-        rawvideo: ``casme_sq`` only: also write each video as ``rawvideo/s15/<video>.avi``
-            (Motion-JPEG, the layout's raw videos).
-    """
-
-    layout: str = "casme_sq"
-    n_subjects: int = 2
-    videos_per_subject: int = 1
-    n_frames: int = 1800
-    fps: float | None = None
-    camera_preset: str = "small"
-    n_micro: int = 4
-    n_macro: int = 2
-    n_blinks: int = 3
-    n_head_moves: int = 2
-    micro_duration_s: tuple[float, float] = (0.25, 0.45)
-    macro_duration_s: tuple[float, float] = (0.8, 1.6)
-    micro_peak_px: tuple[float, float] = (1.2, 2.5)
-    macro_peak_iod: tuple[float, float] = (0.12, 0.2)
-    macro_blob_scale: float = 2.5
-    blink_duration_s: tuple[float, float] = (0.15, 0.3)
-    head_move_px: tuple[float, float] = (3.0, 7.0)
-    head_move_duration_s: tuple[float, float] = (0.3, 0.6)
-    head_sway_px: float = 0.6
-    min_gap_s: float = 0.4
-    rawvideo: bool = False
-
-    def __post_init__(self) -> None:
-        if self.layout not in LONG_LAYOUTS:
-            raise ConfigError(f"LongVideoConfig.layout must be one of {sorted(LONG_LAYOUTS)!r}; got {self.layout!r}.")
-        for name in ("n_subjects", "videos_per_subject", "n_frames"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"LongVideoConfig.{name} must be a positive integer; got {getattr(self, name)!r}.")
-        if self.layout == "casme_sq" and (self.n_subjects > 22 or self.videos_per_subject > 9):
-            raise ConfigError("the casme_sq layout has 22 subject folders and 9 stimulus videos; got "
-                              f"n_subjects={self.n_subjects}, videos_per_subject={self.videos_per_subject}.")
-        if self.layout == "samm_lv" and self.n_subjects > len(_SAMM_SUBJECTS):
-            raise ConfigError(f"the samm_lv layout has at most {len(_SAMM_SUBJECTS)} subjects; got {self.n_subjects}.")
-        if self.rawvideo and self.layout != "casme_sq":
-            raise ConfigError("LongVideoConfig.rawvideo is for the casme_sq layout (CAS(ME)^2 ships rawvideo/); "
-                              f"got layout={self.layout!r}.")
-        if self.fps is not None and self.fps <= 0:
-            raise ConfigError(f"LongVideoConfig.fps must be positive; got {self.fps!r}.")
-
-    @property
-    def rate(self) -> float:
-        """Frame rate in use (``fps`` or the layout's real rate)."""
-        return float(self.fps if self.fps is not None else LONG_LAYOUTS[self.layout][2])
 
 
 @dataclass(frozen=True)
@@ -155,13 +98,31 @@ class LongVideoManifest:
 
 
 def _plan_events(cfg: LongVideoConfig, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Non-overlapping events on the timeline, frame numbers 1-based and inclusive."""
+    """Non-overlapping events on the timeline, frame numbers 1-based and inclusive.
+
+    A *pair* (``blink_near_micro``) is a micro-expression and a blink placed as one unit, the blink
+    before or after it with ``blink_micro_gap_s`` from the earlier offset to the later onset. With no
+    pairs the draws are those of the plan before pairs existed, so clean trees are unchanged.
+    """
     fps = cfg.rate
-    kinds = ["micro"] * cfg.n_micro + ["macro"] * cfg.n_macro + ["blink"] * cfg.n_blinks + ["head"] * cfg.n_head_moves
+    n_pairs = min(int(np.floor(cfg.blink_near_micro * cfg.n_blinks + 0.5)), cfg.n_micro)  # half rounds up
+    kinds = (["pair"] * n_pairs + ["micro"] * (cfg.n_micro - n_pairs) + ["macro"] * cfg.n_macro
+             + ["blink"] * (cfg.n_blinks - n_pairs) + ["head"] * cfg.n_head_moves)
     ranges = {"micro": cfg.micro_duration_s, "macro": cfg.macro_duration_s, "blink": cfg.blink_duration_s,
               "head": cfg.head_move_duration_s}
     order = [kinds[i] for i in rng.permutation(len(kinds))]
-    lengths = [max(3, int(round(rng.uniform(*ranges[k]) * fps))) for k in order]
+    units: list[list[tuple[str, int, int]]] = []  # per unit: (kind, length, frames from the unit's onset)
+    for k in order:
+        if k != "pair":
+            units.append([(k, max(3, int(round(rng.uniform(*ranges[k]) * fps))), 0)])
+            continue
+        micro = max(3, int(round(rng.uniform(*ranges["micro"]) * fps)))
+        blink = max(3, int(round(rng.uniform(*ranges["blink"]) * fps)))
+        gap = max(1, int(round(rng.uniform(*cfg.blink_micro_gap_s) * fps)))
+        first, second = (("blink", blink), ("micro", micro)) if rng.random() < 0.5 else (("micro", micro),
+                                                                                        ("blink", blink))
+        units.append([(*first, 0), (*second, first[1] - 1 + gap)])
+    lengths = [u[-1][2] + u[-1][1] for u in units]
     gap = max(2, int(round(cfg.min_gap_s * fps)))
     slack = cfg.n_frames - sum(lengths) - gap * (len(order) + 1)
     if slack < 0:
@@ -171,12 +132,14 @@ def _plan_events(cfg: LongVideoConfig, rng: np.random.Generator) -> list[dict[st
     cuts = np.sort(rng.integers(0, slack + 1, len(order)))
     extra = np.diff(np.concatenate([[0], cuts]))
     events, start = [], 1
-    for kind, length, pad in zip(order, lengths, extra):
-        onset = start + gap + int(pad)
-        offset = onset + length - 1
-        apex = int(round(onset + rng.uniform(0.35, 0.6) * (offset - onset)))
-        events.append({"kind": kind, "onset": onset, "apex": apex, "offset": offset})
-        start = offset
+    for unit, pad in zip(units, extra):
+        first_onset = start + gap + int(pad)
+        for kind, length, at in unit:
+            onset = first_onset + at
+            offset = onset + length - 1
+            apex = int(round(onset + rng.uniform(0.35, 0.6) * (offset - onset)))
+            events.append({"kind": kind, "onset": onset, "apex": apex, "offset": offset})
+            start = offset
     return events
 
 
@@ -250,36 +213,80 @@ def _video_scene(cfg: LongVideoConfig, seed: int, subject: int, video: int) -> d
         blobs_per_event.append(tuple(blobs))
         profiles.append(profile)
     centre = tuple(float(v) for v in lm[27:31].mean(0))
-    head = HeadMotion(centre=centre, shift=shift - shift[0], angle_deg=angle, scale=np.ones(n))
+    shift = shift - shift[0]
+    # The nuisances draw from generators of their own: the clean draws above stay as they were, and
+    # switching one nuisance off leaves the others unchanged.
+    drift, drift_roll = np.zeros((n, 2)), np.zeros(n)
+    if max(cfg.head_drift_px_per_min) > 0 or max(cfg.head_roll_deg_per_min) > 0:
+        drift, drift_roll = head_drift(times, cfg.head_drift_px_per_min, cfg.head_roll_deg_per_min,
+                                       np.random.default_rng([seed, 0x5107, subject, video, 1]))
+        shift, angle = shift + drift, angle + drift_roll
+    flicker = np.ones(n)
+    if cfg.flicker > 0 or cfg.flicker_random > 0:
+        flicker = flicker_gain(times, cfg.flicker, cfg.flicker_hz, cfg.flicker_random,
+                               np.random.default_rng([seed, 0x5107, subject, video, 2]))
+    head = HeadMotion(centre=centre, shift=shift, angle_deg=angle, scale=np.ones(n))
     return {"reference": (scene * 255.0).astype(np.float32), "landmarks": lm, "blobs": blobs_per_event,
             "profiles": profiles, "head": head, "head_weight": head_weight, "events": events, "camera": cam,
-            "rng": rng, "times": times}
+            "rng": rng, "times": times, "drift": drift, "drift_roll": drift_roll, "flicker": flicker}
 
 
-def _film(scene: dict[str, Any], cfg: LongVideoConfig, frame_path, video_path: Path | None = None) -> np.ndarray:
-    """Render and write every frame (and the video file); returns the (T, 68, 2) float32 landmarks per frame."""
+def _rendered(scene: dict[str, Any], cfg: LongVideoConfig, lms: np.ndarray, gain: np.ndarray) -> Iterator[np.ndarray]:
+    """The filmed frames, uint8, one at a time; fills ``lms`` (T, 68, 2) and ``gain`` (T,) (the slow drift)."""
     ref, cam, rng = scene["reference"], scene["camera"], scene["rng"]
     h, w = ref.shape[:2]
     fields = [dense_field(b, (h, w)) for b in scene["blobs"]]
     at_lm = [evaluate_blobs(b, scene["landmarks"]) for b in scene["blobs"]]
-    head, weight = scene["head"], scene["head_weight"]
-    drift = 1 + rng.normal(0, cam.illumination_drift) * _smooth_path(rng, scene["times"] / 30.0, 0.0)
-    lms = np.zeros((cfg.n_frames, 68, 2), np.float32)
-    writer = None
-    if video_path is not None:
-        video_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = video_path.with_name(f".{video_path.name}.tmp.avi")
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), cfg.rate, (w, h))
+    head, weight, flicker = scene["head"], scene["head_weight"], scene["flicker"]
+    gain[:] = 1 + rng.normal(0, cam.illumination_drift) * _smooth_path(rng, scene["times"] / 30.0, 0.0)
+    noise_sigma = cam.noise_sigma if cfg.noise_sigma is None else cfg.noise_sigma
+    shot_noise = cam.shot_noise if cfg.shot_noise is None else cfg.shot_noise
+    flickers = cfg.flicker > 0 or cfg.flicker_random > 0
     for t in range(cfg.n_frames):
         flow = onset_field(fields, scene["profiles"], head, weight, t)
         clean = ref if not flow.any() else warp_by_flow(ref, flow)
         pts = scene["landmarks"] + sum((r[t] * a for r, a in zip(scene["profiles"], at_lm)), np.zeros((68, 2)))
         m = head.matrix(t)
         lms[t] = pts @ m[:, :2].T + m[:, 2]
-        lit = clean * np.float32(drift[t])
-        sigma = np.sqrt(np.float32(cam.noise_sigma**2) + np.float32(cam.shot_noise) * np.maximum(lit, 0))
+        lit = clean * np.float32(gain[t] * flicker[t] if flickers else gain[t])
+        sigma = np.sqrt(np.float32(noise_sigma**2) + np.float32(shot_noise) * np.maximum(lit, 0))
         lit = lit + sigma * rng.standard_normal(lit.shape, dtype=np.float32)
-        frame = np.clip(lit, 0, 255).round().astype(np.uint8)
+        yield np.clip(lit, 0, 255).round().astype(np.uint8)
+
+
+def _film(scene: dict[str, Any], cfg: LongVideoConfig, frame_path: Callable[[int], Path],
+          video_path: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Render and write every frame (and the video file).
+
+    Without ``video_codec`` each filmed frame goes to its image file (and, with ``video_path``, to a
+    Motion-JPEG ``.avi``). With ``'h264'`` the frames are encoded to ``video_path`` (an mp4), then the
+    stream is decoded and the decoded frames go to the image files.
+
+    Returns:
+        ``(landmarks, gain)``: (T, 68, 2) float32 landmarks per frame and (T,) float64 slow-drift gain.
+    """
+    cam = scene["camera"]
+    h, w = scene["reference"].shape[:2]
+    lms = np.zeros((cfg.n_frames, 68, 2), np.float32)
+    gain = np.ones(cfg.n_frames)
+    frames = _rendered(scene, cfg, lms, gain)
+    if cfg.video_codec == "h264":
+        with atomic_path(video_path, suffix=".mp4") as tmp:
+            encoder = H264Writer(tmp, (w, h), cfg.rate, grayscale=cam.grayscale,
+                                 bits_per_pixel=cfg.video_bits_per_pixel, gop_s=cfg.video_gop_s,
+                                 preset=cfg.video_preset)
+            for frame in frames:
+                encoder.write(frame)
+            encoder.close()
+            for t, frame in enumerate(decoded_frames(tmp, cfg.n_frames, grayscale=cam.grayscale)):
+                write_bytes(frame_path(t + 1), _encode(frame, cam))
+        return lms, gain
+    writer = None
+    if video_path is not None:
+        video_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = video_path.with_name(f".{video_path.name}.tmp.avi")
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), cfg.rate, (w, h))
+    for t, frame in enumerate(frames):
         write_bytes(frame_path(t + 1), _encode(frame, cam))
         if writer is not None:
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if frame.ndim == 3 else
@@ -287,7 +294,7 @@ def _film(scene: dict[str, Any], cfg: LongVideoConfig, frame_path, video_path: P
     if writer is not None:
         writer.release()
         os.replace(tmp, video_path)  # atomic: a reader never sees half a video
-    return lms
+    return lms, gain
 
 
 def generate_long_videos(out_dir: str | os.PathLike, config: LongVideoConfig | None = None, seed: int = 0,
@@ -327,15 +334,24 @@ def generate_long_videos(out_dir: str | os.PathLike, config: LongVideoConfig | N
                 video_dir = lf.casme_sq_video_folder(folder, code, suffix)
                 subject, video = f"s{folder}", video_dir
                 path_of = lambda k, f=folder, d=video_dir: lf.casme_sq_frame_path(root, f, d, k)  # noqa: E731
-                video_file = root / "rawvideo" / subject / f"{video_dir}.avi" if cfg.rawvideo else None
+                if cfg.video_codec == "h264":  # the stream the frames come from is the layout's raw video
+                    video_file = root / "rawvideo" / subject / f"{video_dir}.mp4"
+                else:
+                    video_file = root / "rawvideo" / subject / f"{video_dir}.avi" if cfg.rawvideo else None
             else:
-                subject = _SAMM_SUBJECTS[s]
+                subject = SAMM_SUBJECTS[s]
                 video = f"{subject}_{v + 1}"
                 path_of = lambda k, vid=video: lf.samm_lv_frame_path(root, vid, k)  # noqa: E731
-                video_file = None
-            landmarks = _film(scene, cfg, path_of, video_file)
-            with atomic_path(out / "_groundtruth" / subject / video / "landmarks.npy") as tmp:
+                # SAMM-LV ships no videos: the stream is kept with the ground truth
+                video_file = out / "_groundtruth" / subject / video / "video.mp4" if cfg.video_codec else None
+            landmarks, drift_gain = _film(scene, cfg, path_of, video_file)
+            truth = out / "_groundtruth" / subject / video
+            with atomic_path(truth / "landmarks.npy") as tmp:
                 np.save(tmp, landmarks)
+            head = scene["head"]
+            write_head_pose(truth / "head_pose.csv", head.shift, head.angle_deg, scene["drift"], scene["drift_roll"],
+                            head.centre)
+            write_illumination(truth / "illumination.csv", drift_gain, scene["flicker"])
             counter = 0
             for e in scene["events"]:
                 all_events.append({"subject": subject, "video": video, "fps": cfg.rate, **e})
@@ -353,17 +369,8 @@ def generate_long_videos(out_dir: str | os.PathLike, config: LongVideoConfig | N
     lines = [",".join(columns)] + [",".join(str(e.get(c, "")) for c in columns) for e in all_events]
     write_text(out / "_groundtruth" / "events.csv", "\n".join(lines) + "\n")
     write_json(out / "long_manifest.json", {"generator": "merkit.synth.longvideo", "seed": int(seed),
-                                            "config": asdict(cfg), "fps": cfg.rate, "root": root.name,
+                                            "config": cfg.to_dict(), "fps": cfg.rate, "root": root.name,
                                             "n_events": len(all_events)})
     log.info("SynthME long videos (%s): %d videos, %d events -> %s", cfg.layout,
              cfg.n_subjects * cfg.videos_per_subject, len(all_events), root)
     return LongVideoManifest(out, cfg, int(seed), tuple(all_events))
-
-
-def with_overrides(config: LongVideoConfig, **overrides: Any) -> LongVideoConfig:
-    """``config`` with fields replaced; unknown names are a :class:`ConfigError` listing the valid ones."""
-    valid = set(LongVideoConfig.__dataclass_fields__)
-    unknown = sorted(set(overrides) - valid)
-    if unknown:
-        raise ConfigError(f"unknown LongVideoConfig field(s) {unknown!r}; valid: {sorted(valid)!r}.")
-    return replace(config, **overrides)
