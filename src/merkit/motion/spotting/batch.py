@@ -31,6 +31,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,7 +217,9 @@ def run_videos(
         finish(i, row)
 
     def failed(i: int, exc: BaseException) -> None:
-        if not isinstance(exc, MerkitError):
+        if isinstance(exc, BrokenProcessPool):  # one dead worker fails every pending video alike: no traceback
+            log.error("%s failed: a worker process died (%s)", jobs[i].source, exc)
+        elif not isinstance(exc, MerkitError):
             log.error("%s failed", jobs[i].source, exc_info=exc)
         finish(i, {"status": _failure(exc)})
 
