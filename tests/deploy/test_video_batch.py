@@ -66,6 +66,7 @@ def test_a_changed_bundle_is_not_the_same_model(fitted_bundle, tmp_path):
         os.utime(card, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
+@pytest.mark.slow  # two spawned workers each import torch and load the bundle: ~15 s of CPU whatever the videos
 def test_a_pool_loads_the_model_in_each_worker_and_gives_the_same_tables(fitted_bundle, videos, tmp_path):
     folder_of_videos, _ = videos
     model = load_model(fitted_bundle[0])
