@@ -79,8 +79,10 @@ def flicker_gain(times_s: np.ndarray, amplitude: float, light_hz: float, random_
 class H264Writer:
     """Encode frames one by one to an H.264 mp4 (libx264, yuv420p, average bit rate, fixed key-frame interval).
 
-    The encoder runs on one thread so the stream's bytes do not depend on the machine; it holds only
-    its look-ahead of frames, so memory does not grow with the video's length.
+    The encoder runs on one thread and holds only its look-ahead of frames, so memory does not grow
+    with the video's length. libx264's average-bit-rate control does not always repeat its bytes from
+    run to run (seen on one in a few runs): two runs with one seed give the same rendered frames and
+    ground truth, and decoded frames that differ by compression noise only (docs/synthme.md).
 
     Args:
         path: target ``.mp4`` (written in place; callers give a temporary path and rename it).
@@ -110,7 +112,7 @@ class H264Writer:
         self._stream.bit_rate = int(round(bits_per_pixel * w * h * fps))
         self._stream.codec_context.gop_size = max(1, int(round(gop_s * fps)))
         self._stream.codec_context.thread_count = 1
-        self._stream.options = {"preset": preset}
+        self._stream.options = {"preset": preset, "threads": "1"}
         self._count = 0
 
     def write(self, frame: np.ndarray) -> None:
