@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
 import cv2
@@ -219,6 +219,9 @@ class StreamingSpotter:
         name: the stream, for messages.
         max_side: frames are downscaled so that their long side is at most this, pixels
             (as :func:`spot_video`).
+        on_score: called as ``on_score(scale, position, score)`` for every score as it becomes
+            known, in order (position counted over the frames pushed; NaN where no face), e.g. for
+            a live plot; the scores are those of :attr:`SpotResult.curves` of :func:`spot_video`.
 
     Example:
         >>> spotter = StreamingSpotter(SpotConfig(), fps=30.0)  # doctest: +SKIP
@@ -229,14 +232,14 @@ class StreamingSpotter:
     """
 
     def __init__(self, config: SpotConfig | None = None, fps: float = 30.0, *, name: str = "stream",
-                 max_side: int = 640) -> None:
+                 max_side: int = 640, on_score: Callable[[str, int, float], None] | None = None) -> None:
         self.config = config or SpotConfig()
         if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
             raise ConfigError(f"fps must be a positive number of frames per second; got {fps!r}.")
         if int(max_side) < 16:
             raise ConfigError(f"max_side must be at least 16 pixels; got {max_side!r}.")
         c = self.config
-        self.fps, self.name, self.max_side = float(fps), name, int(max_side)
+        self.fps, self.name, self.max_side, self.on_score = float(fps), name, int(max_side), on_score
         self.step = math.ceil(fps / c.max_fps) if c.max_fps and fps > c.max_fps else 1
         rate = self.fps / self.step
         self.ks = {s: c.k(s, rate) for s in c.scales}
@@ -348,6 +351,8 @@ class StreamingSpotter:
         """New scores -> each scale's peak picker -> its decided intervals to the merger."""
         for scale, values in scores.items():
             for t, value in values:
+                if self.on_score is not None:
+                    self.on_score(scale, t * self.step, value)
                 for interval in self._peaks[scale].push(t, value):
                     self._merger.add(scale, interval)
 
@@ -370,7 +375,7 @@ def spot_stream(frames: Iterable[np.ndarray], config: SpotConfig | None = None, 
         frames: uint8 frames, grey (H, W) or RGB (H, W, 3), in order.
         config: options (default :class:`SpotConfig`).
         fps: frame rate, frames per second.
-        **kwargs: :class:`StreamingSpotter` keywords (``name``, ``max_side``).
+        **kwargs: :class:`StreamingSpotter` keywords (``name``, ``max_side``, ``on_score``).
 
     Yields:
         :class:`SpottedInterval` in the order they become final (onsets increase within one push).
