@@ -7,16 +7,26 @@ with :class:`merkit.motion.spotting.SpotConfig` built from ``[protocol] options`
 (unknown keys are errors), and scores the intervals with the MEGC metric
 (:mod:`merkit.evaluation.spotting`: IoU >= 0.5, per type, per dataset, overall).
 
-Honesty: the spotting methods learn nothing and their thresholds are fixed
-numbers of the config (``threshold_p``), chosen before any video is seen, so
-every video is spotted on its own and no subject's ground truth is used to
-choose anything; leave-one-subject-out would give the same predictions
-(:mod:`merkit.evaluation.spotting_run`). A spotting method with learnt
-parameters would need folds; none exists yet.
+Honesty: the fixed-threshold methods (``flow_roi``, ``lbp_diff``) learn nothing
+and their thresholds are fixed numbers of the config (``threshold_p``), chosen
+before any video is seen, so every video is spotted on its own and no subject's
+ground truth is used to choose anything; leave-one-subject-out would give the
+same predictions (:mod:`merkit.evaluation.spotting_run`).
+
+``method = "learnt"`` runs the learnt spotter (:mod:`merkit.motion.spotting.learnt`)
+leave-one-subject-out: per held-out subject and seed, a spotter is fitted and its
+thresholds chosen on the other subjects' videos only. Its options are the fields of
+:class:`~merkit.motion.spotting.learnt.LearntSpotConfig` (``regressor``, ``seeds``,
+``threshold_choice``, ...) beside the SpotConfig fields of its features (``crop_size``,
+``head_motion``, ``max_fps``, ...); the fixed-threshold fields (``threshold``,
+``threshold_p``, ``extent``, ...) are errors there, since it chooses its own.
 
 The run directory holds ``predictions.csv``, ``metrics.csv``, ``per_video.csv``,
 ``run.json`` and ``config.yaml``; ``metrics.json`` holds the overall and per-type
-precision, recall and F1.
+precision, recall and F1. A learnt run adds ``per_fold.csv``, ``per_seed.csv`` and
+``models/`` (:func:`~merkit.evaluation.spotting_run.write_loso_run`); its
+``metrics.json`` pools the seeds' counts and adds ``per_seed``, ``per_fold`` and
+``f1_over_seeds`` (mean and sd over the seeds).
 """
 
 from __future__ import annotations
@@ -28,18 +38,55 @@ from typing import Any
 import yaml
 
 from merkit._io import plain_data, write_json, write_text
-from merkit._options import build
+from merkit._options import build, unknown_key
 from merkit._version import __version__
 from merkit.data.longvideo import list_long_datasets, load_long_videos
 from merkit.errors import ConfigError
-from merkit.evaluation.spotting_run import spot_long_videos, write_spotting_run
+from merkit.evaluation.spotting_run import (
+    seed_summary,
+    spot_long_videos,
+    spot_long_videos_loso,
+    write_loso_run,
+    write_spotting_run,
+)
 from merkit.experiments.config import ExperimentConfig, config_from_dict
 from merkit.experiments.result import SpottingResult
 from merkit.motion.spotting import SpotConfig
+from merkit.motion.spotting.learnt import LearntSpotConfig
 
-__all__ = ["SPOTTING_PROTOCOL", "run_spotting_experiment", "spotting_config"]
+__all__ = ["SPOTTING_PROTOCOL", "LEARNT_METHOD", "run_spotting_experiment", "spotting_config", "learnt_options"]
 
 SPOTTING_PROTOCOL = "megc_spotting"
+#: ``[protocol] options`` ``method`` of the learnt spotter.
+LEARNT_METHOD = "learnt"
+# SpotConfig fields that only the fixed-threshold peak picking reads: the learnt spotter chooses its own
+_FIXED_ONLY = ("method", "threshold", "threshold_p", "extent", "extent_fraction", "micro_max_s", "roi_measure",
+               "roi_pooling", "lbp_grid", "noise_window_s", "warmup_s")
+
+
+def learnt_options(options: dict, where: str = "protocol.options",
+                   source: str = "config") -> tuple[SpotConfig, LearntSpotConfig]:
+    """Split ``method = "learnt"`` options into the features' SpotConfig and the LearntSpotConfig.
+
+    Raises:
+        ConfigError: a key of neither, or a fixed-threshold SpotConfig field (naming it).
+    """
+    learnt_keys = set(LearntSpotConfig.__dataclass_fields__)
+    spot_keys = set(SpotConfig.__dataclass_fields__) - set(_FIXED_ONLY)
+    spot, learnt = {}, {}
+    for key, value in options.items():
+        if key == "method":
+            continue
+        if key in _FIXED_ONLY:
+            raise ConfigError(f"{source}: {where}.{key} is an option of the fixed-threshold methods; the learnt "
+                              f"spotter chooses its thresholds and extents on the training subjects. Remove it.")
+        if key in learnt_keys:
+            learnt[key] = value
+        elif key in spot_keys:
+            spot[key] = value
+        else:
+            raise unknown_key(where, str(key), sorted(learnt_keys | spot_keys | {"method"}), source)
+    return build(SpotConfig, spot, where, source), build(LearntSpotConfig, learnt, where, source)
 
 
 def spotting_config(dataset: str, root: str, out_dir: str, options: dict | None = None,
@@ -83,7 +130,10 @@ def _load_videos(cfg: ExperimentConfig) -> list:
 
 def run_spotting_experiment(cfg: ExperimentConfig, on_video: Callable[[Any], None] | None = None) -> SpottingResult:
     """Spot and score (module docstring); ``on_video(video)`` is called after each video (progress)."""
-    spot_config = build(SpotConfig, cfg.protocol.options, "protocol.options")
+    options = dict(cfg.protocol.options or {})
+    if options.get("method") == LEARNT_METHOD:
+        return _run_learnt(cfg, options, on_video)
+    spot_config = build(SpotConfig, options, "protocol.options")
     videos = _load_videos(cfg)
     out = Path(cfg.run.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,3 +159,39 @@ def run_spotting_experiment(cfg: ExperimentConfig, on_video: Callable[[Any], Non
 def _scores(counts: Any) -> dict:
     return {"tp": counts.tp, "fp": counts.fp, "fn": counts.fn, "precision": round(counts.precision, 4),
             "recall": round(counts.recall, 4), "f1": round(counts.f1, 4)}
+
+
+def _run_learnt(cfg: ExperimentConfig, options: dict, on_video: Callable[[Any], None] | None) -> SpottingResult:
+    """``method = "learnt"``: leave-one-subject-out fitting and spotting (module docstring)."""
+    spot_config, learnt = learnt_options(options)
+    videos = _load_videos(cfg)
+    out = Path(cfg.run.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "config.yaml", yaml.safe_dump(plain_data({"experiment": cfg.to_dict(),
+                                                               "merkit_version": __version__}), sort_keys=True))
+    run = spot_long_videos_loso(videos, spot_config, learnt, on_video=on_video)
+    write_loso_run(run, out, ",".join(sorted(cfg.data.roots)))
+    per_fold: dict[str, dict] = {}
+    for (fold, seed, kind), counts in sorted(run.per_fold().items()):
+        per_fold.setdefault(fold, {}).setdefault(seed, {})[kind] = _scores(counts)
+    metrics = {
+        "protocol": SPOTTING_PROTOCOL,
+        "method": LEARNT_METHOD,
+        "metric_definition": "MEGC spotting: a prediction is a TP when IoU >= 0.5 with an unmatched ground-truth "
+                             "interval; counts pooled over videos and over the seeds",
+        "overall": _scores(run.pooled.overall),
+        "per_type": {kind: _scores(c) for kind, c in sorted(run.pooled.per_kind.items())},
+        "per_dataset": {f"{d}/{k}": _scores(c) for (d, k), c in sorted(run.pooled.per_dataset.items())},
+        "per_seed": {str(seed): {"overall": _scores(r.overall),
+                                 "per_type": {k: _scores(c) for k, c in sorted(r.per_kind.items())}}
+                     for seed, r in run.reports.items()},
+        "f1_over_seeds": seed_summary(run),
+        "per_fold": per_fold,
+        "videos": len(videos),
+        "minutes": round(run.minutes, 3),
+        "select_on_test": False,
+        "protocol_detail": "leave-one-subject-out; thresholds chosen on the training subjects "
+                           f"({learnt.threshold_choice!r}), never on the held-out one",
+    }
+    write_json(out / "metrics.json", metrics)
+    return SpottingResult(out, metrics, None)
