@@ -11,9 +11,11 @@ import pytest
 from merkit.errors import ConfigError, FaceNotFoundError, ShapeError
 from merkit.evaluation.spotting import Interval, evaluate_spotting
 from merkit.face import eye_mask, track_face
-from merkit.motion.spotting import SpotConfig, StreamingSpotter, spot_frames, spot_stream
+from merkit.motion.spotting import SpotConfig, StreamingSpotter, peak_intervals, spot_frames, spot_stream
 from merkit.motion.spotting.framescore import _eye_mask, _roi_boxes
+from merkit.motion.spotting.intervals import noise_level
 from merkit.motion.spotting.scores import roi_boxes
+from merkit.motion.spotting.stream import _Peaks, _Window
 from merkit.synth.longvideo import LongVideoConfig, generate_long_videos
 
 
@@ -183,3 +185,37 @@ def test_windowed_eye_mask_and_roi_boxes_equal_the_whole_crop_forms(clip):
             lm = track.landmarks[t] * scale
             assert np.array_equal(_eye_mask(lm, 240), eye_mask(lm, (240, 240), margin=0.4))
             assert _roi_boxes(lm, 240) == list(roi_boxes(lm, (240, 240)).values())
+
+
+def test_online_window_is_noise_level_and_online_peaks_are_peak_intervals():
+    rng = np.random.default_rng(3)
+    curve = 1.0 + 0.1 * rng.standard_normal(400)
+    curve[:6] = curve[-6:] = np.nan
+    for apex, height in ((60, 2.0), (64, 2.5), (200, 1.8), (330, 3.0)):
+        curve[apex - 3:apex + 4] += height * np.hanning(9)[1:-1]
+    window = _Window(500)
+    for v in curve:
+        window.push(v)
+    count, median, sigma, _, _ = window.stats()
+    assert count == 388 and (median, sigma) == noise_level(curve)     # exact, the same rule
+    whole = peak_intervals(curve, 6, 30.0, p=5.0, threshold="noise")
+    # judged online with the scores seen so far (after a 2 s warm-up): the whole curve's peaks and extents
+    peaks = _Peaks(6, 30.0, SpotConfig(), 500, 60)
+    got = [i for t, v in enumerate(curve) for i in peaks.push(t, v)] + peaks.close()
+    assert [(i.onset, i.apex, i.offset, i.kind) for i in got] == [(i.onset, i.apex, i.offset, i.kind) for i in whole]
+    assert len(got) == 3 and not any(abs(i.apex - 60) < 3 for i in got)   # 60 lies within k of the higher one
+    # without a warm-up, the first scores alone set the noise level: a spurious early peak
+    eager = _Peaks(6, 30.0, SpotConfig(), 500, 0)
+    early = [i for t, v in enumerate(curve) for i in eager.push(t, v)] + eager.close()
+    assert len(early) > len(got) and early[0].apex < 30
+
+
+def test_triplet_crops_stream_the_whole_file_curves_and_rgb_frames_are_the_grey_ones(clip):
+    config = SpotConfig(crops="triplet", scales=("micro",))
+    got, at, scores, spotter = _run(clip, config)
+    curve = spot_frames(clip, 30.0, config).curves["micro"]
+    streamed = np.array([scores["micro"][t] for t in range(len(clip))])
+    np.testing.assert_allclose(streamed, curve, rtol=1e-6, atol=1e-9, equal_nan=True)
+    _assert_latency(got, at, spotter)
+    rgb = [cv2.cvtColor(f, cv2.COLOR_GRAY2RGB) for f in clip]
+    assert list(spot_stream(rgb, config, 30.0)) == got

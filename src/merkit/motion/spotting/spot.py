@@ -70,14 +70,20 @@ class SpotConfig:
         max_fps: analyse every ``step``-th frame, ``step = ceil(fps / max_fps)``, when the video is
             faster (SAMM-LV's 200 fps with ``max_fps=50``: a quarter of the flows); curves and
             intervals are mapped back to every frame. None uses all frames.
-        crops: ``"per_frame"``: each frame warped once into the crop of its own track landmarks,
-            one flow ``t - k -> t`` per frame and scale serving as the before side of ``t`` and the
-            after side of ``t - k``, the read in one pass with the tracker; ``"triplet"``: frames
-            ``t - k``, ``t``, ``t + k`` cropped with frame ``t``'s alignment, two flows per frame and
-            scale (:func:`flow_roi_curve`, the earlier scorer). :mod:`.framescore`.
-        detect_mode: where the face detector looks: ``"full"`` frame or ``"near_last"`` (a region
-            around the last face, resized so the face is about 110 px, whole frame as fallback;
-            :mod:`merkit.face.track`).
+        crops: ``"per_frame"`` (default): each frame warped once into the crop of its own track
+            landmarks, one flow ``t - k -> t`` per frame and scale serving as the before side of ``t``
+            and the after side of ``t - k``, the video read in one pass with the tracker; ``"triplet"``
+            (the earlier scorer): frames ``t - k``, ``t``, ``t + k`` cropped with frame ``t``'s
+            alignment, two flows per frame and scale (:func:`flow_roi_curve`). :mod:`.framescore`;
+            the two measured in ``docs/spotting.md``, "Speed".
+        realign_px: ``per_frame`` only: a crop keeps the alignment in use while the track's
+            landmarks stay within this many crop pixels (mean) of where their own alignment puts
+            them, so that consecutive crops share one resampling (a new sub-pixel warp per frame
+            adds flow noise) and the affine fit removes the head's motion in between; 0 aligns
+            every frame on its own landmarks.
+        detect_mode: where the face detector looks: ``"near_last"`` (default: a region around the
+            last face, resized so the face is about 110 px, the whole frame as fallback) or
+            ``"full"`` (the whole frame, the earlier behaviour); :mod:`merkit.face.track`.
         noise_window_s: streaming only (:class:`~merkit.motion.spotting.StreamingSpotter`): a peak's
             threshold and strength use the median and MAD of the last ``noise_window_s`` seconds of
             its curve (the whole-file spotter uses the whole curve).
@@ -105,8 +111,9 @@ class SpotConfig:
     lbp_grid: int = 6
     mask_eyes: bool = True
     max_fps: float | None = None
-    crops: str = "triplet"
-    detect_mode: str = "full"
+    crops: str = "per_frame"
+    realign_px: float = 8.0
+    detect_mode: str = "near_last"
     noise_window_s: float = 60.0
     warmup_s: float = 1.0
 
@@ -126,6 +133,8 @@ class SpotConfig:
         for name in ("micro_window_s", "macro_window_s", "micro_max_s", "detect_every_s", "noise_window_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"SpotConfig.{name} must be positive seconds; got {getattr(self, name)!r}.")
+        if not self.realign_px >= 0:
+            raise ConfigError(f"SpotConfig.realign_px must be >= 0 crop pixels; got {self.realign_px!r}.")
         if not self.warmup_s >= 0:
             raise ConfigError(f"SpotConfig.warmup_s must be >= 0 seconds; got {self.warmup_s!r}.")
         if self.max_fps is not None and not self.max_fps > 0:
@@ -333,7 +342,7 @@ def _per_frame_curves(frames: Sequence[np.ndarray], fps: float, ks: dict[str, in
                           detect_mode=config.detect_mode)
     scorer = FrameScorer(ks, method=config.method, crops="per_frame", flow=flow, size=config.crop_size,
                          head_motion=config.head_motion, measure=config.roi_measure, pooling=config.roi_pooling,
-                         mask_eyes=config.mask_eyes, lbp_grid=config.lbp_grid,
+                         mask_eyes=config.mask_eyes, lbp_grid=config.lbp_grid, realign_px=config.realign_px,
                          on_score=None if progress is None else (lambda s, t: progress(s, t, n)))
     curves = {s: np.full(n, np.nan) for s in ks}
     landmarks = np.empty((n, 68, 2), np.float32)

@@ -250,7 +250,7 @@ class StreamingSpotter:
             flow = create_flow(c.flow, preset=c.flow_preset) if c.flow == "dis" else create_flow(c.flow)
         self._scorer = FrameScorer(self.ks, method=c.method, crops=c.crops, flow=flow, size=c.crop_size,
                                    head_motion=c.head_motion, measure=c.roi_measure, pooling=c.roi_pooling,
-                                   mask_eyes=c.mask_eyes, lbp_grid=c.lbp_grid)
+                                   mask_eyes=c.mask_eyes, lbp_grid=c.lbp_grid, realign_px=c.realign_px)
         window = max(1, int(round(c.noise_window_s * rate)))
         warmup = int(round(c.warmup_s * rate))
         self._peaks = {s: _Peaks(k, rate, c, window, warmup) for s, k in self.ks.items()}
