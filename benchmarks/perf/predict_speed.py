@@ -1,34 +1,39 @@
-"""Per-frame speed of spotting on a 640x480 30 fps face video: the whole-file pipeline versus the streaming one.
+"""Per-frame speed of spotting on a 640x480 30 fps face video: the earlier whole-file pipeline versus the streaming one.
 
-Generates (or takes ``--video``) a 640x480 30 fps mp4 of a SynthME face (a long video rendered
-at its own size and resized to 640x480, H.264 through PyAV), then in one run:
+Generates (or takes ``--video``) a 640x480 30 fps mp4 of a SynthME face (a long video of the
+``full`` camera preset, 320x240, resized to 640x480, H.264 through PyAV), then in one run:
 
-* **(a) whole file**: :func:`merkit.motion.spotting.spot_video` with the options as they were
-  before the per-frame scorer (``SpotConfig(crops="triplet", detect_mode="full")``: three warps
-  per frame and scale, detection on the whole frame);
-* **(b) streaming**: :class:`merkit.motion.spotting.StreamingSpotter` fed by the decoder, with
-  the per-frame options (``--set`` to change them; default ``crops=per_frame``,
-  ``detect_mode=near_last``).
+* **(a) earlier**: :func:`merkit.motion.spotting.spot_video` with the options as they were before
+  the per-frame scorer (``SpotConfig(crops="triplet", detect_mode="full")``: the video decoded
+  three times (frame count, track, scores), three warps and two flows per frame and scale,
+  detection on the whole frame);
+* **(b) streaming**: :class:`merkit.motion.spotting.StreamingSpotter` fed by the decoder, with the
+  default options (``crops="per_frame"``, ``detect_mode="near_last"``, ``realign_px=8``; ``--set``
+  changes them);
+* **(c)** :func:`spot_video` with the same options as (b) (what ``merkit predict FILE`` runs).
 
-Stages of (b), frames per second of video (each stage's own time; the end-to-end row is one
-pass with everything): decode (PyAV, grey), detect/track (:class:`~merkit.face.track.FaceTracker`),
-align (each frame warped into its crop, ROI pixels), flow (DIS on crops), score (head motion
-removed, ROI pooling), intervals (online noise level, peaks, scale merge). Classification of
-the few intervals is :func:`merkit.deploy.video.predict_stream`'s; with ``--model BUNDLE`` it
-is timed end to end as its own row. Peak RSS (``ru_maxrss`` of a child process) of the
-streaming spotter at 1 and 10 minutes of video: the 10 minutes are the 1-minute video's
-frames looped forward and backward through the spotter (no jump at the seams).
+Per stage (each stage's own time over the decoded frames, for (a) and (b) with their ratio):
+decode (PyAV, grey), detect/track (:class:`~merkit.face.track.FaceTracker`), align (warps into
+the crop, ROI pixels), flow (DIS on crops), score (head motion removed, ROI pooling), intervals
+(online noise level, peaks, scale merge; for (a) too, the whole-file peaks being a negligible
+cost). Every figure is given twice: frames/s of wall time and of process CPU time; on a machine
+other jobs share, the CPU figure is the one that says what 2 free cores would do. Classification
+of the few intervals is :func:`merkit.deploy.video.predict_stream`'s: with ``--model BUNDLE`` it
+is timed end to end as its own row. Peak RSS (``ru_maxrss`` of a fresh process decoding and
+streaming) at 1 and 10 minutes of video: the 10 minutes are the 1-minute video decoded ten times
+in a row through one spotter (the face jumps back at each seam, like a cut).
 
 Usage::
 
-    python -m benchmarks.perf.predict_speed                    # 60 s generated video, 2 CPU threads
-    python -m benchmarks.perf.predict_speed --video face.mp4 --threads 2 --set flow_preset=ultrafast
+    python -m benchmarks.perf.predict_speed                    # 60 s generated video, 2 OpenCV threads
+    python -m benchmarks.perf.predict_speed --video face.mp4 --set flow_preset=ultrafast --no-rss
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import tempfile
 import time
@@ -50,8 +55,8 @@ SIZE = (640, 480)
 def make_video(path: Path, seconds: float, seed: int = 0) -> Path:
     """A 640x480 30 fps H.264 mp4 of one SynthME long video (expressions, blinks, head moves)."""
     n = int(round(seconds * 30))
-    cfg = LongVideoConfig(n_subjects=1, n_frames=n, n_micro=max(1, n // 200), n_macro=max(1, n // 450),
-                          n_blinks=max(1, n // 150), n_head_moves=max(1, n // 300))
+    cfg = LongVideoConfig(n_subjects=1, n_frames=n, camera_preset="full", n_micro=max(1, n // 200),
+                          n_macro=max(1, n // 450), n_blinks=max(1, n // 150), n_head_moves=max(1, n // 300))
     m = generate_long_videos(path.parent / "synth", cfg, seed=seed)
     folder = next((m.root / "rawpic").glob("*/*"))
     with av.open(str(path), "w") as out:
@@ -68,72 +73,82 @@ def make_video(path: Path, seconds: float, seed: int = 0) -> Path:
 
 
 class _Clock:
-    """Seconds spent inside wrapped callables, by stage."""
+    """Wall and process CPU seconds spent inside wrapped callables, by stage (outermost call only)."""
 
     def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
+        self.seconds: dict[str, list[float]] = {}
+        self._depth: dict[str, int] = {}
 
     def wrap(self, stage: str, fn: Callable) -> Callable:
         def timed(*args, **kwargs):
-            start = time.perf_counter()
+            if self._depth.get(stage):
+                return fn(*args, **kwargs)
+            self._depth[stage] = 1
+            wall, cpu = time.perf_counter(), time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+                self._depth[stage] = 0
+                spent = self.seconds.setdefault(stage, [0.0, 0.0])
+                spent[0] += time.perf_counter() - wall
+                spent[1] += time.process_time() - cpu
         return timed
 
 
-def stream_stages(frames: list[np.ndarray], config: SpotConfig) -> tuple[dict[str, float], int]:
-    """Each stage's seconds in one streaming pass over decoded frames; and the number of intervals."""
+def _timed(fn: Callable, *args, **kwargs) -> tuple[list[float], object]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn(*args, **kwargs)
+    return [time.perf_counter() - wall, time.process_time() - cpu], out
+
+
+def stream_stages(frames: list[np.ndarray], config: SpotConfig) -> tuple[dict[str, list[float]], int]:
+    """Each stage's [wall, cpu] seconds in one streaming pass over decoded frames; and the number of intervals."""
     spotter = StreamingSpotter(config, 30.0)
     clock = _Clock()
     tracker, scorer = spotter._tracker, spotter._scorer
     tracker.push = clock.wrap("detect/track", tracker.push)
     tracker.close = clock.wrap("detect/track", tracker.close)
     scorer._prepare = clock.wrap("align", scorer._prepare)
+    scorer._triplet = clock.wrap("align", scorer._triplet)    # triplet: the three warps of each position
     if scorer.flow is not None:
         scorer.flow = clock.wrap("flow", scorer.flow)
-    scorer.push = clock.wrap("align+flow+score", scorer.push)
-    scorer.close = clock.wrap("align+flow+score", scorer.close)
+    scorer.push = clock.wrap("scorer", scorer.push)
+    scorer.close = clock.wrap("scorer", scorer.close)
     spotter._score = clock.wrap("intervals", spotter._score)
+    spotter._merger.release = clock.wrap("intervals", spotter._merger.release)
     n = sum(len(spotter.push(f)) for f in frames) + len(spotter.close())
     s = clock.seconds
-    s["score"] = s.pop("align+flow+score", 0.0) - s.get("align", 0.0) - s.get("flow", 0.0)
+    total = s.pop("scorer", [0.0, 0.0])
+    s["score"] = [total[i] - s.get("align", [0, 0])[i] - s.get("flow", [0, 0])[i] for i in (0, 1)]
     return s, n
 
 
-def stream_end_to_end(video: Path, config: SpotConfig) -> tuple[float, int, int]:
-    """Decode and spot in one pass: (seconds, frames, intervals)."""
-    start = time.perf_counter()
+def stream_end_to_end(video: Path, config: SpotConfig) -> int:
+    """Decode and spot in one pass; the number of intervals."""
     spotter = StreamingSpotter(config, 30.0)
-    n_iv, n = 0, 0
-    for frame in VideoFile(video, color="gray"):
-        n_iv += len(spotter.push(frame))
-        n += 1
-    n_iv += len(spotter.close())
-    return time.perf_counter() - start, n, n_iv
+    n_iv = sum(len(spotter.push(frame)) for frame in VideoFile(video, color="gray"))
+    return n_iv + len(spotter.close())
 
 
 def _rss_child(video: str, config: SpotConfig, loops: int, threads: int, queue) -> None:
     cv2.setNumThreads(threads)
-    frames = list(VideoFile(video, color="gray"))
-    order = frames + frames[::-1]
     spotter = StreamingSpotter(config, 30.0)
-    for i in range(loops * len(frames)):
-        spotter.push(order[i % len(order)])
+    for _ in range(loops):
+        for frame in VideoFile(video, color="gray"):
+            spotter.push(frame)
     spotter.close()
-    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, spotter.n_frames, spotter.n_buffered))
 
 
-def peak_rss_mb(video: Path, config: SpotConfig, loops: int, threads: int) -> float:
-    """Peak RSS (MiB) of a fresh process that streams ``loops`` times the video's frames (decoded ones held)."""
+def peak_rss_mb(video: Path, config: SpotConfig, loops: int, threads: int) -> tuple[float, int, int]:
+    """(peak RSS MiB, frames pushed, spotter.n_buffered) of a fresh process streaming the video ``loops`` times."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_rss_child, args=(str(video), config, loops, threads, queue))
     proc.start()
     value = queue.get()
     proc.join()
-    return float(value)
+    return value
 
 
 def _parse_set(items: list[str]) -> dict:
@@ -151,8 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--video", type=Path, help="a 640x480 face video (default: generate one)")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the generated video, s")
     ap.add_argument("--threads", type=int, default=2, help="OpenCV threads (the product target: 2 cores)")
-    ap.add_argument("--set", nargs="*", default=["crops=per_frame", "detect_mode=near_last"],
-                    help="SpotConfig options of the streaming run, key=value")
+    ap.add_argument("--set", nargs="*", default=[], help="SpotConfig options of (b) and (c), key=value")
     ap.add_argument("--model", type=Path, help="a model bundle: time merkit.deploy.video.predict_stream too")
     ap.add_argument("--no-rss", action="store_true", help="skip the 1 / 10 minute peak RSS runs")
     args = ap.parse_args(argv)
@@ -161,39 +175,48 @@ def main(argv: list[str] | None = None) -> None:
         video = args.video or make_video(Path(tmp) / "face.mp4", args.seconds)
         old = SpotConfig(crops="triplet", detect_mode="full")
         new = replace(SpotConfig(), **_parse_set(args.set))
-        start = time.perf_counter()
-        frames = list(VideoFile(video, color="gray"))
-        decode = time.perf_counter() - start
+        decode, frames = _timed(lambda: list(VideoFile(video, color="gray")))
         n = len(frames)
-        start = time.perf_counter()
-        whole = spot_video(video, old)
-        t_old = time.perf_counter() - start
-        stages, n_iv = stream_stages(frames, new)
-        t_new, _, _ = stream_end_to_end(video, new)
-        rows = [("decode", decode, None)] + [(k, stages.get(k, 0.0), None) for k in
-                                             ("detect/track", "align", "flow", "score", "intervals")]
-        rows += [("end to end (a) whole file, old options", t_old, len(whole.intervals)),
-                 ("end to end (b) streaming", t_new, n_iv)]
+        stages = {"(a)": stream_stages(frames, old), "(b)": stream_stages(frames, new)}
+        whole_old, result_old = _timed(spot_video, video, old)
+        whole_new, result_new = _timed(spot_video, video, new)
+        streamed, n_stream = _timed(stream_end_to_end, video, new)
+        load = os.getloadavg()[0]
+
+        def fps(seconds: list[float]) -> str:
+            return f"{n / max(seconds[0], 1e-9):.0f} | {n / max(seconds[1], 1e-9):.0f}"
+
+        print(f"{n} frames of {frames[0].shape[1]}x{frames[0].shape[0]} at 30 fps, {args.threads} OpenCV threads, "
+              f"{os.cpu_count()} CPUs, load average {load:.1f} at the end; (b)/(c) options: "
+              f"{' '.join(args.set) or 'defaults'}\n")
+        print("| stage | (a) frames/s wall | (a) CPU | (b) frames/s wall | (b) CPU | (b)/(a) CPU |")
+        print("|---|---:|---:|---:|---:|---:|")
+        print(f"| decode (once) | {fps(decode)} | {fps(decode)} | 1.00 |")
+        for stage in ("detect/track", "align", "flow", "score", "intervals"):
+            a_s, b_s = stages["(a)"][0].get(stage, [0.0, 0.0]), stages["(b)"][0].get(stage, [0.0, 0.0])
+            print(f"| {stage} | {fps(a_s)} | {fps(b_s)} | {a_s[1] / max(b_s[1], 1e-9):.2f} |")
+        print("\n| end to end (decode included) | frames/s wall | frames/s CPU | intervals |\n|---|---:|---:|---:|")
+        rows = [("(a) spot_video, earlier options", whole_old, len(result_old.intervals)),
+                ("(b) StreamingSpotter", streamed, n_stream),
+                ("(c) spot_video, options of (b)", whole_new, len(result_new.intervals))]
         if args.model:
             from merkit.deploy.bundle import load_model  # deferred: only with --model (torch/onnx)
             from merkit.deploy.video import predict_stream  # deferred: with --model only
 
             model = load_model(args.model)
-            start = time.perf_counter()
-            n_rows = sum(1 for _ in predict_stream(model, VideoFile(video, color="rgb"), 30.0, spot_config=new))
-            rows.append(("end to end (b) + classification", time.perf_counter() - start, n_rows))
-        print(f"{n} frames of {frames[0].shape[1]}x{frames[0].shape[0]} at 30 fps, {args.threads} OpenCV threads; "
-              f"streaming options: {' '.join(args.set) or 'defaults'}\n")
-        print("| stage | seconds | frames/s | intervals |\n|---|---:|---:|---:|")
+            spent, n_rows = _timed(lambda: sum(1 for _ in predict_stream(model, VideoFile(video, color="rgb"), 30.0,
+                                                                        spot_config=new)))
+            rows.append(("(b) + classification (predict_stream)", spent, n_rows))
         for name, seconds, count in rows:
-            print(f"| {name} | {seconds:.2f} | {n / max(seconds, 1e-9):.1f} | {'' if count is None else count} |")
-        print(f"\nspeed-up (b)/(a) end to end: {t_old / t_new:.2f}x")
+            print(f"| {name} | {fps(seconds)} | {count} |")
+        print(f"\nspeed-up end to end, CPU: (b)/(a) {whole_old[1] / streamed[1]:.2f}x, "
+              f"(c)/(a) {whole_old[1] / whole_new[1]:.2f}x; wall: (b)/(a) {whole_old[0] / streamed[0]:.2f}x")
         if not args.no_rss:
-            minute = 1800 / n
-            one = peak_rss_mb(video, new, max(1, round(minute)), args.threads)
-            ten = peak_rss_mb(video, new, max(1, round(10 * minute)), args.threads)
-            print(f"peak RSS, streaming (decoded video held in memory as well): 1 min {one:.0f} MiB, "
-                  f"10 min {ten:.0f} MiB (frames looped)")
+            minute = max(1, round(1800 / n))
+            for loops in (minute, 10 * minute):
+                rss, pushed, held = peak_rss_mb(video, new, loops, args.threads)
+                print(f"peak RSS, (b) decoding and streaming {pushed} frames ({pushed / 1800:.0f} min): "
+                      f"{rss:.0f} MiB; spotter.n_buffered {held}")
 
 
 if __name__ == "__main__":

@@ -439,6 +439,8 @@ def spot_video(source: str | os.PathLike | FrameSource | Sequence[str], config: 
     downscaled so that their long side is at most ``max_side`` pixels, so memory does not
     grow with the video's length. A video whose header announces more frames than decode
     is spotted on the frames that do (``result.extra['header_frames']`` keeps the claim).
+    With ``crops="per_frame"`` a video file is decoded once (the frames are counted first only
+    when the header turns out wrong); ``triplet`` counts them first, then reads twice.
 
     Args:
         source: video file (mp4, avi, ...), folder of frames (numeric order) or a FrameSource.
@@ -461,13 +463,23 @@ def spot_video(source: str | os.PathLike | FrameSource | Sequence[str], config: 
     rate = fps or frames.fps
     if not rate:
         raise ConfigError(f"{frames.name!r} has no frame rate; pass fps= (CLI --fps), e.g. 30 for CAS(ME)^2.")
-    n = _decodable_length(frames)
     first = frames[0]
     scale = min(1.0, max_side / max(first.shape[:2]))
     window = 2 * max(config.k(s, float(rate)) for s in config.scales) + 2
-    lazy = WindowFrames(frames, n, scale, window)
-    names = [frames.frame_name(i) for i in range(n)]
-    result = spot_frames(lazy, float(rate), config, name=frames.name, frame_names=names, progress=progress)
+
+    def run(n: int) -> SpotResult:
+        names = [frames.frame_name(i) for i in range(n)]
+        return spot_frames(WindowFrames(frames, n, scale, window), float(rate), config, name=frames.name,
+                           frame_names=names, progress=progress)
+
+    if config.crops == "per_frame" and isinstance(frames, VideoFile):
+        # one pass reads the video in order: trust the header, and count the frames only if it lied
+        try:
+            result = run(len(frames))
+        except FrameReadError:
+            result = run(_decodable_length(frames))
+    else:
+        result = run(_decodable_length(frames))
     result.extra.update(header_frames=len(frames), scale=scale)
     return result
 
