@@ -16,10 +16,11 @@ Per stage (each stage's own time over the decoded frames, for (a) and (b) with t
 decode (PyAV, grey), detect/track (:class:`~merkit.face.track.FaceTracker`), align (warps into
 the crop, ROI pixels), flow (DIS on crops), score (head motion removed, ROI pooling), intervals
 (online noise level, peaks, scale merge; for (a) too, the whole-file peaks being a negligible
-cost). Every figure is given twice: frames/s of wall time and of process CPU time; on a machine
-other jobs share, the CPU figure is the one that says what 2 free cores would do. Classification
+cost). Every figure is given twice: frames/s of wall time, and frames per CPU-second of the process
+(all its threads: OpenCV runs ``--threads`` of them), which other jobs sharing the machine disturb
+less; on a quiet machine the wall figure is the throughput. Classification
 of the few intervals is :func:`merkit.deploy.video.predict_stream`'s: with ``--model BUNDLE`` it
-is timed end to end as its own row. Peak RSS (``ru_maxrss`` of a fresh process decoding and
+is timed end to end as its own row. Peak RSS (VmHWM of a fresh process decoding and
 streaming) at 1 and 10 minutes of video: the 10 minutes are the 1-minute video decoded ten times
 in a row through one spotter (the face jumps back at each seam, like a cut).
 
@@ -35,6 +36,7 @@ import argparse
 import multiprocessing
 import os
 import resource
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -137,7 +139,20 @@ def _rss_child(video: str, config: SpotConfig, loops: int, threads: int, queue) 
         for frame in VideoFile(video, color="gray"):
             spotter.push(frame)
     spotter.close()
-    queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, spotter.n_frames, spotter.n_buffered))
+    queue.put((_peak_rss_mib(), spotter.n_frames, spotter.n_buffered))
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory, MiB: VmHWM on Linux (ru_maxrss there keeps the parent's peak
+    from before the exec of a spawned child), ru_maxrss elsewhere."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    # ru_maxrss counts bytes on macOS, kB elsewhere
+    unit = 1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / unit
 
 
 def peak_rss_mb(video: Path, config: SpotConfig, loops: int, threads: int) -> tuple[float, int, int]:
@@ -189,13 +204,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{n} frames of {frames[0].shape[1]}x{frames[0].shape[0]} at 30 fps, {args.threads} OpenCV threads, "
               f"{os.cpu_count()} CPUs, load average {load:.1f} at the end; (b)/(c) options: "
               f"{' '.join(args.set) or 'defaults'}\n")
-        print("| stage | (a) frames/s wall | (a) CPU | (b) frames/s wall | (b) CPU | (b)/(a) CPU |")
+        print("| stage | (a) frames/s wall | (a) per CPU-s | (b) frames/s wall | (b) per CPU-s | (b)/(a) CPU |")
         print("|---|---:|---:|---:|---:|---:|")
         print(f"| decode (once) | {fps(decode)} | {fps(decode)} | 1.00 |")
         for stage in ("detect/track", "align", "flow", "score", "intervals"):
             a_s, b_s = stages["(a)"][0].get(stage, [0.0, 0.0]), stages["(b)"][0].get(stage, [0.0, 0.0])
             print(f"| {stage} | {fps(a_s)} | {fps(b_s)} | {a_s[1] / max(b_s[1], 1e-9):.2f} |")
-        print("\n| end to end (decode included) | frames/s wall | frames/s CPU | intervals |\n|---|---:|---:|---:|")
+        print("\n| end to end (decode included) | frames/s wall | per CPU-s | intervals |\n|---|---:|---:|---:|")
         rows = [("(a) spot_video, earlier options", whole_old, len(result_old.intervals)),
                 ("(b) StreamingSpotter", streamed, n_stream),
                 ("(c) spot_video, options of (b)", whole_new, len(result_new.intervals))]
