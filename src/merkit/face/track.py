@@ -21,7 +21,7 @@ Detection (``detect_mode``): ``"full"`` runs the detector on the whole frame;
 ``"near_last"`` first searches a region of three face widths around the last face found,
 resized so that the face is about :data:`NEAR_LAST_FACE_PX` pixels wide (dlib's HOG window
 is 80 px), and falls back to the whole frame when that finds nothing. The landmarks are
-always placed on the full-resolution frame. ``near_last`` costs about a fifth of ``full``
+always placed on the full-resolution frame. ``near_last`` costs about a quarter of ``full``
 on a 640x480 frame with a 260 px face (``docs/spotting.md``, "Speed").
 """
 
